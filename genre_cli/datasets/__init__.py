@@ -1,7 +1,7 @@
 """Dataset registry: each dataset is a function that builds a :class:`TrackIndex`.
 
 A dataset module registers itself with ``@DATASETS.register("name", description=...)`` on a
-function ``fn(*, source: str | None, root: Path, **options) -> TrackIndex``. The ``fetch``
+function ``fn(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex``. The ``fetch``
 stage (:mod:`genre_cli.fetch`) calls it and writes the index artifact.
 """
 
@@ -38,6 +38,30 @@ TRACK_COLUMNS: dict[str, str] = {
 }
 
 SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """Options of ``genre fetch``; each dataset uses the ones that apply to it.
+
+    ``split``: ``"default"`` (the dataset's honest default: GTZAN's artist-filtered split,
+    a table's own split column, else stratified by track), ``"random"`` (stratified by
+    track, seeded; group-aware when ``group_by`` is set) or ``"official"``.
+    """
+
+    labels_csv: Path | None = None
+    label_column: str = "label"
+    split_column: str = "split"
+    group_by: str | None = None
+    folds: int = 0
+    split: str = "default"
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    jobs: int = 2
+    offline: bool = False
+    checksum: str | None = None  # expected "md5:..." / "sha256:..." of a downloaded archive
+    progress: bool = True
 
 
 @dataclass
