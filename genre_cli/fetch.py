@@ -1,0 +1,163 @@
+"""``fetch`` stage: build a dataset's track index (labels, groups, splits) as an HDF5 artifact.
+
+Layout of an index artifact (stage ``fetch``)::
+
+    /tracks/<column>     one row per track, columns of ``genre_cli.datasets.TRACK_COLUMNS``
+    attrs: labels (JSON list), root (folder the paths are relative to), dataset, info (JSON)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre_cli import artifacts
+from genre_cli.datasets import FetchOptions, TrackIndex, get_dataset
+from genre_cli.stage import StageResult, execute
+
+DEFAULT_DATA_ROOT = "~/.cache/genre/data"
+
+
+def resolve_data_root(root: str | Path | None) -> Path:
+    """``root`` if given, else ``$GENRE_DATA``, else ``~/.cache/genre/data``."""
+    return Path(os.path.expanduser(str(root or os.environ.get("GENRE_DATA") or DEFAULT_DATA_ROOT)))
+
+
+def source_fingerprint(source: str | None, dataset: str) -> str:
+    """Cheap identity of a dataset's source: a listing hash (path, size, mtime) for local
+    folders/files, the URL for URLs, the package data listing for ``demo``."""
+    if dataset == "demo":
+        from genre_cli.datasets.demo import demo_root
+
+        return _listing_hash(demo_root())
+    if source and "://" not in source and Path(source).exists():
+        return _listing_hash(Path(source))
+    return hashlib.sha256(str(source).encode()).hexdigest()
+
+
+def _listing_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    if path.is_file():
+        st = path.stat()
+        h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _params(dataset: str, source: str | None, options: FetchOptions) -> dict[str, Any]:
+    opts = dataclasses.asdict(options)
+    for volatile in ("jobs", "progress", "offline"):
+        opts.pop(volatile)
+    if opts["labels_csv"] is not None:
+        opts["labels_csv"] = str(Path(opts["labels_csv"]).resolve())
+    src = source
+    if source and "://" not in source:
+        src = str(Path(source).expanduser().resolve())
+    return {"dataset": dataset, "source": src, "options": opts}
+
+
+def run(
+    dataset: str,
+    *,
+    source: str | None = None,
+    root: str | Path | None = None,
+    options: FetchOptions | None = None,
+    out: str | Path | None = None,
+    workdir: str | Path | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> StageResult:
+    """Index ``dataset`` and write the index artifact.
+
+    Parameters
+    ----------
+    dataset : str
+        Registered dataset name (``demo``, ``folder``, ``gtzan``, ...).
+    source : str or None
+        URL, archive or folder the dataset comes from (dataset-specific default when None).
+    root : path or None
+        Data root for downloads and extraction (see :func:`resolve_data_root`).
+    options : FetchOptions
+        Labels table, split policy, grouping, folds, seed, ...
+
+    Returns
+    -------
+    StageResult
+        ``summary`` holds ``counts`` (label → split → n), ``n_tracks``, ``n_bad`` and
+        ``skipped_files``.
+    """
+    options = options or FetchOptions()
+    fn = get_dataset(dataset)  # unknown name → UsageError with the valid names
+    params = _params(dataset, source, options)
+    upstream = {"source": (source_fingerprint(source, dataset), source or dataset)}
+
+    def build(f) -> dict[str, Any]:
+        index: TrackIndex = fn(source=source, root=resolve_data_root(root), options=options)
+        return write_index(f, index, dataset)
+
+    return execute(
+        stage="fetch", params=params, upstream=upstream, build=build, out=out, workdir=workdir,
+        dataset=dataset, slug="index", force=force, dry_run=dry_run,
+    )
+
+
+def write_index(f, index: TrackIndex, dataset: str) -> dict[str, Any]:
+    """Write ``index`` into the open artifact ``f``; return the summary."""
+    artifacts.write_table(f, "tracks", index.tracks)
+    f.attrs["labels"] = artifacts.canonical_json(index.labels)
+    f.attrs["root"] = str(Path(index.root).resolve())
+    f.attrs["info"] = artifacts.canonical_json(index.info)
+    return summarize(index.tracks, index.labels) | {
+        "skipped_files": int(index.info.get("skipped_files", 0)),
+        "warnings": list(index.info.get("warnings", [])),
+    }
+
+
+def summarize(tracks: dict[str, np.ndarray], labels: list[str]) -> dict[str, Any]:
+    """Tracks per label x split (ok tracks only), plus counts of non-ok tracks."""
+    ok = tracks["status"] == "ok"
+    counts: dict[str, dict[str, int]] = {}
+    for lab, split in zip(tracks["label"][ok], tracks["split"][ok]):
+        name = labels[lab] if 0 <= lab < len(labels) else "?"
+        counts.setdefault(name, {}).setdefault(split or "-", 0)
+        counts[name][split or "-"] += 1
+    bad = {}
+    for status in set(tracks["status"]) - {"ok"}:
+        bad[status] = int(np.sum(tracks["status"] == status))
+    return {"counts": counts, "n_tracks": int(ok.sum()), "n_bad": bad}
+
+
+@dataclasses.dataclass
+class Index:
+    """An index artifact loaded in memory."""
+
+    path: Path
+    meta: artifacts.ArtifactMeta
+    root: Path
+    labels: list[str]
+    tracks: dict[str, np.ndarray]
+    dataset: str
+
+
+def load_index(path: str | Path) -> Index:
+    """Read an index artifact (MissingInputError → run `genre fetch` first)."""
+    with artifacts.open_artifact(path, "fetch") as (f, meta):
+        tracks = artifacts.read_table(f, "tracks", path=path)
+        labels = artifacts.get_json_attr(f, "labels", [])
+        root = Path(str(f.attrs.get("root", ".")))
+        dataset = str(f.attrs.get("dataset", "dataset"))
+    return Index(Path(path), meta, root, labels, tracks, dataset)

@@ -1,0 +1,214 @@
+"""Loaded classifiers: input slots, normalisation, devices, batched probabilities.
+
+Shared by ``train`` (validation), ``evaluate`` and ``predict`` so all three compute
+probabilities the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre_cli import artifacts
+from genre_cli.errors import ArtifactError, DeviceError, UsageError
+
+#: Wildcard slots and the concrete features that fill them, in order of preference.
+SLOT_CHOICES: dict[str, tuple[str, ...]] = {
+    "spectrogram": ("mel", "stft", "mfcc", "mfcc_frames"),
+    "vector": ("handcrafted", "kaggle", "table"),
+}
+
+#: The ``genre featurize`` flags that produce each feature.
+FEATURE_FLAGS: dict[str, str] = {
+    "mel": "--mel 128",
+    "stft": "--stft",
+    "mfcc": "--mfcc 20",
+    "mfcc_frames": "--mfcc-frames",
+    "handcrafted": "--handcrafted",
+    "kaggle": "--kaggle",
+    "table": "--table CSV",
+}
+
+
+def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, prefer: dict[str, str] | None = None) -> dict[str, str]:
+    """Map each of a model's input slots to a feature present in the features file.
+
+    Raises
+    ------
+    UsageError
+        A slot cannot be filled; the message names the ``genre featurize`` flags that would.
+    """
+    prefer = prefer or {}
+    out: dict[str, str] = {}
+    for slot in slots:
+        choices = SLOT_CHOICES.get(slot, (slot,))
+        if slot in prefer:
+            if prefer[slot] not in available or prefer[slot] not in choices:
+                raise UsageError(f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})")
+            out[slot] = prefer[slot]
+            continue
+        found = [c for c in choices if c in available]
+        if not found:
+            flags = " or ".join(f"`{FEATURE_FLAGS.get(c, c)}`" for c in choices)
+            raise UsageError(
+                f"model {model!r} needs {'a ' + slot if slot in SLOT_CHOICES else 'the ' + slot + ' feature'} input "
+                f"({', '.join(choices)}), but the features file has only: {', '.join(available) or 'nothing'}",
+                hint=f"run `genre featurize` with {flags}",
+            )
+        out[slot] = found[0]
+    return out
+
+
+def resolve_device(spec: str = "auto"):
+    """``auto`` → CUDA when available else CPU; ``cuda``/``cuda:N`` without CUDA → DeviceError."""
+    import torch
+
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {spec} asked for CUDA, but no CUDA device is available (torch {torch.__version__})", hint="use --device cpu or auto")
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return dev
+    if spec == "cpu":
+        return torch.device("cpu")
+    raise UsageError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
+
+
+def normalise(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """(x - mean) / std along the last axis (statistics of the training split)."""
+    if stats is None:
+        return x.astype(np.float32, copy=False)
+    mean, std = stats
+    return ((x - mean) / std).astype(np.float32, copy=False)
+
+
+@dataclass
+class Classifier:
+    """A trained model plus everything needed to feed it (from a model artifact)."""
+
+    name: str
+    kind: str  # "torch" | "sklearn"
+    labels: list[str]
+    inputs: dict[str, str]  # slot -> feature name
+    input_shapes: dict[str, tuple[int, ...]]
+    norm: dict[str, tuple[np.ndarray, np.ndarray]]
+    feature_config: dict[str, Any]
+    segment_config: dict[str, Any]
+    model: Any
+    device: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def prepare(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Slot -> normalised float32 array for the features in ``feats`` (keyed by feature name)."""
+        out = {}
+        for slot, name in self.inputs.items():
+            if name not in feats:
+                raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{FEATURE_FLAGS.get(name, name)}`")
+            x = feats[name]
+            if tuple(x.shape[1:]) != tuple(self.input_shapes[slot]):
+                raise UsageError(f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}")
+            out[slot] = normalise(x, self.norm.get(name))
+        return out
+
+    def predict_proba(self, feats: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities [shape=(n, n_classes)] for features keyed by feature name."""
+        return self.proba_prepared(self.prepare(feats), batch_size=batch_size)
+
+    def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+        n = len(next(iter(x.values())))
+        if self.kind == "sklearn":
+            flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)
+            return self.model.predict_proba(flat).astype(np.float32)
+        import torch
+
+        self.model.eval()
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, n, batch_size):
+                batch = {s: torch.from_numpy(np.ascontiguousarray(v[i : i + batch_size])).to(self.device) for s, v in x.items()}
+                outs.append(torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+
+def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
+    """Load a model artifact written by ``genre train`` (no pickle is ever unpickled)."""
+    from genre_cli.models import build_model
+    from genre_cli.models import persist
+
+    path = Path(path)
+    with artifacts.open_artifact(path, "train") as (f, meta):
+        a = f.attrs
+        try:
+            name = str(a["model"])
+            kind = str(a["model_kind"])
+            labels = artifacts.get_json_attr(f, "labels", [])
+            inputs = artifacts.get_json_attr(f, "inputs", {})
+            shapes = {k: tuple(v) for k, v in artifacts.get_json_attr(f, "input_shapes", {}).items()}
+            config = artifacts.get_json_attr(f, "model_config", {})
+            fcfg = artifacts.get_json_attr(f, "feature_config", {})
+            scfg = artifacts.get_json_attr(f, "segment_config", {})
+        except KeyError as exc:
+            raise ArtifactError(f"{path}: model file lacks attribute {exc}") from None
+        norm = {}
+        for feat in inputs.values():
+            g = f.get(f"norm/{feat}")
+            if g is not None:
+                norm[feat] = (artifacts.require_dataset(g, "mean", ndim=1)[()], artifacts.require_dataset(g, "std", ndim=1)[()])
+        if "weights" not in f:
+            raise ArtifactError(f"{path}: model file has no /weights group")
+        dev = None
+        if kind == "torch":
+            dev = resolve_device(device)
+            model = build_model(name, n_classes=len(labels), input_shapes=shapes, **config)
+            state = persist.load_torch_state(f["weights"])
+            try:
+                model.load_state_dict(state)
+            except (RuntimeError, KeyError) as exc:
+                raise ArtifactError(f"{path}: weights do not fit model {name!r}: {str(exc).splitlines()[0]}") from None
+            model.to(dev).eval()
+        elif kind == "sklearn":
+            model = persist.load_sklearn(f["weights"])
+        else:
+            raise ArtifactError(f"{path}: unknown model kind {kind!r}")
+    return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, model, dev, config, path)
+
+
+def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Track-level probabilities from segment probabilities.
+
+    Parameters
+    ----------
+    proba : np.ndarray [shape=(n_segments, n_classes)]
+    track : np.ndarray [shape=(n_segments,)]
+        Track key of each segment.
+    method : {"mean", "vote"}
+        ``mean`` averages probabilities (seed 004 sums them: same argmax); ``vote`` counts
+        segment argmaxes (ties → highest mean probability).
+
+    Returns
+    -------
+    keys : np.ndarray [shape=(n_tracks,)]  (sorted unique track keys)
+    track_proba : np.ndarray [shape=(n_tracks, n_classes)]
+    """
+    keys, inv = np.unique(track, return_inverse=True)
+    n_c = proba.shape[1]
+    sums = np.zeros((len(keys), n_c))
+    np.add.at(sums, inv, proba)
+    counts = np.bincount(inv, minlength=len(keys))[:, None]
+    mean = sums / np.maximum(counts, 1)
+    if method == "mean":
+        return keys, mean.astype(np.float32)
+    if method == "vote":
+        votes = np.zeros((len(keys), n_c))
+        np.add.at(votes, (inv, proba.argmax(1)), 1)
+        score = votes / np.maximum(counts, 1) + 1e-6 * mean  # tie-break by mean probability
+        return keys, score.astype(np.float32)
+    raise UsageError(f"unknown aggregation {method!r}; use mean or vote")

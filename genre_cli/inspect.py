@@ -1,0 +1,40 @@
+"""``genre info``: describe an artifact (stage, params, upstream chain, datasets, labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from genre_cli import artifacts
+from genre_cli.errors import GenreError
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused."""
+    path = Path(path)
+    meta = artifacts.read_meta(path)
+    datasets: list[tuple[str, tuple, str]] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
+        labels = artifacts.get_json_attr(f, "labels", [])
+    chain = []
+    for role, up in meta.upstream.items():
+        p = Path(up.get("path", ""))
+        status, stage = "missing", ""
+        if p.exists():
+            try:
+                m = artifacts.read_meta(p)
+                stage = m.stage
+                status = "matches" if m.fingerprint == up["fingerprint"] else "changed since"
+            except GenreError:
+                status = "unreadable"
+        elif role == "source":
+            status = "source"
+        chain.append({"role": role, "path": str(p), "stage": stage, "status": status, "fingerprint": up.get("fingerprint", "")})
+    return {
+        "path": str(path), "stage": meta.stage, "schema_version": meta.schema_version, "complete": meta.complete,
+        "created": meta.created, "fingerprint": meta.fingerprint, "params": meta.params, "versions": meta.versions,
+        "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets,
+    }
