@@ -176,7 +176,7 @@ def _extract_zip(archive: Path, tmp: Path) -> None:
                     target = zf.read(info).decode("utf-8", "surrogateescape")
                     _check_link(name, target, hard=False, archive=archive)
                     kind = "symlink"
-                elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # no type bits: a plain file
                     raise UnsafeArchiveError(f"{archive.name}: member {info.filename!r} is a device file or FIFO; archive refused")
                 if name:
                     plan.append((info, name, kind))
