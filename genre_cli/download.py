@@ -164,8 +164,9 @@ def download(
 
     if offline:
         tried = ", ".join(urls) if urls else "(no URL known)"
+        earlier = "".join(f"{n}; " for n in notes)
         raise DownloadError(
-            f"{dest.name} is not in {dest.parent} and downloading is disabled (offline mode); "
+            f"{earlier}{dest.name} is not in {dest.parent} and downloading is disabled (offline mode); "
             f"it would have been fetched from: {tried}. Download it yourself and pass the file as SOURCE, "
             "or run again without --offline."
         )
