@@ -334,3 +334,24 @@ def test_folder_table_split_names_and_errors(tmp_path: Path):
         get_dataset("folder")(source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part"))
     with pytest.raises(UsageError, match="group-by"):
         get_dataset("folder")(source=str(base), root=tmp_path, options=opts(group_by="artist"))
+
+
+def test_probe_many_keeps_order_and_returns_errors(tmp_path: Path):
+    from genre_cli.audio import AudioInfo
+    from genre_cli.errors import AudioError
+    from genre_cli.probe import probe_many
+
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"t{i}.wav"
+        tone(p, seconds=0.01 * (i + 1))
+        paths.append(p)
+    (tmp_path / "bad.wav").write_bytes(b"junk" * 20)
+    paths.insert(3, tmp_path / "bad.wav")
+    paths.append(tmp_path / "absent.wav")
+    out = probe_many(paths, jobs=2, progress=False)
+    assert isinstance(out[3], AudioError) and "bad.wav" in str(out[3])
+    assert isinstance(out[-1], AudioError) and "no such file" in str(out[-1])
+    good = [o for i, o in enumerate(out) if i not in (3, len(out) - 1)]
+    assert all(isinstance(o, AudioInfo) for o in good)
+    assert [round(o.duration, 3) for o in good] == [0.01 * (i + 1) for i in range(6)]
