@@ -69,17 +69,20 @@ def handle_errors(fn):
     return wrapper
 
 
-@app.callback()
-def main_callback(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    _STATE["debug"] = debug
-    if version:
+def _version(value: bool) -> None:
+    if value:
         from genre_cli import __version__
 
         typer.echo(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    _STATE["debug"] = debug
 
 
 def _report_stage(result) -> None:
@@ -509,23 +512,20 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
         typer.echo(json.dumps(d, indent=2, default=str))
         return
     from rich.console import Console
-    from rich.tree import Tree
 
-    con = Console()
+    con = Console(soft_wrap=True, highlight=False)
     state = "[green]complete[/]" if d["complete"] else "[red]INCOMPLETE[/]"
     con.print(f"[bold]{d['path']}[/]: stage [bold]{d['stage']}[/] (schema {d['schema_version']}), {state}, created {d['created']}")
     con.print(f"fingerprint {d['fingerprint'][:16]}…  dataset {d.get('dataset', '?')}")
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {', '.join(d['labels'])}")
-    chain = Tree("upstream")
+    con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
-        chain.add(f"{item['role']}: {item['stage'] or '?'} {item['path']} ({item['status']})")
-    con.print(chain)
-    tree = Tree("datasets")
+        con.print(f"  {item['role']}: {item['stage'] or '?'} {item['path']} ({item['status']})")
+    con.print("datasets:")
     for name, shape, dtype in d["datasets"]:
-        tree.add(f"{name} {tuple(shape)} {dtype}")
-    con.print(tree)
+        con.print(f"  {name} {tuple(shape)} {dtype}")
     con.print(f"versions {json.dumps(d['versions'], sort_keys=True)}")
 
 

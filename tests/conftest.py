@@ -1,0 +1,43 @@
+"""Shared fixtures: generated audio datasets (no network, no committed binaries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def synth(kind: str, seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A short signal whose class is easy to hear: low tone, high tone or noise bursts."""
+    t = np.arange(int(seconds * sr)) / sr
+    if kind == "low":
+        f0 = rng.uniform(180, 260)
+        y = 0.5 * np.sin(2 * np.pi * f0 * t)
+    elif kind == "high":
+        f0 = rng.uniform(2500, 3500)
+        y = 0.5 * np.sin(2 * np.pi * f0 * t)
+    else:
+        y = 0.3 * rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 4 * t) > 0)
+    return (y + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture
+def audio_folder(tmp_path: Path, rng) -> Path:
+    """folder-per-label dataset: 3 labels x 6 tracks of 4 s at 16 kHz, plus a non-audio file."""
+    root = tmp_path / "music"
+    for label in ("low", "high", "noise"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            sf.write(root / label / f"{label}{i}.wav", synth(label, 4.0, 16000, rng), 16000)
+    (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8not really a jpeg")
+    return root

@@ -1,0 +1,148 @@
+"""The CLI contract end to end on generated audio: caching, reruns, errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+from typer.testing import CliRunner
+
+from genre_cli.cli import app
+
+runner = CliRunner()
+
+
+def genre(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def _statuses(stderr: str) -> dict[str, str]:
+    out = {}
+    for line in stderr.splitlines():
+        for stage in ("fetch", "segment", "featurize", "train", "evaluate"):
+            if line.startswith(f"✓ {stage}"):
+                out[stage] = "ran"
+            elif line.startswith(f"• {stage}: up to date"):
+                out[stage] = "skipped"
+            elif line.startswith(f"• {stage}: would run"):
+                out[stage] = "would run"
+    return out
+
+
+def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
+    base = ["run", "--dataset", "folder", "--from", audio_folder, "--seconds", "1", "--hop", "1", "--mel", "32",
+            "--epochs", "2", "--device", "cpu", "--jobs", "1", "--workdir", tmp_path / "w"]
+    r1 = genre(*base)
+    assert r1.exit_code == 0, r1.stderr
+    assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
+    assert "track-level accuracy:" in r1.stdout and "folder, test split" in r1.stdout
+
+    r2 = genre(*base)
+    assert r2.exit_code == 0
+    assert _statuses(r2.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "skipped")
+    assert r1.stdout == r2.stdout  # the same report, read back from the artifact
+
+    r3 = genre(*[a if a != "32" else "16" for a in base])  # --mel 16
+    assert _statuses(r3.stderr) == {"fetch": "skipped", "segment": "skipped", "featurize": "ran", "train": "ran", "evaluate": "ran"}
+    # different settings live side by side
+    feats = sorted(p.name for p in (tmp_path / "w" / "folder").glob("feat-*.h5"))
+    assert len(feats) == 2 and any("mel32" in f for f in feats) and any("mel16" in f for f in feats)
+
+    r4 = genre(*base, "--dry-run", "--seconds", "2")
+    assert _statuses(r4.stderr) == {"fetch": "skipped", "segment": "would run", "featurize": "would run", "train": "would run", "evaluate": "would run"}
+    r5 = genre(*base, "--force")
+    assert set(_statuses(r5.stderr).values()) == {"ran"}
+
+
+def test_stage_commands_chain_and_info(audio_folder, tmp_path):
+    idx, seg, feat, model = (tmp_path / n for n in ("idx.h5", "seg.h5", "feat.h5", "model.h5"))
+    r = genre("fetch", "folder", "--from", audio_folder, "-o", idx)
+    assert r.exit_code == 0 and r.stdout.strip() == str(idx)
+    assert "18 tracks" in r.stderr and "1 non-audio files" in r.stderr
+    assert genre("segment", idx, "--seconds", "1", "--hop", "0.5", "-o", seg).exit_code == 0
+    with h5py.File(seg) as f:
+        assert len(f["segments/track"]) == 18 * 7  # (4 s - 1 s) / 0.5 s + 1 windows per track
+    assert genre("featurize", seg, "--mel", "24", "-o", feat, "--jobs", "2").exit_code == 0
+    r = genre("train", feat, "--model", "cnn6", "--epochs", "1", "--device", "cpu", "-o", model)
+    assert r.exit_code == 0, r.stderr
+    r = genre("evaluate", model, feat, "--json")
+    rep = json.loads(r.stdout)[0]
+    for level in ("segment", "track"):
+        assert {"accuracy", "balanced_accuracy", "macro_f1", "auc", "confusion"} <= set(rep[level])
+    assert rep["split"] == "test" and rep["dataset"] == "folder" and rep["n_tracks"] > 0
+    r = genre("info", feat)
+    assert r.exit_code == 0 and "stage featurize" in r.stdout and "features/mel" in r.stdout and "high, low, noise" in r.stdout
+    assert "segments: segment" in r.stdout and "matches" in r.stdout
+    r = genre("predict", model, audio_folder / "low", "--format", "jsonl")
+    assert r.exit_code == 0
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(lines) == 6 and all(x["genre"] in ("low", "high", "noise") for x in lines)
+    assert "1 non-audio files ignored" in r.stderr
+
+
+def test_missing_input_says_which_command_makes_it(tmp_path):
+    r = genre("segment", tmp_path / "nope.h5")
+    assert r.exit_code == 2
+    assert "does not exist" in r.stderr and "run `genre fetch` first" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_wrong_artifact_kind_is_bad_input(audio_folder, tmp_path):
+    idx = tmp_path / "idx.h5"
+    genre("fetch", "folder", "--from", audio_folder, "-o", idx)
+    r = genre("featurize", idx, "--mel", "8")
+    assert r.exit_code == 2 and "is a 'fetch' artifact, expected segment" in r.stderr
+
+
+def test_unknown_names_list_the_valid_ones(tmp_path):
+    r = genre("fetch", "nosuchset")
+    assert r.exit_code == 2 and "unknown dataset 'nosuchset'" in r.stderr and "demo" in r.stderr
+    r = genre("run", "--model", "nosuchmodel", "--workdir", tmp_path)
+    assert r.exit_code == 2 and "unknown model 'nosuchmodel'" in r.stderr and "cnn6" in r.stderr
+
+
+def test_cuda_without_gpu_is_an_error_not_a_fallback(audio_folder, tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    idx, seg, feat = (tmp_path / n for n in ("idx.h5", "seg.h5", "feat.h5"))
+    genre("fetch", "folder", "--from", audio_folder, "-o", idx)
+    genre("segment", idx, "--seconds", "1", "-o", seg)
+    genre("featurize", seg, "--mel", "16", "-o", feat)
+    r = genre("train", feat, "--device", "cuda", "--epochs", "1")
+    assert r.exit_code == 2 and "no CUDA device" in r.stderr
+
+
+def test_demo_dataset_is_embedded(tmp_path):
+    r = genre("fetch", "demo", "--workdir", tmp_path)
+    assert r.exit_code == 0
+    assert "40 tracks" in r.stderr
+    with h5py.File(r.stdout.strip()) as f:
+        labels = json.loads(f.attrs["labels"])
+        splits = list(f["tracks/split"].asstr()[()])
+    assert labels == ["funk", "jazz", "latin", "rock"]
+    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (24, 8, 8)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"]])
+def test_help_does_not_import_heavy_libraries(argv):
+    code = (
+        "import sys\n"
+        "from genre_cli.cli import app\n"
+        f"try:\n    app({argv!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = [m for m in ('torch', 'librosa', 'sklearn', 'scipy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Usage" in proc.stdout
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "genre_cli", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip()
