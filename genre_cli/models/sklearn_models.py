@@ -68,8 +68,9 @@ def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", de
 
     Silent in the papers, our choices: ``C=1.0``, ``gamma="scale"``, ``degree=3`` (sklearn
     defaults). ``multiclass="ovr"`` wraps ``SVC`` in ``OneVsRestClassifier`` as seed 000 describes;
-    ``"ovo"`` is libsvm's native one-vs-one. ``probability=True`` enables Platt-scaled
-    ``predict_proba`` (needed for probability averaging over clips; slower, uses internal CV).
+    ``"ovo"`` is libsvm's native one-vs-one. ``probability=True`` wraps the classifier in
+    ``CalibratedClassifierCV(method="sigmoid", ensemble=False)`` (Platt scaling, 5-fold internal CV;
+    needs >= 5 samples per class) for ``predict_proba`` — e.g. probability averaging over clips.
     """
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import SVC
@@ -78,9 +79,13 @@ def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", de
     _check_choice("multiclass", multiclass, ("ovr", "ovo"))
     if not (gamma in ("scale", "auto") or (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma > 0)):
         raise UsageError(f"gamma must be 'scale', 'auto' or a positive number, got {gamma!r}")
-    base = SVC(kernel=kernel, C=_check_pos_float("C", C), gamma=gamma, degree=check_pos_int("degree", degree),
-               probability=bool(probability), random_state=0)
-    return _pipeline(OneVsRestClassifier(base) if multiclass == "ovr" else base)
+    base = SVC(kernel=kernel, C=_check_pos_float("C", C), gamma=gamma, degree=check_pos_int("degree", degree))
+    clf = OneVsRestClassifier(base) if multiclass == "ovr" else base
+    if probability:  # SVC(probability=True) is deprecated since sklearn 1.9; this is its replacement
+        from sklearn.calibration import CalibratedClassifierCV
+
+        clf = CalibratedClassifierCV(clf, method="sigmoid", ensemble=False)
+    return _pipeline(clf)
 
 
 @MODELS.register(
