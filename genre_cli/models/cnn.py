@@ -11,6 +11,8 @@ shape you will feed (any size >= 1 x 1 works).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -177,6 +179,6 @@ def cnn_mlp(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], base_fi
     check_pos_int("branch_out", branch_out)
     check_pos_int("hidden", hidden)
     check_prob("dropout", dropout)
-    d_vec = int(torch.tensor(input_shapes["vector"]).prod())
+    d_vec = math.prod(input_shapes["vector"])
     return CNNMLP(input_shapes["spectrogram"], d_vec, n_classes, base_filters, n_stages, mlp_widths, branch_out,
                   hidden, dropout)

@@ -9,7 +9,9 @@ one-channel image ``(batch, 1, n_bins, n_frames)`` (kernel height follows ``inpu
 128-mel inputs work), and the 1x4 convs as ``Conv1d(256, c, 4)`` on ``(batch, 256, frames)`` —
 identical to a 1x4 ``Conv2d`` on a height-1 map, same parameters. 1x4 convs use Keras
 ``padding="same"`` (pad 1 left, 2 right). Pooling is global over the time axis (net2 says so
-explicitly; net1's parameter count, 1,001,162, only matches with global pooling).
+explicitly; net1's parameter count, 1,001,162, only matches with global pooling). Reading the
+mel bins as the 256 input channels of a 1-D conv would give the same count (it is the same
+operation); biases on every conv and dense layer (Keras default) are needed for the exact match.
 
 Parameter counts (256 x 128 input, 10 classes) — both match the paper's Table 2 exactly:
 
