@@ -68,13 +68,12 @@ def run(
         ``summary``: ``model``, ``best_epoch``, ``val_track_accuracy``, ``epochs_run``,
         ``seconds``, ``device``, ``n_train``/``n_val`` segments.
     """
-    from genre_cli.models import MODELS, model_info
+    from genre_cli.models import model_info
 
-    if config.model not in MODELS:
-        MODELS.get(config.model)  # raises UsageError with the valid names
+    info = model_info(config.model)  # unknown name → UsageError with the valid names
     feats = load_features(features_path)
-    info = model_info(config.model)
-    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=config.features)
+    suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
+    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
     params = config.to_params() | {"inputs": inputs}
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     slug = f"model-{slugify(config.model)}-s{config.seed}"
