@@ -304,6 +304,10 @@ def test_invalid_use_raises():
     with pytest.raises(AudioError):
         compute(bad, FeatureConfig(mel=64))
     assert compute(np.zeros((0, L), np.float32), FeatureConfig(mel=64))["mel"].shape == (0, 87, 64)
+    with pytest.raises(UsageError):
+        compute(Y, FeatureConfig(mel=64), workers=0)
+    np.testing.assert_allclose(compute(Y, FeatureConfig(mel=64), workers=2)["mel"],
+                               compute(Y, FeatureConfig(mel=64), workers=None)["mel"], atol=1e-4)
 
 
 def test_column_names():
