@@ -543,6 +543,19 @@ class _Chunk:
 
 
 def _handcrafted(c: _Chunk) -> np.ndarray:
+    """Seed 000 Table 1: 93 values per segment, ``(n, 93)`` float32.
+
+    Derivation of 93: five scalar-per-frame descriptors x (mean, median, std) = 15, plus
+    13 MFCCs x 3 = 39, plus their deltas (``librosa.feature.delta``, width 9) x 3 = 39.
+    The table gives spectral contrast only 3 values although librosa returns 7 bands
+    (6 octaves above 200 Hz + the remainder): the seed's ``np.mean/np.median/np.std``
+    without ``axis`` reduce the whole ``(7, n_frames)`` matrix, so here contrast's
+    statistics are taken over all bands and frames together (its mean equals the mean
+    of the band-averaged contrast; median and std are over the flattened matrix).
+    ZCR uses ``frame_length = n_fft``; centroid, bandwidth (p=2), rolloff (85 %) and
+    contrast use the magnitude STFT; MFCCs come from ``mfcc_mels`` full-band mel bands with
+    ``cfg.top_db``. std is the population std (``ddof=0``), as numpy's default.
+    """
     cfg = c.cfg
     centroid, bandwidth, rolloff = c.shape
     contrast = _contrast(c.mag, cfg.sr, cfg.n_fft)
@@ -561,6 +574,16 @@ def _handcrafted(c: _Chunk) -> np.ndarray:
 
 
 def _kaggle(c: _Chunk) -> np.ndarray:
+    """The Kaggle GTZAN ``features_*.csv`` vector, ``(n, 57)`` float32.
+
+    Definitions (checked against ``blues.00099``, see ``bench/kaggle_check.py``): ``mean``
+    and ``var`` (``ddof=0``) over frames of ``chroma_stft`` (all 12 x t values),
+    ``rms(y=...)``, centroid, bandwidth, rolloff, ZCR; ``harmony`` / ``perceptr`` are the
+    mean and var of the *waveforms* of ``librosa.effects.hpss(y)`` (computed from the shared
+    STFT); ``tempo`` as ``librosa.beat.beat_track(y=...)``; ``mfccK`` from
+    ``librosa.feature.mfcc(y=...)`` defaults, i.e. 128 mel bands and ``top_db=80`` (without
+    that floor mfcc1_mean is 8 % and mfcc3_mean 76 % off the table).
+    """
     import librosa
 
     cfg = c.cfg
