@@ -209,7 +209,7 @@ def segment(
 @app.command()
 @handle_errors
 def featurize(
-    segments: Annotated[Path, typer.Argument(help="Segments artifact from `genre segment`.")],
+    segments: Annotated[Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)] = None,
     mel: Annotated[int, typer.Option("--mel", min=0, help="Log-mel spectrogram with N bands.")] = 0,
     stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT.")] = False,
     mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
@@ -221,13 +221,41 @@ def featurize(
     fmin: Annotated[float, typer.Option("--fmin", min=0, help="Lowest mel frequency (Hz).")] = 0.0,
     fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz) [default: sr/2].", show_default=False)] = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
+    table: Annotated[Optional[Path], typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False)] = None,
+    split_files: Annotated[Optional[list[Path]], typer.Option("--split-file", help="With --table: id list per split (train*/valid*/test* by file name), repeatable.", show_default=False)] = None,
+    table_split: Annotated[str, typer.Option("--table-split", help="With --table: default (GTZAN ids → artist-filtered; else the table's split column) | random.")] = "default",
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="With --table-split random.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="With --table-split random.")] = 0,
+    label_column: Annotated[str, typer.Option("--label-column", help="With --table: label column.")] = "label",
+    id_column: Annotated[str, typer.Option("--id-column", help="With --table: id column.")] = "filename",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Compute features for every segment (one shared STFT per segment)."""
+    """Compute features for every segment (one shared STFT per segment), or import a table.
+
+    Examples: `genre featurize seg.h5 --mel 128 --handcrafted -o feat.h5`;
+    `genre featurize --table features_30_sec.csv -o gtzan-table.h5` (GTZAN ids get the artist-filtered split).
+    """
+    from genre_cli.errors import UsageError
+
+    if table is not None:
+        from genre_cli import table as table_stage
+
+        if segments is not None:
+            raise UsageError("give either a SEGMENTS artifact or --table, not both")
+        result = table_stage.run(table, split_files=split_files, split=table_split, test_fraction=test_fraction, seed=seed,
+                                 label_column=label_column, id_column=id_column, out=out, workdir=workdir, force=force, dry_run=dry_run)
+        _report_stage(result)
+        if result.ran:
+            s = result.summary
+            _err().print(f"{s['n_rows']} tracks x {s['n_features']} features; split: {s['split_method']}; {s['counts']}")
+        typer.echo(str(result.path))
+        return
+    if segments is None:
+        raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
     from genre_cli import featurize as feat_stage
     from genre_cli.features import FeatureConfig
 

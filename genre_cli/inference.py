@@ -126,7 +126,15 @@ class Classifier:
         n = len(next(iter(x.values())))
         if self.kind == "sklearn":
             flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)
-            return self.model.predict_proba(flat).astype(np.float32)
+            if hasattr(self.model, "predict_proba"):
+                return self.model.predict_proba(flat).astype(np.float32)
+            # margin classifiers (SVC without probability=True): softmax of the decision values,
+            # a monotone score per class (argmax and AUC are those of the classifier itself)
+            z = np.asarray(self.model.decision_function(flat), dtype=np.float64)
+            if z.ndim == 1:
+                z = np.stack([-z, z], axis=1)
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
         import torch
 
         self.model.eval()
