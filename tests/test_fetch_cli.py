@@ -1,0 +1,73 @@
+"""`genre fetch` through the CLI: summary, exit codes, no index left behind on failure."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SHARED_DATA
+from genre_cli.cli import app
+from test_datasets import KNOWN, ArchiveServer, gtzan_targz  # noqa: F401  (fixture)
+
+runner = CliRunner()
+GROOVE = SHARED_DATA / "groove-styles"
+
+
+@pytest.mark.skipif(not GROOVE.exists(), reason="shared groove-styles data absent")
+def test_exact_groove_command_keeps_official_split(tmp_path):
+    out = tmp_path / "groove.h5"
+    r = runner.invoke(app, ["fetch", "folder", "--from", str(GROOVE), "--labels", str(GROOVE / "tracks.csv"),
+                            "--label-column", "style", "--group-by", "drummer", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert "410 tracks" in r.stderr and "drummer" in r.stderr  # summary table + the group warning
+    with h5py.File(out) as f:
+        labels = json.loads(f.attrs["labels"])
+        split = f["tracks/split"].asstr()[()]
+        path = f["tracks/path"].asstr()[()]
+    assert len(labels) == 9 and len(split) == 410
+    import csv
+
+    with open(GROOVE / "tracks.csv") as fh:
+        official = {r["path"]: r["split"] for r in csv.DictReader(fh)}
+    assert all(official[p] == s for p, s in zip(path, split))
+
+
+def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan_targz):
+    good, bad = tmp_path / "good.h5", tmp_path / "bad.h5"
+    with ArchiveServer(gtzan_targz.read_bytes()) as srv:
+        r = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data"), "-o", str(good)])
+        assert r.exit_code == 0, r.stderr
+        r2 = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data2"),
+                                 "--checksum", "md5:" + "0" * 32, "-o", str(bad)])
+    assert r2.exit_code == 1 and "checksum" in r2.stderr and "Traceback" not in r2.stderr
+    assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
+    with h5py.File(good) as f:
+        ids = f["tracks/track_id"].asstr()[()]
+        split = f["tracks/split"].asstr()[()]
+    got = dict(zip(ids, split))
+    assert all(got[k] == v for k, v in KNOWN.items() if k in got) and len(got) == len(KNOWN)
+
+
+def test_archive_with_path_traversal_is_refused(tmp_path):
+    arc = tmp_path / "evil.tar.gz"
+    with tarfile.open(arc, "w:gz") as tf:
+        data = b"x" * 10
+        info = tarfile.TarInfo("../evil.wav")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    root = tmp_path / "root"
+    r = runner.invoke(app, ["fetch", "gtzan", "--from", str(arc), "--root", str(root), "-o", str(tmp_path / "i.h5")])
+    assert r.exit_code == 2 and "evil" in r.stderr
+    assert not (tmp_path / "evil.wav").exists() and not (root.parent / "evil.wav").exists()
+    assert not (tmp_path / "i.h5").exists()
+
+
+def test_offline_with_nothing_on_disk_is_a_clear_failure(tmp_path):
+    r = runner.invoke(app, ["fetch", "gtzan", "--offline", "--root", str(tmp_path), "-o", str(tmp_path / "i.h5")])
+    assert r.exit_code == 1 and "offline" in r.stderr and "Traceback" not in r.stderr
