@@ -286,6 +286,24 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete temporary files of ``path`` left by writers that died (SIGKILL, power loss).
+
+    Called with the lock held, so no live writer of ``path`` exists except us.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def write_artifact(
     path: str | Path,
@@ -324,6 +342,7 @@ def write_artifact(
     ups = {role: {"fingerprint": fp, "path": str(p)} for role, (fp, p) in upstream.items()}
     fp = fingerprint(stage, params, {k: v["fingerprint"] for k, v in ups.items()})
     with file_lock(path):
+        remove_stale_temps(path)
         tmp = temp_path_for(path)
         f = None
         try:
