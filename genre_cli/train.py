@@ -463,11 +463,15 @@ class _MemoryData:
         return torch.randperm(self.n, generator=gen)
 
     def batches(self, order, batch_size: int) -> Iterator[tuple[dict, Any]]:
+        on_gpu, pin = self.y.device.type == "cuda", self.device.type == "cuda"
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
-            if self.y.device.type == "cuda":
-                idx = idx.to(self.y.device)
-            yield {s: v[idx] for s, v in self.x.items()}, self.y[idx]
+            if on_gpu:  # resident on the GPU: gather there
+                yield {s: v[idx.to(self.y.device)] for s, v in self.x.items()}, self.y[idx.to(self.y.device)]
+            elif pin:  # gathered rows are pageable again: pin them so the copy can overlap
+                yield {s: v[idx].pin_memory() for s, v in self.x.items()}, self.y[idx].pin_memory()
+            else:
+                yield {s: v[idx] for s, v in self.x.items()}, self.y[idx]
 
 
 class _StreamData:

@@ -84,6 +84,8 @@ def feat(tmp_path_factory) -> Path:
 
 def _cfg(**kw) -> tr.TrainConfig:
     base = {"model": "mlp", "epochs": 2, "device": "cpu", "patience": 50}
+    if kw.get("model", "mlp") == "mlp":
+        base["model_config"] = {"hidden": 64}  # small and fast; same code path
     return tr.TrainConfig(**(base | kw))
 
 
@@ -131,8 +133,11 @@ def test_paper_defaults_apply_and_flags_override():
     assert src["optimizer"] == "flag" and src["lr"] == "default"
     hp, _ = tr.resolve_hparams(tr.TrainConfig(model="dupconv", lr=0.5), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"]) == ("adadelta", 0.5)
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6"), model_info("cnn6"))
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="resnet18"), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
+    assert set(src.values()) == {"default", "flag"}
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", epochs=3), model_info("cnn6"))  # seed 002: 0.001, batch 100
+    assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
         tr.resolve_hparams(tr.TrainConfig(optimizer="rmsprop"), model_info("cnn6"))
 
