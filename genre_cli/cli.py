@@ -293,55 +293,86 @@ def _parse_sets(items: list[str]) -> dict:
 def train(
     features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see --list-models).")] = "cnn6",
-    list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs and sources, and exit.")] = False,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw | adam | adadelta | sgd")] = "adamw",
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 / decoupled weight decay.")] = 1e-4,
-    patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience (epochs without val improvement).")] = 10,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")] = False,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: the paper's, else 30].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Batch size per process [default: the paper's, else 32].", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate [default: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].", show_default=False)] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | adam | adadelta | sgd [default: the paper's, else adamw].", show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay of parameters without the model's own per-layer L2 [default: 0 if the model declares L2, else 1e-4].", show_default=False)] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", min=1, help="Early stopping: epochs without validation improvement [default 10].", show_default=False)] = None,
+    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (weigh the loss against class imbalance).")] = "none",
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.999)] = 0.0,
+    specaugment: Annotated[bool, typer.Option("--specaugment", help="Time/frequency masking of spectrogram inputs (training only).")] = False,
+    mixup: Annotated[float, typer.Option("--mixup", min=0.0, help="Mixup alpha (0 = off).", metavar="ALPHA")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, shuffling, dropout and augmentation.")] = 0,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), repeatable.", show_default=False)] = None,
+    inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.", show_default=False)] = None,
     device: DeviceOpt = "auto",
+    amp: Annotated[str, typer.Option("--amp", help="Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.")] = "auto",
+    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream batches from HDF5 instead of memory [default: automatic by size].", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt.h5 when it was written with the same settings.")] = False,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Train a registered model on the train split (validation selects the best epoch)."""
+    """Train a registered model on the train split (validation selects the best epoch).
+
+    Multi-GPU: run the same command under `torchrun --nproc-per-node N -m genre_cli train ...`.
+    """
     from genre_cli.errors import UsageError
 
     if list_models:
+        from rich.console import Console
         from rich.table import Table
 
         from genre_cli.models import list_models as names, model_info
 
-        table = Table("model", "kind", "inputs", "source", "description")
+        header = ("model", "kind", "inputs", "paper features", "source", "paper training", "description")
+        rows = []
         for name in names():
             info = model_info(name)
-            table.add_row(name, info.get("kind", ""), ", ".join(info.get("inputs", ())), info.get("source", ""), info.get("description", ""))
-        from rich.console import Console
-
+            rows.append((name, info.get("kind", ""), ", ".join(info.get("inputs", ())),
+                         ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()), info.get("source", ""),
+                         ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-", info.get("description", "")))
+        if not sys.stdout.isatty():  # piped: one tab-separated line per model
+            for row in (header, *rows):
+                typer.echo("\t".join(row))
+            return
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
         Console().print(table)
         return
     if features is None:
         raise UsageError("missing FEATURES artifact", hint="`genre train FEATURES.h5 --model NAME`")
     from genre_cli import train as train_stage
 
-    cfg = train_stage.TrainConfig(model=model, model_config=_parse_sets(sets or []), epochs=epochs, batch_size=batch_size, lr=lr,
-                                  optimizer=optimizer, weight_decay=weight_decay, patience=patience, seed=seed, device=device)
+    cfg = train_stage.TrainConfig(
+        model=model, model_config=_parse_sets(sets or []), features={k: str(v) for k, v in _parse_sets(inputs or []).items()},
+        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, patience=patience,
+        class_weights=class_weights, label_smoothing=label_smoothing, specaugment=specaugment, mixup=mixup, seed=seed,
+        device=device, amp=amp, stream=stream, resume=resume)
     con = _err()
 
     def on_epoch(rec):
         va = f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f}" if "val_loss" in rec else ""
-        con.print(f"[dim]epoch {rec['epoch']:3d} loss {rec['loss']:.3f} train_acc {rec['train_accuracy']:.3f}{va} ({rec['seconds']:.1f}s)[/]")
+        loss = f" loss {rec['loss']:.3f}" if "loss" in rec else ""
+        speed = f" ({rec['seconds']:.1f}s, {rec['samples_per_s']:.0f} samples/s)" if "seconds" in rec else ""
+        con.print(f"[dim]epoch {rec['epoch']:3d}{loss} train_acc {rec['train_accuracy']:.3f}{va}{speed}[/]")
 
     result = train_stage.run(features, config=cfg, out=out, workdir=workdir, force=force, dry_run=dry_run, on_epoch=on_epoch)
+    if result.summary.get("rank", 0):
+        return  # torchrun: only rank 0 reports
     _report_stage(result)
     if result.ran:
         s = result.summary
         va = "n/a" if s["val_track_accuracy"] is None else f"{s['val_track_accuracy']:.3f}"
-        con.print(f"{s['model']} on {s['device']}: best epoch {s['best_epoch']}/{s['epochs_run']}, validation track accuracy {va}, {s['seconds']:.1f} s")
+        hp = ", ".join(f"{k} {v}" for k, v in s["train"].items())
+        resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
+        con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
+                  f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
+        con.print(f"[dim]{hp}[/]")
     typer.echo(str(result.path))
 
 

@@ -123,6 +123,11 @@ class Classifier:
         return self.proba_prepared(self.prepare(feats), batch_size=batch_size)
 
     def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities for already prepared (slot-keyed, normalised) inputs.
+
+        sklearn models without ``predict_proba`` (``svm`` with ``probability=False``) give one-hot
+        rows of their prediction.
+        """
         n = len(next(iter(x.values())))
         if self.kind == "sklearn":
             flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)

@@ -55,6 +55,7 @@ class _ToImage(nn.Module):
 @MODELS.register(
     "cnn6", kind="torch", inputs=("spectrogram",), source="seed 002",
     features={"spectrogram": "mel"},
+    train={"lr": 1e-3, "batch_size": 100, "epochs": 15},  # §4.1: "15 epochs with a learning rate of 0.001 and batch size of 100"
     description="Six conv-BN-ReLU-maxpool groups (8..256 filters), flatten, dropout 0.3, dense.",
 )
 def cnn6(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: tuple[int, ...] = (8, 16, 32, 64, 128, 256),
@@ -82,6 +83,7 @@ def cnn6(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: t
 @MODELS.register(
     "cnn3", kind="torch", inputs=("spectrogram",), source="seed 003",
     features={"spectrogram": "mel"},
+    train={"optimizer": "adam"},  # §4: "We chose to use Adam optimization"
     description="Three conv blocks (first 4x4) with max-pooling and regularisation, three dense layers.",
 )
 def cnn3(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: tuple[int, int, int] = (32, 64, 64),

@@ -71,6 +71,7 @@ class LSTMNet(GenreModule):
 @MODELS.register(
     "lstm", kind="torch", inputs=("spectrogram",), source="seed 002",
     features={"spectrogram": "mfcc_frames"},
+    train={"lr": 1e-3, "batch_size": 32, "epochs": 30},  # §4.2: "learning rate was 0.001, batch size was 32, and 30 epochs"
     description="Three LSTM layers of 64 units on MFCC sequences, dense 64 ReLU, dropout 0.3, dense.",
 )
 def lstm(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], units: int = 64, layers: int = 3,
