@@ -385,15 +385,24 @@ def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
     split: Annotated[str, typer.Option("--split", help="Split to score: test | validation | train | all.")] = "test",
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
-    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Score tracks the model saw in training (flagged in the report).")] = False,
+    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON on stdout.")] = False,
+    plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].", show_default=False)] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
     device: DeviceOpt = "cpu",
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Segment- and track-level metrics of one or more models on a split of a features file."""
+    """Segment- and track-level metrics of one or more models on a split of a features file.
+
+    Tables (stderr): a comparison of all models, per-class precision/recall/F1/AUC and the
+    track-level confusion matrix of each. The report is saved as HDF5 and JSON (its path on
+    stdout; `--json` prints it instead). Refuses tracks the model was trained or
+    validated on; a group (performer) shared with training is refused on a group-aware
+    split and reported on an official one (see `genre_cli.evaluate`).
+    """
     from genre_cli import evaluate as eval_stage
     from genre_cli.errors import UsageError
 
@@ -401,35 +410,76 @@ def evaluate(
         raise UsageError("give MODEL.h5 ... FEATURES.h5 (at least one model and the features)")
     result = eval_stage.run(paths[:-1], paths[-1], split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device,
                             out=out, workdir=workdir, force=force, dry_run=dry_run)
-    if as_json:
-        if result.status == "would run":
-            _report_stage(result)
-            return
-        typer.echo(json.dumps(result.summary["reports"], indent=2))
+    if result.status == "would run":
+        _report_stage(result)
         return
-    _report_stage(result)
-    if result.status != "would run":
-        print_reports(result.summary["reports"])
+    reports = result.summary["reports"]
+    written = [] if no_plots else eval_stage.write_plots(reports, plots or result.path.with_name(result.path.stem + "-plots"))
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+    else:
+        _report_stage(result)
+        print_reports(reports, details=True)
+    con = _err()
+    if written:
+        con.print(f"[dim]plots: {len(written)} PNG files in {written[0].parent}[/]")
+    if not as_json:
         typer.echo(str(result.path))
 
 
-def print_reports(reports: list[dict]) -> None:
-    """A comparison table (stderr) naming dataset, split and level of every number."""
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def print_reports(reports: list[dict], *, details: bool = False) -> None:
+    """Comparison table (stderr) naming dataset, split and level of every number.
+
+    With ``details``: per model, a per-class table (track and segment level) and the
+    track-level confusion matrix. Leakage notes are printed prominently.
+    """
     from rich.table import Table
 
     con = _err()
     r0 = reports[0]
-    title = f"{r0['dataset']} · split {r0['split']} · {r0['n_tracks']} tracks / {r0['n_segments']} segments · track = {r0['aggregate']} of segment probabilities"
+    how = r0.get("aggregate_note", f"track = {r0['aggregate']} of segment probabilities")
+    title = (f"{r0['dataset']} · split {r0['split']} ({r0.get('split_method', 'unknown')}) · "
+             f"{r0['n_tracks']} tracks / {r0['n_segments']} segments · {how}")
     table = Table(title=title, title_justify="left")
-    for col in ("model", "level", "accuracy", "balanced acc", "macro F1", "AUC"):
+    for col in ("model", "level", "n", "accuracy", "balanced acc", "macro F1", "macro AUC"):
         table.add_column(col, justify="left" if col in ("model", "level") else "right")
     for r in reports:
         for level in ("track", "segment"):
             m = r[level]
-            auc = "–" if m["auc"] is None else f"{m['auc']:.3f}"
             name = r["model_name"] + (" [red](LEAKAGE ALLOWED)[/]" if r["leakage"]["allowed"] else "")
-            table.add_row(name, level, f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", auc)
+            table.add_row(name, level, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", _fmt(m["auc"]))
     con.print(table)
+    for r in reports:
+        leak = r["leakage"]
+        if leak.get("allowed"):
+            con.print(f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
+                      f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated", markup=True, highlight=False)
+        elif leak.get("note"):
+            con.print(f"[bold yellow]warning:[/] {r['model_name']}: {leak['note']}", markup=True, highlight=False)
+    if not details:
+        return
+    for r in reports:
+        for level in ("track", "segment"):
+            m = r[level]
+            pc = Table(title=f"{r['model_name']} per class · {r['dataset']} {r['split']} split · {level} level (n={m['n']})", title_justify="left")
+            for col in ("class", "support", "precision", "recall", "F1", "AUC (OvR)"):
+                pc.add_column(col, justify="left" if col == "class" else "right")
+            for lab in r["labels"]:
+                c = m["per_class"][lab]
+                pc.add_row(lab, str(c["support"]), _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), _fmt(c.get("auc")))
+            pc.add_row("[dim]macro[/]", str(m["n"]), _fmt(m["macro_precision"]), _fmt(m["macro_recall"]), _fmt(m["macro_f1"]), _fmt(m["auc"]))
+            con.print(pc)
+        cm = Table(title=f"{r['model_name']} track-level confusion ({r['n_tracks']} tracks; rows true, columns predicted)", title_justify="left")
+        cm.add_column("true \\ pred")
+        for lab in r["labels"]:
+            cm.add_column(lab, justify="right")
+        for lab, row in zip(r["labels"], r["track"]["confusion"]):
+            cm.add_row(lab, *[f"[bold]{v}[/]" if i == r["labels"].index(lab) else str(v) for i, v in enumerate(row)])
+        con.print(cm)
 
 
 # ----------------------------------------------------------------------------- predict
@@ -440,74 +490,119 @@ def print_reports(reports: list[dict]) -> None:
 def predict(
     model: Annotated[Path, typer.Argument(help="Model artifact from `genre train`.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")],
-    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability) | csv | jsonl")] = "tsv",
+    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres.")] = 1,
-    timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start times.")] = False,
-    aggregate: Annotated[str, typer.Option("--aggregate", help="mean | vote over windows.")] = "mean",
+    timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
+    aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout.", show_default=False)] = None,
     jobs: JobsOpt = 2,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Classify audio files; one line per file, flushed as soon as it is done.
+    """Classify audio files; one line per file, written and flushed as soon as it is done.
 
-    Exit code: 0 every audio file worked; 1 some failed (reasons on stderr); 2 none could be
-    read or the model is unusable. Non-audio files found in folders are ignored and counted.
+    Reads wav, flac, ogg, mp3 (and m4a, aac, opus, wma when ffmpeg is installed), any
+    sample rate and channel count: audio is downmixed and resampled as the model was
+    trained. Long files are decoded block by block (memory stays bounded). The whole-file
+    genre aggregates all windows of the model's length and hop, as `genre evaluate` does
+    at track level.
+
+    Example: `find ~/Music -name '*.mp3' | genre predict model.h5 - --format jsonl`
+
+    Exit code: 0 every audio file worked; 1 some failed (one line per failure on
+    stderr: path and reason); 2 none could be read, no audio file was given, or the
+    model is unusable. Non-audio files found in folders are ignored and counted in the
+    summary (stderr).
     """
+    import itertools
+
     from genre_cli import predict as pred
     from genre_cli.errors import UsageError
 
     if fmt not in ("tsv", "csv", "jsonl"):
         raise UsageError(f"unknown --format {fmt!r}; use tsv, csv or jsonl")
+    if aggregate not in ("mean", "vote"):
+        raise UsageError(f"unknown --aggregate {aggregate!r}; use mean or vote")
+    if paths.count("-") > 1:
+        raise UsageError("`-` (read paths from stdin) may be given once")
     stats = pred.WalkStats()
-    sources = []
-    for p in paths:
-        sources.extend(sys.stdin if p == "-" else [p])
-    stream = open(output, "w", encoding="utf-8") if output else sys.stdout
+    sources = itertools.chain.from_iterable(sys.stdin if p == "-" else (p,) for p in paths)
     con = _err()
     done = failed = 0
+    results = pred.run(model, pred.iter_inputs(sources, stats), jobs=jobs, device=device, aggregate=aggregate, timeline=timeline)
+    stream = None
     try:
+        first = next(results, None)  # loads and checks the model before any output is created
+        stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
         writer = _Writer(stream, fmt, top_k, timeline)
-        for res in pred.run(model, pred.iter_inputs(sources, stats), jobs=jobs, device=device, aggregate=aggregate, timeline=timeline):
+        for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
                 failed += 1
                 con.print(f"[red]failed[/] {res.reason}", markup=True, highlight=False)
                 continue
             done += 1
             writer.write(res)
+    except BrokenPipeError:  # `genre predict ... | head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        results.close()
+        raise typer.Exit(0) from None
     finally:
-        if output:
+        if output and stream is not None:
             stream.close()
-    con.print(f"{done} files classified, {failed} failed, {stats.ignored} non-audio files ignored")
-    if done == 0 and failed > 0:
+    con.print(f"{done} classified, {failed} failed, {stats.ignored} non-audio files ignored")
+    if done == 0 and failed == 0:
+        con.print("[bold red]error:[/] no audio files found in the given paths", markup=True, highlight=False)
+        raise typer.Exit(2)
+    if done == 0:
         raise typer.Exit(2)
     if failed:
         raise typer.Exit(1)
 
 
 class _Writer:
+    """One record per file (plus one per window with ``--timeline``), flushed at once.
+
+    tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
+    a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
+    tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
+    "top": [...], "probabilities": {label: p}, "windows": [...]}``.
+    """
+
     def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
         import csv
 
         self.stream, self.fmt, self.k, self.timeline = stream, fmt, top_k, timeline
         self.csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
         if fmt == "csv":
-            self.csv.writerow(["path", "genre", "probability"] + (["window_start"] if timeline else []))
+            head = ["path", "genre", "probability"]
+            for i in range(2, top_k + 1):
+                head += [f"genre_{i}", f"probability_{i}"]
+            self.csv.writerow(head + (["start", "end"] if timeline else []))
+            stream.flush()
 
     def write(self, res) -> None:
+        from genre_cli.predict import top_k
+
         top = res.top(self.k)
         if self.fmt == "jsonl":
             rec = {"path": str(res.path), "genre": top[0][0], "probability": round(top[0][1], 6), "duration": round(res.duration, 3),
-                   "top": [{"genre": g, "probability": round(p, 6)} for g, p in top]}
+                   "n_windows": res.n_windows, "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
+                   "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)}}
             if self.timeline:
-                rec["windows"] = [{"start": round(s, 3), "genre": res.labels[int(p.argmax())], "probability": round(float(p.max()), 6)} for s, p in res.windows]
+                rec["windows"] = []
+                for s, e, p in res.windows:
+                    wt = top_k(p, res.labels, self.k)
+                    rec["windows"].append({"start": round(s, 3), "end": round(e, 3), "genre": wt[0][0], "probability": round(wt[0][1], 6),
+                                           "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt]})
             self.stream.write(json.dumps(rec) + "\n")
         else:
-            row = [str(res.path)]
-            for g, p in top:
-                row += [g, f"{p:.4f}"]
-            self.csv.writerow(row + ([""] if self.timeline and self.fmt == "csv" else []))
-            for s, p in res.windows:
-                self.csv.writerow([str(res.path), res.labels[int(p.argmax())], f"{float(p.max()):.4f}", f"{s:.2f}"])
+            def cells(pairs):
+                return [x for g, q in pairs for x in (g, f"{q:.4f}")]
+
+            self.csv.writerow([str(res.path), *cells(top)] + (["", ""] if self.timeline else []))
+            for s, e, p in res.windows:
+                self.csv.writerow([str(res.path), *cells(top_k(p, res.labels, self.k)), f"{s:.2f}", f"{e:.2f}"])
         self.stream.flush()
 
 

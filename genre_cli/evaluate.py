@@ -1,7 +1,47 @@
 """``evaluate`` stage: segment- and track-level metrics of one or more models on a split.
 
-Writes an ``evaluate`` artifact (report JSON in attrs, confusion matrices as datasets) and a
-``.json`` beside it. Refuses to score tracks a model was trained or validated on.
+Writes an ``evaluate`` artifact and a ``.json`` beside it. Every report names its data:
+dataset, features file, index, split (and how the split was made), level, numbers of
+tracks and segments.
+
+Levels
+------
+``segment``
+    One prediction per segment (window) of the features file.
+``track``
+    Segment probabilities aggregated per track by :func:`genre_cli.inference.aggregate_tracks`:
+    ``mean`` (default; seed 004 *sums* them, which has the same argmax, so the same
+    predictions) or ``vote`` (majority of segment argmaxes, ties broken by mean probability).
+
+Metrics (per level)
+-------------------
+accuracy, balanced accuracy (mean recall over the classes present in the split), macro
+precision/recall/F1 over the classes present in the split (``sklearn``
+``f1_score(y, p, labels=present, average="macro")``), per-class precision/recall/F1/support
+and one-vs-rest ROC AUC, macro one-vs-rest ROC AUC (probabilities renormalised over the
+classes present), confusion matrix (rows: true, columns: predicted, all labels).
+
+Leakage policy
+--------------
+* **Track overlap is always refused**: an evaluated track that is among the model's
+  training or validation tracks (``/splits/train``, ``/splits/validation`` of the model
+  file) makes the scores meaningless. ``--allow-leakage`` overrides; the report then says
+  so (``leakage.allowed``), and the printed table flags the model.
+* **Group overlap** (an evaluated track whose group — performer, artist — is among the
+  model's ``/splits/train_groups`` or ``/splits/validation_groups``):
+
+  - *refused* when the evaluated index was built with a group-aware computed split
+    (``genre fetch --group-by COL`` with a random/default computed split): there, a shared
+    group can only mean that the model comes from another split, so scores are inflated;
+  - *reported* otherwise: an official split chosen by the dataset's authors (e.g. the
+    Groove MIDI split used by the demo dataset, which puts the same drummers on several
+    sides by design) or a split made without groups. Refusing would make the published
+    split unusable, so the report says how many tracks share a group with training
+    (``leakage.group_tracks``, printed as a warning: "this split is not
+    performer-disjoint") and the scores are to be read as *seen-performer* scores.
+
+  The index is found through the ``upstream`` chain (features → segments → index); when
+  it cannot be read the split is treated as not group-aware (reported, not refused).
 """
 
 from __future__ import annotations
@@ -13,10 +53,13 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.errors import InputError, UsageError
+from genre_cli.errors import GenreError, InputError, UsageError
 from genre_cli.featurize import load_features
 from genre_cli.inference import aggregate_tracks, load_classifier
 from genre_cli.stage import StageResult, execute, slugify
+
+#: Version of the report layout; part of the stage parameters so old reports are redone.
+REPORT_VERSION = 2
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, labels: list[str]) -> dict[str, Any]:
@@ -24,29 +67,46 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
 
     Parameters
     ----------
-    y_true, y_pred : np.ndarray [shape=(n,)]  class indices
+    y_true, y_pred : np.ndarray [shape=(n,)]
+        Class indices.
     proba : np.ndarray [shape=(n, n_classes)] or None
+        Scores for the AUC (None: no AUC).
+    labels : list of str
+        Class names (index = class).
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_precision``, ``macro_recall``,
+        ``macro_f1``, ``auc`` (None when undefined), ``per_class`` ({label: precision,
+        recall, f1, support, auc}), ``confusion`` (list of rows, true x predicted),
+        ``classes_present``. Macro averages run over the classes present in ``y_true``.
     """
     from sklearn import metrics as M
 
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
     k = np.arange(len(labels))
     p, r, f1, support = M.precision_recall_fscore_support(y_true, y_pred, labels=k, zero_division=0)
     present = np.unique(y_true)
     out: dict[str, Any] = {
         "n": int(len(y_true)),
-        "accuracy": float(M.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(np.mean([np.mean(y_pred[y_true == c] == c) for c in present])) if len(present) else 0.0,
+        "accuracy": float(M.accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "balanced_accuracy": float(np.mean(r[present])) if len(present) else 0.0,
         "macro_precision": float(np.mean(p[present])) if len(present) else 0.0,
         "macro_recall": float(np.mean(r[present])) if len(present) else 0.0,
         "macro_f1": float(np.mean(f1[present])) if len(present) else 0.0,
-        "per_class": {labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c])} for c in k},
+        "per_class": {labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c]), "auc": None} for c in k},
         "confusion": M.confusion_matrix(y_true, y_pred, labels=k).tolist(),
+        "classes_present": [labels[c] for c in present],
         "auc": None,
     }
     if proba is not None and len(present) > 1:
+        for c in present:
+            out["per_class"][labels[c]]["auc"] = float(M.roc_auc_score(y_true == c, proba[:, c]))
+        cols = present
+        pr = proba[:, cols] / np.maximum(proba[:, cols].sum(1, keepdims=True), 1e-12)
         try:
-            cols = present if len(present) < len(labels) else k
-            pr = proba[:, cols] / np.maximum(proba[:, cols].sum(1, keepdims=True), 1e-12)
             if len(cols) == 2:
                 out["auc"] = float(M.roc_auc_score(y_true == cols[1], pr[:, 1]))
             else:
@@ -56,47 +116,164 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
     return out
 
 
-def leakage(model_path: Path, eval_tracks: set[str]) -> list[str]:
-    """Track ids in ``eval_tracks`` that the model was trained or validated on."""
+# ----------------------------------------------------------------------------- leakage
+
+
+def split_provenance(features_path: str | Path) -> dict[str, Any]:
+    """How the split of a features file was made, from its upstream chain.
+
+    Returns
+    -------
+    dict
+        ``index`` (path or None), ``group_by`` (column name or None), ``split_method``
+        (the index's ``info.split_method``, or ``"official"`` / ``"unknown"``),
+        ``group_aware`` (True when the split was computed keeping groups on one side).
+    """
+    out: dict[str, Any] = {"index": None, "group_by": None, "split_method": "unknown", "group_aware": False}
+    try:
+        meta = artifacts.read_meta(features_path)
+        seg = _upstream_path(meta, "segments", Path(features_path))
+        if seg is None:
+            return out
+        idx = _upstream_path(artifacts.read_meta(seg), "index", seg)
+        if idx is None:
+            return out
+        import h5py
+
+        with h5py.File(idx, "r") as f:
+            imeta = artifacts.read_meta(idx)
+            info = artifacts.get_json_attr(f, "info", {}) or {}
+    except (GenreError, OSError):
+        return out
+    opts = (imeta.params or {}).get("options", {}) or {}
+    group_by = opts.get("group_by")
+    method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
+    out.update(index=str(idx), group_by=group_by, split_method=method,
+               group_aware=bool(group_by) and "grouped by" in method)
+    return out
+
+
+def _upstream_path(meta: artifacts.ArtifactMeta, role: str, near: Path) -> Path | None:
+    up = meta.upstream.get(role)
+    if not up:
+        return None
+    p = Path(up.get("path", ""))
+    for cand in (p, near.parent / p.name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Overlap between evaluated tracks and what the model was trained/validated on.
+
+    Parameters
+    ----------
+    tracks, groups : np.ndarray [shape=(n_tracks,)]
+        Evaluated track ids and their groups ("" = unknown).
+
+    Returns
+    -------
+    dict
+        ``track_ids``: evaluated tracks in the model's train/validation splits;
+        ``group_track_ids``: other evaluated tracks whose group the model saw;
+        ``groups``: those shared groups.
+    """
     import h5py
 
     seen: set[str] = set()
+    seen_groups: set[str] = set()
     with h5py.File(model_path, "r") as f:
         for split in ("train", "validation"):
             if f"splits/{split}" in f:
                 seen |= set(f[f"splits/{split}"].asstr()[()])
-    return sorted(seen & eval_tracks)
+            if f"splits/{split}_groups" in f:
+                seen_groups |= set(f[f"splits/{split}_groups"].asstr()[()])
+    seen_groups.discard("")
+    leaked = sorted(set(map(str, tracks)) & seen)
+    shared = sorted({str(t) for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
+    shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if str(t) in shared})
+    return {"track_ids": leaked, "group_track_ids": shared, "groups": shared_groups}
 
 
-def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str = "mean", allow_leakage: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Report for one model on the ``split`` segments of features ``feats``."""
-    rows = np.flatnonzero(feats.segments["split"] == split) if split != "all" else np.arange(len(feats.segments["split"]))
-    if len(rows) == 0:
-        have = sorted({s for s in feats.segments["split"] if s})
-        raise InputError(f"{feats.path}: no segments in split {split!r}; splits present: {', '.join(have) or 'none'}")
-    tracks = feats.segments["track_id"][rows]
-    leaked = leakage(Path(model_path), set(tracks))
-    if leaked and not allow_leakage:
+def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bool) -> dict[str, Any]:
+    """Apply the leakage policy (module docstring): raise, or describe the overlap."""
+    name = prov["group_by"] or "group (performer/artist)"
+    n_leak, n_group = len(leak["track_ids"]), len(leak["group_track_ids"])
+    if n_leak and not allow:
         raise InputError(
-            f"{model_path} was trained/validated on {len(leaked)} of the {len(set(tracks))} evaluated tracks "
-            f"(e.g. {', '.join(leaked[:3])}); its scores would be inflated",
+            f"{model_path} was trained/validated on {n_leak} of the {n_tracks} evaluated tracks "
+            f"(e.g. {', '.join(leak['track_ids'][:3])}); its scores would be inflated",
             hint="evaluate on a split the model never saw, or pass --allow-leakage (it is printed in the report)",
         )
+    if n_group and prov["group_aware"] and not allow:
+        raise InputError(
+            f"{n_group} of the {n_tracks} evaluated tracks share a {name} with the tracks {model_path} was trained/validated on "
+            f"(e.g. {', '.join(leak['groups'][:3])}), although this split was made {name}-disjoint ({prov['split_method']}): "
+            "the model comes from another split, and its scores would be inflated",
+            hint="train and evaluate on the same index, or pass --allow-leakage (it is printed in the report)",
+        )
+    note = ""
+    if n_group:
+        note = (f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
+                f"this split is not {prov['group_by'] or 'performer'}-disjoint ({prov['split_method']}); "
+                "read the scores as seen-performer scores")
+    return {
+        "tracks": n_leak, "track_ids": leak["track_ids"][:20],
+        "group_tracks": n_group, "groups": leak["groups"][:20], "group_column": prov["group_by"],
+        "group_disjoint": n_group == 0, "group_policy": "refuse" if prov["group_aware"] else "report",
+        "allowed": bool(allow and (n_leak or (n_group and prov["group_aware"]))),
+        "note": note,
+    }
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str = "mean", allow_leakage: bool = False,
+                   device: str = "cpu", provenance: dict | None = None) -> dict[str, Any]:
+    """Report for one model on the ``split`` segments of features ``feats``.
+
+    The returned dict also holds ``"_arrays"`` (segment and track probabilities, true
+    labels, track ids) for the artifact; :func:`run` removes it from the JSON.
+
+    Raises
+    ------
+    InputError
+        No segments in ``split``, labels differ, or leakage (see the module docstring).
+    """
+    prov = provenance if provenance is not None else split_provenance(feats.path)
+    seg_split = feats.segments["split"]
+    rows = np.flatnonzero(seg_split == split) if split != "all" else np.arange(len(seg_split))
+    if len(rows) == 0:
+        have = sorted({s for s in seg_split if s})
+        raise InputError(f"{feats.path}: no segments in split {split!r}; splits present: {', '.join(have) or 'none'}")
+    tracks = feats.segments["track_id"][rows]
+    y = feats.segments["label"][rows]
+    if np.any(y < 0):
+        raise InputError(f"{feats.path}: {int(np.sum(y < 0))} segments of split {split!r} have no label")
+    keys, first = np.unique(tracks, return_index=True)
+    groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
+    leak = _leakage_report(model_path, find_leakage(model_path, keys, groups), prov, len(keys), allow_leakage)
     clf = load_classifier(model_path, device=device)
     if clf.labels != feats.labels:
         raise InputError(f"{model_path} predicts labels {clf.labels}, but {feats.path} has {feats.labels}")
     x = {name: feats.load(name, rows) for name in set(clf.inputs.values())}
     proba = clf.predict_proba(x)
-    y = feats.segments["label"][rows]
     seg = metrics(y, proba.argmax(1), proba, clf.labels)
-    keys, tproba = aggregate_tracks(proba, tracks, method=aggregate)
-    ty = np.array([y[tracks == k][0] for k in keys])
+    tkeys, tproba = aggregate_tracks(proba, tracks, method=aggregate)
+    ty = y[first]  # np.unique keys are sorted the same way in both calls
+    assert np.array_equal(tkeys, keys)
     trk = metrics(ty, tproba.argmax(1), tproba, clf.labels)
     return {
         "model": str(model_path), "model_name": clf.name, "dataset": feats.dataset, "features": str(feats.path),
-        "split": split, "aggregate": aggregate, "labels": clf.labels, "n_tracks": int(len(keys)), "n_segments": int(len(rows)),
-        "leakage": {"tracks": len(leaked), "allowed": bool(allow_leakage and leaked)},
-        "segment": seg, "track": trk,
+        "index": prov["index"], "split": split, "split_method": prov["split_method"],
+        "aggregate": aggregate, "aggregate_note": "track = mean of segment probabilities (seed 004 sums them: same argmax)" if aggregate == "mean"
+        else "track = majority vote of segment predictions (ties: highest mean probability)",
+        "labels": clf.labels, "n_tracks": int(len(keys)), "n_segments": int(len(rows)),
+        "leakage": leak, "segment": seg, "track": trk,
+        "_arrays": {"segment_proba": proba.astype(np.float32), "segment_label": y.astype(np.int64), "segment_track": tracks,
+                    "track_id": keys, "track_proba": tproba.astype(np.float32), "track_label": ty.astype(np.int64)},
     }
 
 
@@ -113,7 +290,13 @@ def run(
     force: bool = False,
     dry_run: bool = False,
 ) -> StageResult:
-    """Evaluate models on a split; ``summary["reports"]`` holds one report per model."""
+    """Evaluate models on a split; ``summary["reports"]`` holds one report per model.
+
+    The artifact holds the reports (attr ``report``, JSON) and, per model ``i``, group
+    ``model<i>`` with ``segment_confusion``, ``track_confusion``, ``segment_proba``,
+    ``segment_label``, ``segment_track``, ``track_id``, ``track_proba``, ``track_label``.
+    A ``.json`` copy of the reports is written beside it.
+    """
     if not model_paths:
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):
@@ -124,17 +307,26 @@ def run(
         meta = artifacts.read_meta(m)
         artifacts.check_meta(meta, "train")
         upstream[f"model{i}"] = (meta.fingerprint, m)
-    params = {"split": split, "aggregate": aggregate, "allow_leakage": allow_leakage}
+    params = {"split": split, "aggregate": aggregate, "allow_leakage": allow_leakage, "report_version": REPORT_VERSION}
     names = "+".join(slugify(Path(m).stem) for m in model_paths)[:80]
+    prov = split_provenance(feats.path)
 
     def build(f) -> dict[str, Any]:
-        reports = [evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device) for m in model_paths]
-        f.attrs["report"] = json.dumps(reports)
+        reports = [evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device, provenance=prov)
+                   for m in model_paths]
+        str_dt = artifacts.h5py.string_dtype("utf-8")
         for i, rep in enumerate(reports):
+            arrays = rep.pop("_arrays")
             g = f.create_group(f"model{i}")
             g.attrs["model"] = rep["model"]
             for level in ("segment", "track"):
                 g.create_dataset(f"{level}_confusion", data=np.array(rep[level]["confusion"], dtype=np.int64))
+            for k, v in arrays.items():
+                if v.dtype == object:
+                    g.create_dataset(k, data=np.array([str(s) for s in v], dtype=object), dtype=str_dt)
+                else:
+                    g.create_dataset(k, data=v, compression="gzip" if v.size > 1024 else None)
+        f.attrs["report"] = json.dumps(reports)
         return {"reports": reports}
 
     result = execute(
@@ -152,3 +344,46 @@ def load_report(path: str | Path) -> list[dict[str, Any]]:
     """Reports stored in an evaluate artifact."""
     with artifacts.open_artifact(path, "evaluate") as (f, _):
         return json.loads(f.attrs["report"])
+
+
+def load_history(model_path: str | Path) -> list[dict[str, Any]]:
+    """Per-epoch training history of a model artifact (``[]`` when absent)."""
+    with artifacts.open_artifact(model_path, "train") as (f, _):
+        hist = artifacts.get_json_attr(f, "history", []) or []
+    return [h for h in hist if isinstance(h, dict)]
+
+
+def write_plots(reports: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """PNG plots for each report: confusion matrices (track and segment level, counts and
+    row-normalised) and the model's training curves (when it has a history).
+
+    Returns
+    -------
+    list of Path
+        The files written, named ``<model-file-stem>-confusion-{track,segment}.png`` and
+        ``<model-file-stem>-history.png`` (prefixed ``<i>-`` when two models share a stem).
+    """
+    from genre_cli import plots
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = [slugify(Path(r["model"]).stem) for r in reports]
+    written: list[Path] = []
+    for i, (r, stem) in enumerate(zip(reports, stems)):
+        if stems.count(stem) > 1:
+            stem = f"{i}-{stem}"
+        for level in ("track", "segment"):
+            m = r[level]
+            title = f"{r['model_name']} · {r['dataset']} {r['split']} split · {level} level (n={m['n']}) · accuracy {m['accuracy']:.3f}"
+            p = out_dir / f"{stem}-confusion-{level}.png"
+            plots.confusion_png(np.array(m["confusion"]), r["labels"], p, title=title)
+            written.append(p)
+        try:
+            hist = load_history(r["model"])
+        except GenreError:
+            hist = []
+        if hist:
+            p = out_dir / f"{stem}-history.png"
+            plots.history_png(hist, p, title=f"{r['model_name']} training curves ({r['dataset']}; validation = the model's validation split)")
+            written.append(p)
+    return written

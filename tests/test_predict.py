@@ -1,0 +1,205 @@
+"""``genre predict``: folders, stdin, formats, failures and exit codes, streaming decode."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from conftest import synth
+from genre_cli import featurize, fetch, segment, train
+from genre_cli import predict as pred
+from genre_cli.audio import load
+from genre_cli.cli import app
+from genre_cli.datasets import FetchOptions
+from genre_cli.features import FeatureConfig, compute
+from genre_cli.inference import load_classifier
+from genre_cli.segment import SegmentConfig
+from genre_cli.train import TrainConfig
+
+runner = CliRunner()
+
+
+def genre(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A tiny CNN on 1 s windows (hop 0.5 s) of 16 kHz audio resampled to 22.05 kHz."""
+    base = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(0)
+    for label in ("low", "high", "noise"):
+        (base / "music" / label).mkdir(parents=True)
+        for i in range(4):
+            sf.write(base / "music" / label / f"{label}{i}.wav", synth(label, 2.0, 16000, rng), 16000)
+    idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
+    seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
+    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)
+    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=base / "model.h5", show_progress=False).path
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, rng) -> Path:
+    """3 good files (wav 16 kHz mono, flac 44.1 kHz stereo, ogg 8 kHz), a .txt, an empty .wav,
+    a corrupt .mp3 (random bytes) and a .wav that is really text."""
+    root = tmp_path / "mixed"
+    (root / "sub").mkdir(parents=True)
+    sf.write(root / "a.wav", synth("low", 2.5, 16000, rng), 16000)
+    stereo = np.stack([synth("high", 3.2, 44100, rng), synth("high", 3.2, 44100, rng)], axis=1)
+    sf.write(root / "sub" / "b.flac", stereo, 44100)
+    sf.write(root / "sub" / "c.ogg", synth("noise", 0.7, 8000, rng), 8000)  # shorter than one window
+    (root / "notes.txt").write_text("not audio")
+    (root / "empty.wav").write_bytes(b"")
+    (root / "sub" / "broken.mp3").write_bytes(np.random.default_rng(3).bytes(4000))
+    (root / "sub" / "fake.wav").write_text("RIFF? no, just text pretending to be a wav file")
+    return root
+
+
+GOOD = ("a.wav", "b.flac", "c.ogg")
+BAD = ("empty.wav", "broken.mp3", "fake.wav")
+
+
+def test_folder_good_lines_bad_reasons_exit_1(model, mixed_folder):
+    r = genre("predict", model, mixed_folder, "--device", "cpu")
+    assert r.exit_code == 1
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert sorted(Path(row[0]).name for row in rows) == sorted(GOOD)
+    for row in rows:
+        assert len(row) == 3 and row[1] in ("low", "high", "noise") and 0 < float(row[2]) <= 1
+    failed = [line for line in r.stderr.splitlines() if line.startswith("failed ")]
+    assert len(failed) == 3
+    reasons = {Path(line.split(": ")[0].removeprefix("failed ")).name: line for line in failed}
+    assert set(reasons) == set(BAD)
+    assert "empty file" in reasons["empty.wav"] and "not decodable audio" in reasons["broken.mp3"]
+    assert "3 classified, 3 failed, 1 non-audio files ignored" in r.stderr
+
+
+def test_all_bad_exit_2_and_no_audio_exit_2(model, mixed_folder, tmp_path):
+    r = genre("predict", model, *(mixed_folder / p for p in ("empty.wav", "sub/broken.mp3")), "--device", "cpu")
+    assert r.exit_code == 2 and r.stdout == "" and "0 classified, 2 failed" in r.stderr
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "readme.txt").write_text("x")
+    r = genre("predict", model, tmp_path / "nothing", "--device", "cpu")
+    assert r.exit_code == 2 and "no audio files found" in r.stderr
+
+
+def test_unusable_model_exit_2(model, mixed_folder):
+    feat = model.parent / "feat.h5"  # not a model
+    r = genre("predict", feat, mixed_folder / "a.wav")
+    assert r.exit_code == 2 and "expected train" in r.stderr and r.stdout == ""
+
+
+def test_stdin_paths_jsonl_top_k_and_output_file(model, mixed_folder, tmp_path):
+    listing = "".join(f"{mixed_folder / p}\n" for p in ("a.wav", "sub/b.flac", "empty.wav"))
+    out = tmp_path / "res.jsonl"
+    r = genre("predict", model, "-", "--format", "jsonl", "--top-k", "2", "--output", out, "--device", "cpu", input=listing)
+    assert r.exit_code == 1 and r.stdout == ""
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(x["path"]).name for x in recs] == ["a.wav", "b.flac"]  # input order
+    for x in recs:
+        assert len(x["top"]) == 2 and x["top"][0]["probability"] >= x["top"][1]["probability"]
+        assert x["genre"] == x["top"][0]["genre"] == max(x["probabilities"], key=x["probabilities"].get)
+        assert sum(x["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert recs[0]["duration"] == pytest.approx(2.5, abs=1e-3) and recs[1]["duration"] == pytest.approx(3.2, abs=1e-3)
+
+
+def test_csv_header_top_k_and_timeline_covers_the_file(model, mixed_folder):
+    r = genre("predict", model, mixed_folder / "sub" / "b.flac", mixed_folder / "sub" / "c.ogg", "--format", "csv", "--top-k", "2", "--timeline", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2", "start", "end"]
+    whole = [x for x in rows if x["start"] == ""]
+    assert [Path(x["path"]).name for x in whole] == ["b.flac", "c.ogg"]
+    wins = [x for x in rows if x["start"] != "" and x["path"].endswith("b.flac")]
+    starts, ends = [float(x["start"]) for x in wins], [float(x["end"]) for x in wins]
+    assert starts[0] == 0.0 and ends[-1] == pytest.approx(3.2, abs=0.01)  # 3.2 s, 1 s windows every 0.5 s
+    assert starts[:5] == [0.0, 0.5, 1.0, 1.5, 2.0] and starts[-1] == pytest.approx(2.2, abs=0.01)  # end-aligned last window
+    assert all(b <= e for b, e in zip(starts[1:], ends[:-1]))  # no gaps
+    short = [x for x in rows if x["start"] != "" and x["path"].endswith("c.ogg")]
+    assert len(short) == 1 and float(short[0]["end"]) == pytest.approx(0.7, abs=0.01)  # one padded window
+
+
+def test_jsonl_timeline(model, mixed_folder):
+    r = genre("predict", model, mixed_folder / "a.wav", "--format", "jsonl", "--timeline", "--device", "cpu")
+    rec = json.loads(r.stdout)
+    assert rec["n_windows"] == len(rec["windows"]) == 4  # 2.5 s: 1 s windows at 0, 0.5, 1, 1.5 s
+    assert rec["windows"][-1]["end"] == pytest.approx(2.5)
+    assert all(w["genre"] == w["top"][0]["genre"] for w in rec["windows"])
+
+
+def test_plan_windows_and_windower_match_for_any_block_size(rng):
+    seg = SegmentConfig(sr=1000, seconds=1.0, hop=0.3)
+    for n in (0, 1, 999, 1000, 1001, 2345, 5000):
+        y = rng.standard_normal(n).astype(np.float32)
+        spans = pred.plan_windows(n, seg)
+        if n:
+            assert spans[0][0] == 0 and spans[-1][0] + min(spans[-1][1], n) == n
+        expected = [np.pad(y[s : s + k], (0, 1000 - k)) for s, k in spans]
+        for block in (1, 7, 300, 1000, 4096):
+            w = pred.Windower(seg)
+            got = [x for i in range(0, n, block) for x in w.push(y[i : i + block])] + w.finish()
+            assert [s for s, _ in got] == [s for s, _ in spans]
+            for (_, a), b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_blockwise_equals_whole_file(model, tmp_path, rng):
+    """A 44.1 kHz stereo file decoded in 1.5 s blocks (9 blocks) gives the whole-file numbers."""
+    path = tmp_path / "long.wav"
+    y = np.concatenate([synth(k, 4.4, 44100, rng) for k in ("low", "noise", "high")])
+    sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100)
+    clf = load_classifier(model, device="cpu")
+    blocks = list(pred.decode_blocks(path, 22050, block_seconds=1.5))
+    assert len(blocks) >= 8
+    whole, _ = load(path, sr=22050)
+    np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
+    # reference: whole file in memory, same window plan, one compute() call
+    seg = pred.windows_for(clf)
+    spans = pred.plan_windows(len(whole), seg)
+    x = np.stack([np.pad(whole[s : s + k], (0, seg.win - k)) for s, k in spans])
+    ref = clf.predict_proba(compute(x, FeatureConfig.from_params(clf.feature_config)))
+    (res,) = pred.run(clf, [path], jobs=2, timeline=True, block_seconds=1.5, batch_size=5)
+    got = np.stack([p for _, _, p in res.windows])
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    np.testing.assert_allclose(res.proba, ref.mean(0), atol=1e-4)
+    assert res.n_windows == len(spans) and res.duration == pytest.approx(13.2, abs=1e-3)
+
+
+def test_many_files_batched_across_files_keep_input_order(model, tmp_path, rng):
+    paths = []
+    for i in range(7):
+        p = tmp_path / f"f{i}.wav"
+        sf.write(p, synth(("low", "high", "noise")[i % 3], 1.0 + 0.3 * i, 16000, rng), 16000)
+        paths.append(p)
+    clf = load_classifier(model, device="cpu")
+    one = {r.path: r.proba for p in paths for r in pred.run(clf, [p], jobs=1)}
+    many = list(pred.run(clf, paths, jobs=2, batch_size=64))
+    assert [r.path for r in many] == paths
+    for r in many:
+        np.testing.assert_allclose(r.proba, one[r.path], atol=1e-5)
+
+
+def test_ffmpeg_formats(model, mixed_folder, tmp_path, monkeypatch):
+    m4a = tmp_path / "clip.m4a"
+    m4a.write_bytes(b"\x00\x00\x00\x18ftypM4A not really")  # what it holds does not matter when ffmpeg is absent
+    monkeypatch.setattr(pred, "ffmpeg_available", lambda: False)
+    (res,) = pred.run(model, [m4a], jobs=1, device="cpu")
+    assert isinstance(res, pred.Failure) and "need ffmpeg, which is not installed" in res.reason
+    monkeypatch.undo()
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.skip("ffmpeg not installed")
+    for ext in ("m4a", "opus"):
+        out = tmp_path / f"real.{ext}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(mixed_folder / "a.wav"), str(out)], check=True, timeout=60)
+        (res,) = pred.run(model, [out], jobs=1, device="cpu")
+        assert isinstance(res, pred.Prediction), getattr(res, "reason", "")
+        assert res.duration == pytest.approx(2.5, abs=0.1)
