@@ -179,13 +179,19 @@ def segment(
     last: Annotated[str, typer.Option("--last", help="Last partial window: drop | pad (zero-padded).")] = "drop",
     sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
+    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Deflate-compress the stored int16 audio (about 1/3 smaller, slower).")] = True,
+    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: int16 (exact to 1/32767) | float16 | float32 (exact decoded values, 2x disk).")] = "int16",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Decode tracks once (mono, resampled) and cut them into windows."""
+    """Decode tracks once (mono, resampled) and cut them into windows.
+
+    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (seed 001);
+    [bold]--first 10 --seconds 5[/] (seed 002); [bold]--frames 128 --frame-hop 512[/] (seed 004).
+    """
     from genre_cli import segment as seg_stage
     from genre_cli.errors import UsageError
 
@@ -193,13 +199,18 @@ def segment(
         raise UsageError("--random and --first are exclusive")
     policy, count = ("random", random_k) if random_k else ("first", first) if first else ("fixed", 0)
     cfg = seg_stage.SegmentConfig(sr=sr, seconds=seconds, hop=hop, frames=frames, frame_hop=frame_hop, policy=policy, count=count, last=last, seed=seed)
-    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, force=force, dry_run=dry_run, show_progress=True)
+    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, compress=compress, audio_dtype=audio_dtype, force=force, dry_run=dry_run, show_progress=True)
     _report_stage(result)
     if result.ran:
+        from rich.markup import escape
+
         s = result.summary
-        _err().print(f"{s['n_segments']} segments from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
-        for line in s["skipped"]:
-            _err().print(f"  [yellow]skipped[/] {line}")
+        con = _err()
+        con.print(f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
+        for line in s["skipped"][:10]:
+            con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
+        if len(s["skipped"]) > 10:
+            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {result.path}` lists them in /skipped)")
     typer.echo(str(result.path))
 
 
