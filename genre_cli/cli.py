@@ -222,15 +222,18 @@ def segment(
 def featurize(
     segments: Annotated[Path, typer.Argument(help="Segments artifact from `genre segment`.")],
     mel: Annotated[int, typer.Option("--mel", min=0, help="Log-mel spectrogram with N bands.")] = 0,
-    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT.")] = False,
+    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT (n_fft/2+1 bins).")] = False,
     mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
-    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas.")] = False,
+    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas and delta-deltas (3N columns).")] = False,
+    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (seed 002: 30x30).", show_default=False)] = None,
     handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Seed 000's 93 hand-crafted statistics.")] = False,
     kaggle: Annotated[bool, typer.Option("--kaggle", help="The 57 values of the Kaggle GTZAN table.")] = False,
     n_fft: Annotated[int, typer.Option("--n-fft", min=16, help="FFT size (samples).")] = 2048,
     hop_length: Annotated[int, typer.Option("--hop-length", min=1, help="STFT hop (samples).")] = 512,
     fmin: Annotated[float, typer.Option("--fmin", min=0, help="Lowest mel frequency (Hz).")] = 0.0,
     fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz) [default: sr/2].", show_default=False)] = None,
+    top_db: Annotated[Optional[float], typer.Option("--top-db", help="Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in librosa.feature.mfcc) [default: no floor, -100 dB].", show_default=False)] = None,
+    power: Annotated[bool, typer.Option("--power", help="No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
@@ -238,18 +241,39 @@ def featurize(
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Compute features for every segment (one shared STFT per segment)."""
+    """Compute features for every segment; all representations share one STFT per segment.
+
+    Examples: [bold]--mel 128 --handcrafted --mfcc 20 --jobs 2[/]; [bold]--kaggle[/]; [bold]--mfcc-frames 30x30[/].
+    """
     from genre_cli import featurize as feat_stage
+    from genre_cli.errors import UsageError
     from genre_cli.features import FeatureConfig
 
+    steps_mfcc = (0, 0)
+    if mfcc_frames:
+        try:
+            a, b = mfcc_frames.lower().split("x")
+            steps_mfcc = (int(a), int(b))
+        except ValueError:
+            raise UsageError(f"--mfcc-frames expects STEPSxN such as 30x30, got {mfcc_frames!r}") from None
     params = {"n_fft": n_fft, "hop_length": hop_length, "mel": mel, "fmin": fmin, "fmax": fmax, "stft": stft,
-              "mfcc": mfcc, "deltas": deltas, "handcrafted": handcrafted, "kaggle": kaggle}
-    cfg = FeatureConfig.from_params(params)
+              "mfcc": mfcc, "deltas": deltas, "mfcc_frames": steps_mfcc, "handcrafted": handcrafted, "kaggle": kaggle,
+              "db": not power, "top_db": top_db}
+    cfg = FeatureConfig.from_params(params).validate()
     result = feat_stage.run(segments, config=cfg, out=out, workdir=workdir, jobs=jobs, float16=float16, force=force, dry_run=dry_run)
     _report_stage(result)
     if result.ran:
-        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in result.summary["shapes"].items())
-        _err().print(f"{result.summary['n_segments']} segments: {shapes}")
+        from rich.markup import escape
+
+        s = result.summary
+        con = _err()
+        dtype = "float16" if float16 else "float32"
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["shapes"].items())
+        con.print(f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)")
+        if s["n_skipped_tracks"]:
+            con.print(f"{s['n_skipped_tracks']} tracks were skipped by `genre segment` (no segments):")
+            for line in s["skipped"][:10]:
+                con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
     typer.echo(str(result.path))
 
 
