@@ -111,14 +111,30 @@ def run_seeds(files: list[tuple[str, Path]], sample_every: int) -> tuple[float, 
     return time.perf_counter() - t0, n_seg, kept
 
 
+PEAK_MB: dict[str, float] = {}  # command -> peak RSS of the genre process (MB), from /usr/bin/time
+
+
 def genre(*args: str | Path) -> float:
-    """Run ``python -m genre_cli ARGS`` (quiet); seconds of wall time."""
+    """Run ``python -m genre_cli ARGS`` (quiet); seconds of wall time.
+
+    Under ``/usr/bin/time`` when it exists: ``ru_maxrss`` of RUSAGE_CHILDREN in this process
+    would report this (large) process's size at fork, not the child's.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "genre_cli", *map(str, args)], env=env, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    cmd = [sys.executable, "-m", "genre_cli", *map(str, args)]
+    timer = Path("/usr/bin/time")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        if timer.exists():
+            cmd = [str(timer), "-f", "%M", "-o", rss.name, *cmd]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        text = rss.read().strip().splitlines()
     if r.returncode != 0:
         sys.exit(f"genre {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr}")
+    if text and text[-1].isdigit():
+        key = " ".join(str(a) for a in args[:1] + tuple(a for a in args if str(a).startswith("--mel") or str(a) == "--handcrafted"))
+        PEAK_MB[key] = max(PEAK_MB.get(key, 0.0), int(text[-1]) / 1024.0)
     return dt
 
 
@@ -228,7 +244,9 @@ def main() -> int:
               f"(featurize {b['mel']:.1f} s)  {audio_s / (b['segment'] + b['mel']):.0f}x realtime")
     print(f"(c) best: {best_mel:.1f} s  {mel_rt:.0f}x realtime including decoding (target >= {TARGET_MEL_RT:,.0f}x)")
     print(f"segments artifact: {seg_size:.0f} MB ({args.audio_dtype}, {'shuffle+deflate' if compress else 'uncompressed'})")
-    print(f"peak memory (ru_maxrss): this process (a) {rss_self:.0f} MB; largest child process (b, c) {rss_children:.0f} MB")
+    print(f"peak memory (ru_maxrss): this process, i.e. (a), {rss_self:.0f} MB; " +
+          ("; ".join(f"genre {k} {v:.0f} MB" for k, v in PEAK_MB.items()) if PEAK_MB else
+           f"largest child {rss_children:.0f} MB (includes this process's size at fork)"))
     print(f"values on {cmp['n']} sampled windows (mel in dB; handcrafted as |diff| / max |value| of the column):")
     print(f"  (b) vs (a): mel |diff| p99.9 {cmp['b_mel_p999']:.3g} dB, max where (a) > -60 dB {cmp['b_mel_loud_max']:.3g} dB; "
           f"handcrafted max rel {cmp['b_hc_rel_max']:.3g}   [{args.audio_dtype} storage + implementation]")
