@@ -48,7 +48,7 @@ def probe(path: str | Path) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        if _ffmpeg_fallback(path):
             y, sr = load(path, sr=None)
             return AudioInfo(duration=len(y) / sr, sr=int(sr), channels=1)
         raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
@@ -95,7 +95,7 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
             frames = -1 if duration is None else int(round(duration * native))
             data = f.read(frames, dtype="float32", always_2d=True)
     except Exception as exc:
-        if path.suffix.lower() not in FFMPEG_EXTENSIONS:
+        if not _ffmpeg_fallback(path):
             raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
         data, native = _load_ffmpeg(path, start=start, duration=duration)
     if data.size == 0:
@@ -135,6 +135,19 @@ def _load_ffmpeg(path: Path, *, start: float, duration: float | None) -> tuple[n
     except Exception as exc:
         raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
     return y[:, None], int(native)
+
+
+def _ffmpeg_fallback(path: Path) -> bool:
+    """True when a file libsndfile failed on should be retried with ffmpeg: containers it
+    never reads (m4a, aac, opus, wma), and mp3 with a libsndfile older than 1.1."""
+    ext = path.suffix.lower()
+    if ext in FFMPEG_EXTENSIONS:
+        return True
+    if ext == ".mp3":
+        import soundfile as sf
+
+        return "MP3" not in sf.available_formats()
+    return False
 
 
 def _check_file(path: Path) -> None:

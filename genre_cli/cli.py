@@ -179,13 +179,19 @@ def segment(
     last: Annotated[str, typer.Option("--last", help="Last partial window: drop | pad (zero-padded).")] = "drop",
     sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
+    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Deflate-compress the stored int16 audio (about 1/3 smaller, slower).")] = True,
+    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: int16 (exact to 1/32767) | float16 | float32 (exact decoded values, 2x disk).")] = "int16",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Decode tracks once (mono, resampled) and cut them into windows."""
+    """Decode tracks once (mono, resampled) and cut them into windows.
+
+    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (seed 001);
+    [bold]--first 10 --seconds 5[/] (seed 002); [bold]--frames 128 --frame-hop 512[/] (seed 004).
+    """
     from genre_cli import segment as seg_stage
     from genre_cli.errors import UsageError
 
@@ -193,13 +199,18 @@ def segment(
         raise UsageError("--random and --first are exclusive")
     policy, count = ("random", random_k) if random_k else ("first", first) if first else ("fixed", 0)
     cfg = seg_stage.SegmentConfig(sr=sr, seconds=seconds, hop=hop, frames=frames, frame_hop=frame_hop, policy=policy, count=count, last=last, seed=seed)
-    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, force=force, dry_run=dry_run, show_progress=True)
+    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, compress=compress, audio_dtype=audio_dtype, force=force, dry_run=dry_run, show_progress=True)
     _report_stage(result)
     if result.ran:
+        from rich.markup import escape
+
         s = result.summary
-        _err().print(f"{s['n_segments']} segments from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
-        for line in s["skipped"]:
-            _err().print(f"  [yellow]skipped[/] {line}")
+        con = _err()
+        con.print(f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
+        for line in s["skipped"][:10]:
+            con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
+        if len(s["skipped"]) > 10:
+            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {result.path}` lists them in /skipped)")
     typer.echo(str(result.path))
 
 
@@ -211,15 +222,18 @@ def segment(
 def featurize(
     segments: Annotated[Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)] = None,
     mel: Annotated[int, typer.Option("--mel", min=0, help="Log-mel spectrogram with N bands.")] = 0,
-    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT.")] = False,
+    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT (n_fft/2+1 bins).")] = False,
     mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
-    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas.")] = False,
+    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas and delta-deltas (3N columns).")] = False,
+    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (seed 002: 30x30).", show_default=False)] = None,
     handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Seed 000's 93 hand-crafted statistics.")] = False,
     kaggle: Annotated[bool, typer.Option("--kaggle", help="The 57 values of the Kaggle GTZAN table.")] = False,
     n_fft: Annotated[int, typer.Option("--n-fft", min=16, help="FFT size (samples).")] = 2048,
     hop_length: Annotated[int, typer.Option("--hop-length", min=1, help="STFT hop (samples).")] = 512,
     fmin: Annotated[float, typer.Option("--fmin", min=0, help="Lowest mel frequency (Hz).")] = 0.0,
     fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz) [default: sr/2].", show_default=False)] = None,
+    top_db: Annotated[Optional[float], typer.Option("--top-db", help="Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in librosa.feature.mfcc) [default: no floor, -100 dB].", show_default=False)] = None,
+    power: Annotated[bool, typer.Option("--power", help="No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
     table: Annotated[Optional[Path], typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False)] = None,
     split_files: Annotated[Optional[list[Path]], typer.Option("--split-file", help="With --table: id list per split (train*/valid*/test* by file name), repeatable.", show_default=False)] = None,
@@ -234,10 +248,10 @@ def featurize(
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Compute features for every segment (one shared STFT per segment), or import a table.
+    """Compute features for every segment (all representations share one STFT), or import a table.
 
-    Examples: `genre featurize seg.h5 --mel 128 --handcrafted -o feat.h5`;
-    `genre featurize --table features_30_sec.csv -o gtzan-table.h5` (GTZAN ids get the artist-filtered split).
+    Examples: [bold]seg.h5 --mel 128 --handcrafted --mfcc 20 --jobs 2[/]; [bold]seg.h5 --kaggle[/];
+    [bold]seg.h5 --mfcc-frames 30x30[/]; [bold]--table features_30_sec.csv[/] (GTZAN ids get the artist-filtered split).
     """
     from genre_cli.errors import UsageError
 
@@ -257,16 +271,34 @@ def featurize(
     if segments is None:
         raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
     from genre_cli import featurize as feat_stage
+    from genre_cli.errors import UsageError
     from genre_cli.features import FeatureConfig
 
+    steps_mfcc = (0, 0)
+    if mfcc_frames:
+        try:
+            a, b = mfcc_frames.lower().split("x")
+            steps_mfcc = (int(a), int(b))
+        except ValueError:
+            raise UsageError(f"--mfcc-frames expects STEPSxN such as 30x30, got {mfcc_frames!r}") from None
     params = {"n_fft": n_fft, "hop_length": hop_length, "mel": mel, "fmin": fmin, "fmax": fmax, "stft": stft,
-              "mfcc": mfcc, "deltas": deltas, "handcrafted": handcrafted, "kaggle": kaggle}
-    cfg = FeatureConfig.from_params(params)
+              "mfcc": mfcc, "deltas": deltas, "mfcc_frames": steps_mfcc, "handcrafted": handcrafted, "kaggle": kaggle,
+              "db": not power, "top_db": top_db}
+    cfg = FeatureConfig.from_params(params).validate()
     result = feat_stage.run(segments, config=cfg, out=out, workdir=workdir, jobs=jobs, float16=float16, force=force, dry_run=dry_run)
     _report_stage(result)
     if result.ran:
-        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in result.summary["shapes"].items())
-        _err().print(f"{result.summary['n_segments']} segments: {shapes}")
+        from rich.markup import escape
+
+        s = result.summary
+        con = _err()
+        dtype = "float16" if float16 else "float32"
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["shapes"].items())
+        con.print(f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)")
+        if s["n_skipped_tracks"]:
+            con.print(f"{s['n_skipped_tracks']} tracks were skipped by `genre segment` (no segments):")
+            for line in s["skipped"][:10]:
+                con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
     typer.echo(str(result.path))
 
 

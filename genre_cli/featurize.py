@@ -3,9 +3,12 @@
 Layout of a features artifact (stage ``featurize``)::
 
     /features/<name>      float32|float16 [shape=(n_segments, ...)]  time x feature matrices
-                          (n_frames, n_bins) or vectors (d,); attrs: columns (JSON, vectors)
-    /norm/<name>/mean     float32 [shape=(n_bins,) or (d,)]  statistics of the *train* split
-    /norm/<name>/std      (all segments when the dataset has no train split)
+                          (n_frames, n_bins) or vectors (d,); attrs: columns (JSON, vectors);
+                          chunked (~1 MB), uncompressed
+    /norm/<name>/mean     float32 [shape=(n_bins,) or (d,)]  per last-axis statistics (over
+    /norm/<name>/std      segments and frames) of the *train* split, population std (1.0
+                          where < 1e-8); all segments when there is no train split
+                          (attr ``split`` of /norm says which)
     /segments/<column>    track (row in /tracks), start, length, plus track_id/label/group/split/fold
     /tracks/<column>      track_id, path, label, group, split, fold
     attrs: labels (JSON), feature_config (JSON), segment_config (JSON), sr
@@ -24,14 +27,12 @@ import h5py
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.errors import ArtifactError
-from genre_cli.features import FeatureConfig, column_names, compute, output_shape
+from genre_cli.errors import ArtifactError, UsageError
+from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
 from genre_cli.parallel import ordered_map
 from genre_cli.segment import Segments, load_segments, read_windows
 from genre_cli.stage import StageResult, execute
 from genre_cli.ui import progress
-
-CHUNK = 64  # segments per unit of work: fixed, so --jobs never changes the numbers
 
 
 def run(
@@ -50,16 +51,38 @@ def run(
 
     Parameters
     ----------
+    segments_path : str or Path
+        Segments artifact from ``genre segment``.
     config : FeatureConfig
         Which features and their parameters; ``config.sr`` is taken from the segments file.
+        All selected representations share one STFT per segment.
     jobs : int >= 1
-        Worker processes. Output is identical for any value.
+        Worker processes (spawned; one BLAS/FFT thread each). The work is cut into fixed
+        chunks of :func:`work_rows` segments whatever ``jobs`` is, and results are written
+        and reduced in chunk order, so the artifact is bit-identical for any ``jobs``.
     float16 : bool
-        Store features as float16 (half the disk; statistics stay float32).
+        Store features as float16 (half the disk; statistics are computed from the float32
+        values and stored as float32).
+
+    Returns
+    -------
+    StageResult
+        ``summary``: ``n_segments``, ``shapes`` (name → [n, ...]), ``norm_split`` (``"train"``
+        or ``"all"``), ``n_norm_segments``, ``n_skipped_tracks``, ``skipped`` (reasons from
+        the segments artifact), ``work_rows``.
+
+    Raises
+    ------
+    UsageError
+        No feature selected, or segments too short for the config.
     """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {jobs}")
     segs = load_segments(segments_path)
-    cfg = FeatureConfig.from_params({**config.to_params(), "sr": segs.sr})
+    cfg = FeatureConfig.from_params({**config.to_params(), "sr": segs.sr}).validate()
     names = cfg.names()
+    for name in names:  # fail before any work when segments are too short
+        output_shape(name, cfg, segs.win)
     params = {"features": cfg.to_params(), "float16": float16}
     upstream = {"segments": (segs.meta.fingerprint, segs.path)}
     slug = "feat-" + "+".join(_slug_part(n, cfg) for n in names)
@@ -76,26 +99,79 @@ def run(
 
 def _slug_part(name: str, cfg: FeatureConfig) -> str:
     n = getattr(cfg, name, None)
+    if name == "mfcc_frames":
+        return f"mfccframes{cfg.mfcc_frames[0]}x{cfg.mfcc_frames[1]}"
+    if name == "mfcc" and cfg.deltas:
+        return f"mfcc{cfg.mfcc}d"
     return f"{name}{n}" if isinstance(n, int) and not isinstance(n, bool) and n else name
 
 
-def _chunk_worker(args: tuple[str, np.ndarray, dict]) -> dict[str, np.ndarray]:
-    path, rows, cfg_params = args
-    segs = _worker_segments(path)
-    with h5py.File(path, "r") as f:
-        y = read_windows(f["audio"], segs, rows)
-    return compute(y, FeatureConfig.from_params(cfg_params))
+#: Most segments per unit of work; fewer when one segment's audio + outputs are large.
+CHUNK = 64
+_WORK_BYTES = 64 << 20  # budget of one unit of work's audio + outputs, bytes
+_H5_CHUNK_BYTES = 1 << 20  # target size of one HDF5 chunk of a feature dataset
 
 
-_SEG_CACHE: dict[str, Segments] = {}
+def work_rows(cfg: FeatureConfig, win: int) -> int:
+    """Segments per unit of work: at most :data:`CHUNK`, and few enough that the float32
+    windows and outputs of one unit stay within ~64 MB (the library itself works through
+    the batch in ~4 MB slices of spectrogram). Depends only on ``cfg`` and the window
+    length, never on ``jobs``, so the numbers never depend on the parallelism."""
+    per_segment = 4 * win + sum(int(np.prod(output_shape(n, cfg, win))) * 4 for n in cfg.names())
+    return int(max(1, min(CHUNK, _WORK_BYTES // per_segment)))
 
 
-def _worker_segments(path: str) -> Segments:
+# ---------------------------------------------------------------- worker side
+# Each worker process keeps the segment tables and an open handle on the segments file.
+_SEG_CACHE: dict[str, tuple[Segments, h5py.File]] = {}
+
+
+def _worker_segments(path: str) -> tuple[Segments, h5py.File]:
     if path not in _SEG_CACHE:
-        _SEG_CACHE[path] = load_segments(path)
+        _SEG_CACHE[path] = (load_segments(path), h5py.File(path, "r"))
     return _SEG_CACHE[path]
 
 
+def _release_cache() -> None:
+    for _, f in _SEG_CACHE.values():
+        f.close()
+    _SEG_CACHE.clear()
+
+
+def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, mean and sum of squared deviations over all axes but the last (float64)."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    if len(flat) == 0:
+        return 0, np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
+    mean = flat.mean(axis=0)
+    return len(flat), mean, ((flat - mean) ** 2).sum(axis=0)
+
+
+def _chunk_worker(args: tuple[str, np.ndarray, np.ndarray, dict, bool]) -> dict[str, tuple[np.ndarray, tuple]]:
+    """Features of one unit of work: ``{name: (values in the storage dtype, moments of the
+    float32 values of the rows in stat_mask)}``."""
+    path, rows, stat_mask, cfg_params, float16 = args
+    segs, f = _worker_segments(path)
+    y = read_windows(f["audio"], segs, rows)
+    feats = compute(y, FeatureConfig.from_params(cfg_params), workers=1)
+    dtype = np.float16 if float16 else np.float32
+    return {k: (v.astype(dtype, copy=False), _moments(v[stat_mask])) for k, v in feats.items()}
+
+
+def _merge(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s pairwise update of (count, mean, M2)."""
+    na, ma, sa = a
+    nb, mb, sb = b
+    if nb == 0:
+        return a
+    if na == 0:
+        return b
+    n = na + nb
+    d = mb - ma
+    return n, ma + d * (nb / n), sa + sb + d**2 * (na * nb / n)
+
+
+# ---------------------------------------------------------------- main side
 def _build(f, segs: Segments, cfg: FeatureConfig, names: list[str], *, jobs: int, float16: bool, show_progress: bool) -> dict[str, Any]:
     n = len(segs.segments["track"])
     dtype = np.float16 if float16 else np.float32
@@ -103,46 +179,57 @@ def _build(f, segs: Segments, cfg: FeatureConfig, names: list[str], *, jobs: int
     dsets = {}
     for name in names:
         shape = output_shape(name, cfg, segs.win)
-        chunk_rows = max(1, min(CHUNK, n))
-        dsets[name] = grp.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(chunk_rows, *shape) if n else None, compression="lzf" if n else None)
+        row_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        chunk_rows = max(1, min(n, _H5_CHUNK_BYTES // max(1, row_bytes)))
+        # uncompressed: float features barely compress (deflate-1: ~0.77 for log-mel at ~40 MB/s)
+        dsets[name] = grp.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(chunk_rows, *shape) if n else None)
         cols = column_names(name, cfg)
         if cols:
             dsets[name].attrs["columns"] = artifacts.canonical_json(cols)
     tr = segs.segments["track"]
     split = segs.tracks["split"][tr] if n else np.zeros(0, dtype=object)
     stat_mask = split == "train"
+    norm_split = "train"
+    warnings = []
     if not stat_mask.any():
         stat_mask = np.ones(n, dtype=bool)
-    sums: dict[str, list[np.ndarray]] = {}
-    chunks = [np.arange(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
-    work = [(str(segs.path), rows, cfg.to_params()) for rows in chunks]
+        norm_split = "all"
+        if n:
+            warnings.append("no train split: normalisation statistics are over all segments")
+    seg_cfg = segs.config
+    if seg_cfg.frames and seg_cfg.frame_hop != cfg.hop_length:
+        warnings.append(f"segments were cut for {seg_cfg.frames} frames at hop {seg_cfg.frame_hop} but --hop-length is "
+                        f"{cfg.hop_length}: {n_frames(segs.win, cfg)} frames per segment")
+    step = work_rows(cfg, segs.win)
+    chunks = [np.arange(s, min(s + step, n)) for s in range(0, n, step)]
+    params = cfg.to_params()
+    work = ((str(segs.path), rows, stat_mask[rows], params, float16) for rows in chunks)
+    moments: dict[str, tuple] = {name: (0, 0.0, 0.0) for name in names}
     executor = None
     if jobs > 1 and len(chunks) > 1:
-        executor = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+        executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=mp.get_context("spawn"))
     try:
         with progress(n, "featurize", enabled=show_progress, unit="segments") as advance:
             for rows, feats in zip(chunks, ordered_map(_chunk_worker, work, jobs=jobs, executor=executor)):
                 for name in names:
-                    x = feats[name]
+                    x, mom = feats[name]
                     if x.shape[1:] != dsets[name].shape[1:]:
                         raise ArtifactError(f"feature {name!r} has shape {x.shape[1:]}, expected {dsets[name].shape[1:]}")
-                    dsets[name][rows[0] : rows[-1] + 1] = x.astype(dtype, copy=False)
-                    sel = x[stat_mask[rows]].astype(np.float64)
-                    flat = sel.reshape(-1, x.shape[-1])
-                    acc = sums.setdefault(name, [np.zeros(x.shape[-1]), np.zeros(x.shape[-1]), np.zeros(1)])
-                    acc[0] += flat.sum(0)
-                    acc[1] += (flat**2).sum(0)
-                    acc[2] += len(flat)
+                    dsets[name][rows[0] : rows[-1] + 1] = x
+                    moments[name] = _merge(moments[name], mom)
                 advance(len(rows))
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        _release_cache()
     norm = f.create_group("norm")
+    norm.attrs["split"] = norm_split
     for name in names:
-        s, ss, c = sums.get(name, [np.zeros(1), np.ones(1), np.ones(1)])
-        mean = s / max(c[0], 1)
-        std = np.sqrt(np.maximum(ss / max(c[0], 1) - mean**2, 0.0))
-        std[std < 1e-8] = 1.0
+        count, mean, m2 = moments[name]
+        d = dsets[name].shape[-1]
+        mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (d,))
+        std = np.sqrt(np.broadcast_to(np.asarray(m2, dtype=np.float64), (d,)) / max(count, 1))
+        std = np.where(std < 1e-8, 1.0, std)
         g = norm.create_group(name)
         g.create_dataset("mean", data=mean.astype(np.float32))
         g.create_dataset("std", data=std.astype(np.float32))
@@ -153,7 +240,12 @@ def _build(f, segs: Segments, cfg: FeatureConfig, names: list[str], *, jobs: int
     }
     artifacts.write_table(f, "segments", seg_table)
     artifacts.write_table(f, "tracks", {k: t[k] for k in ("track_id", "path", "label", "group", "split", "fold")})
-    return {"n_segments": n, "shapes": {k: list(v.shape) for k, v in dsets.items()}, "n_skipped_tracks": len(segs.skipped["track_id"])}
+    sk = segs.skipped
+    return {
+        "n_segments": n, "shapes": {k: list(v.shape) for k, v in dsets.items()}, "norm_split": norm_split,
+        "n_norm_segments": int(stat_mask.sum()), "n_skipped_tracks": len(sk["track_id"]),
+        "skipped": [f"{p}: {r}" for p, r in zip(sk["path"], sk["reason"])], "work_rows": step, "warnings": warnings,
+    }
 
 
 @dataclass
