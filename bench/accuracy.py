@@ -507,7 +507,9 @@ def targets(result: dict) -> list[dict[str, Any]]:
     t = result.get("gtzan_table", {}).get("rows", [])
     classical = [r for r in t if r["split"] == "artist-filtered" and r["model"] in CLASSICAL]
     if classical:
-        best = max((r for r in classical if r.get("validation_accuracy_mean") is not None), key=lambda r: r["validation_accuracy_mean"], default=None)
+        # ties (e.g. a grid point equal to the defaults) go to the tuned row, which has the train+validation refit
+        best = max((r for r in classical if r.get("validation_accuracy_mean") is not None),
+                   key=lambda r: (r["validation_accuracy_mean"], r.get("variant") != "defaults"), default=None)
         if best and best["test_accuracy_mean"] is not None:
             refit = next((r for r in t if r["split"].startswith("artist-filtered, refit") and r["config"] == best["config"]), None)
             final = refit["test_accuracy_mean"] if refit and refit["test_accuracy_mean"] is not None else best["test_accuracy_mean"]
@@ -536,7 +538,8 @@ def render_md(res: dict) -> str:
         f"wall time {meta['wall_seconds'] / 60:.1f} min, {meta['cli_calls']} CLI calls ({meta.get('cached_stages', 0)} of them found their output up to date "
         "by fingerprint and were skipped — identical inputs and parameters, e.g. a tuning run re-used as seed 0). "
         f"{'**QUICK smoke run — not a result.** ' if meta['quick'] else ''}"
-        f"Machine-readable: [`results.json`](results.json) (every number with its train and evaluate command).")
+        f"Machine-readable: [`results.json`](results.json) (every number with its train and evaluate command)."
+        + (f" {meta['rendered']}." if meta.get("rendered") else ""))
     add("")
     add("All numbers are **track level** on the **test** split unless marked; splits are by track, group-aware where a group is known; "
         "hyper-parameters were chosen on the **validation** split only. mean ± std over seeds (model seeds; for random splits, split seeds).")
@@ -578,6 +581,9 @@ def render_md(res: dict) -> str:
                 add(f"| {r['config']} | {r.get('role', '')} | {r.get('features', '')} | {n} | {fmt(r['test_accuracy_mean'], r['test_accuracy_std'], n)} | "
                     f"{fmt(r['test_balanced_accuracy_mean'], r['test_balanced_accuracy_std'], n)} | {fmt(r['test_macro_f1_mean'], r['test_macro_f1_std'], n)} | "
                     f"{fmt(r['validation_balanced_accuracy_mean'], r['validation_balanced_accuracy_std'], n)} | {r['train_seconds']:.0f} |")
+            add("")
+            add("train s = seconds of training summed over seeds; 0 means the stage found an up-to-date artifact with the same fingerprint "
+                "(the tuning run of that very configuration) and did not retrain.")
             add("")
             add("Commands:")
             add("")
@@ -710,7 +716,7 @@ def readme_summary(res: dict) -> list[str]:
     t = res.get("gtzan_table", {}).get("rows", [])
     filt = [r for r in t if r["split"] == "artist-filtered" and r["validation_accuracy_mean"] is not None]
     if filt:
-        best = max(filt, key=lambda r: r["validation_accuracy_mean"])
+        best = max(filt, key=lambda r: (r["validation_accuracy_mean"], r.get("variant") != "defaults"))
         rnd = next((r for r in t if r["split"].startswith("random") and r["model"] == best["model"] and r["variant"] == best["variant"]), None)
         lines.append(f"- **GTZAN (Kaggle feature table), artist-filtered split**: best by validation **{best['config']}** "
                      f"{fmt(best['test_accuracy_mean'], best['test_accuracy_std'], best['n_seeds'])} % test accuracy (290 clips)"
@@ -724,6 +730,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render_only:  # re-render results.md from a results.json this script wrote (no new numbers)
         res = json.loads(args.json.read_text())
+        res["targets"] = targets(res)  # derived from the stored rows only
+        res["readme_summary"] = readme_summary(res)
+        res["meta"]["rendered"] = (f"results.md re-rendered on {_dt.datetime.now().isoformat(timespec='seconds')} with `--render-only` "
+                                   "from the numbers of the run above (selection/formatting only, no new measurement)")
+        args.json.write_text(json.dumps(res, indent=1, default=str) + "\n")
         args.md.write_text(render_md(res))
         print(f"rendered {rel(args.md)} from {rel(args.json)}")
         return 0
