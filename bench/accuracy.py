@@ -294,8 +294,8 @@ def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
     labels = GROOVE / "tracks.csv"
     out: dict[str, Any] = {"dataset": "groove-styles (Magenta Groove MIDI rendered with FluidR3, 410 tracks, 9 styles)", "splits": {}, "tuning": []}
     split_defs = [("official", []), ("performer-disjoint", ["--split", "random", "--seed", str(args.split_seed)])]
-    if args.quick:
-        split_defs = split_defs[:1] if args.only_official else split_defs
+    if args.only_official:
+        split_defs = split_defs[:1]
     seg_args = ["--seconds", args.seconds, "--hop", args.hop]
     # The spectrogram recipe (CPU budget): see docs/results.md "Input recipe".
     mel_args = ["--mel", args.mel, "--hop-length", args.hop_length, "--handcrafted"]
@@ -664,7 +664,7 @@ def parse_args(argv: list[str] | None = None):
     ap.add_argument("--hop-length", type=int, default=1024)
     ap.add_argument("--lstm-mfcc", type=int, default=30, help="MFCCs per frame for the lstm when featurize has no --mfcc-frames")
     ap.add_argument("--mfcc-frames", default="30x30", help="used when `genre featurize --mfcc-frames` exists")
-    ap.add_argument("--networks", nargs="*", default=["mlp", "cnn6", "cnn3", "cnn-mlp", "resnet18", "dupconv", "rescat", "bigru", "res-bigru", "lstm"])
+    ap.add_argument("--networks", nargs="*", default=None, help="torch models to run [all registered networks; --quick: mlp dupconv]")
     ap.add_argument("--model-options", type=json.loads, default={"cnn3": {"filters": [8, 16, 16]}, "cnn-mlp": {"base_filters": 8}, "resnet18": {"width": 16},
                                                                   "dupconv": {"filters": 64}, "rescat": {"filters": 64}, "bigru": {"hidden": 32},
                                                                   "res-bigru": {"width": 8, "hidden": 32}},
@@ -674,15 +674,19 @@ def parse_args(argv: list[str] | None = None):
     ap.add_argument("--extra-train-args", type=shlex.split, default=[], help="more `genre train` flags for the networks, e.g. '--specaugment' (parallel work)")
     ap.add_argument("--no-tune", action="store_true", help="skip the GTZAN-table validation grids")
     ap.add_argument("--no-refit", action="store_true", help="skip the GTZAN-table refit on train+validation")
-    ap.add_argument("--only-official", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-official", action="store_true", help="groove: only the official split")
     ap.add_argument("--strict-targets", action="store_true", help="exit 1 when a target is not met")
     ap.add_argument("--render-only", action="store_true", help="only re-render --md from an existing --json")
     ap.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (1: on a shared machine more threads thrash, 10-100x slower)")
     ap.add_argument("--subprocess", action="store_true", help="run every CLI call as `python -m genre_cli` (slower: imports per call)")
     a = ap.parse_args(argv)
+    if a.networks is None and not a.quick:
+        from genre_cli.models import list_models, model_info
+
+        a.networks = [m for m in list_models() if model_info(m)["kind"] == "torch"]  # every registered network
     if a.quick:
         a.seeds, a.net_seeds, a.table_split_seeds, a.epochs, a.patience = 1, 1, 1, 2, 2
-        a.networks = ["mlp", "dupconv"]
+        a.networks = ["mlp", "dupconv"] if a.networks is None else a.networks
         a.tune_lr = []
     return a
 
