@@ -86,11 +86,10 @@ small() {
 
 want() { [[ -z $MODELS ]] || [[ " $MODELS " == *" $1 "* ]]; }
 
-# genre ARGS: run now, or queue for the one-process batch
+# genre ARGS: run now, or queue for the one-process batch; either way OUTDIR/commands.txt records it
 genre() {
-  if [[ $BATCH == 1 ]]; then
-    printf '%s\n' "$(printf '%q ' "$@")" >> "$QUEUE"
-  else
+  printf '%s\n' "$(printf '%q ' "$@")" >> "$QUEUE"
+  if [[ $BATCH != 1 ]]; then
     echo "+ genre $*" >&2
     $GENRE "$@" > /dev/null
   fi
