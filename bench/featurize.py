@@ -21,7 +21,7 @@ when a target is missed, unless ``--no-check``.
 
 Values: (a) and (b) decode the same Vorbis files with libsndfile and neither resamples
 (the files are already 22050 Hz mono), so the only input difference is that (b) stores the
-audio as int16 by default (step 1/32767: decoder noise in near-silent passages is rounded
+audio as float16 by default (11 significant bits; with --audio-dtype int16, step 1/32767, decoder noise in near-silent passages is rounded
 to zero, which moves dB values floored at -100 dB there); with ``--audio-dtype float32``
 (b) must match (a) to the implementation tolerance. For a sample of windows the benchmark prints the
 difference of (b) against (a), and of the library run on (a)'s float audio against (a)
@@ -190,7 +190,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder-per-label collection")
     ap.add_argument("--limit", type=int, default=None, help="only the first N tracks (round-robin over labels)")
     ap.add_argument("--no-compress", action="store_true", help="segment --no-compress (raw int16 audio)")
-    ap.add_argument("--audio-dtype", default="int16", choices=("int16", "float16", "float32"), help="segment --audio-dtype")
+    ap.add_argument("--audio-dtype", default="float16", choices=("int16", "float16", "float32"), help="segment --audio-dtype")
     ap.add_argument("--sample-every", type=int, default=25, help="compare every N-th window of (a)")
     ap.add_argument("--no-check", action="store_true", help="exit 0 even when a target is missed")
     args = ap.parse_args()

@@ -180,7 +180,7 @@ def segment(
     sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
     compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Deflate-compress the stored int16 audio (about 1/3 smaller, slower).")] = True,
-    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: int16 (exact to 1/32767) | float16 | float32 (exact decoded values, 2x disk).")] = "int16",
+    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: float16 (11 significant bits at any level) | int16 (exact to 1/32767; rounds near-silence) | float32 (exact decoded values, 2x disk).")] = "float16",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
@@ -239,6 +239,7 @@ def featurize(
     split_files: Annotated[Optional[list[Path]], typer.Option("--split-file", help="With --table: id list per split (train*/valid*/test* by file name), repeatable.", show_default=False)] = None,
     table_split: Annotated[str, typer.Option("--table-split", help="With --table: default (GTZAN ids → artist-filtered; else the table's split column) | random.")] = "default",
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="With --table-split random.")] = 0.2,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="With --table-split random: validation share (for early stopping/tuning).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="With --table-split random.")] = 0,
     label_column: Annotated[str, typer.Option("--label-column", help="With --table: label column.")] = "label",
     id_column: Annotated[str, typer.Option("--id-column", help="With --table: id column.")] = "filename",
@@ -260,7 +261,7 @@ def featurize(
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(table, split_files=split_files, split=table_split, test_fraction=test_fraction, seed=seed,
+        result = table_stage.run(table, split_files=split_files, split=table_split, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
                                  label_column=label_column, id_column=id_column, out=out, workdir=workdir, force=force, dry_run=dry_run)
         _report_stage(result)
         if result.ran:

@@ -59,7 +59,7 @@ from genre_cli.inference import aggregate_tracks, load_classifier
 from genre_cli.stage import StageResult, execute, slugify
 
 #: Version of the report layout; part of the stage parameters so old reports are redone.
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, labels: list[str]) -> dict[str, Any]:
@@ -164,8 +164,12 @@ def _upstream_path(meta: artifacts.ArtifactMeta, role: str, near: Path) -> Path 
     return None
 
 
-def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray, *, selection_split: bool = False) -> dict[str, Any]:
     """Overlap between evaluated tracks and what the model was trained/validated on.
+
+    With ``selection_split`` (evaluating ``--split validation``), the model's own validation
+    tracks are not leakage: they are the split that selected the epoch, scored on purpose,
+    and are returned as ``selection_track_ids`` (the report labels the score a tuning score).
 
     Parameters
     ----------
@@ -183,17 +187,21 @@ def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray)
 
     seen: set[str] = set()
     seen_groups: set[str] = set()
+    selection: set[str] = set()
     with h5py.File(model_path, "r") as f:
         for split in ("train", "validation"):
-            if f"splits/{split}" in f:
-                seen |= set(f[f"splits/{split}"].asstr()[()])
+            ids = set(f[f"splits/{split}"].asstr()[()]) if f"splits/{split}" in f else set()
+            if split == "validation" and selection_split:
+                selection = ids  # scored on purpose: the split that picked the epoch
+                continue
+            seen |= ids
             if f"splits/{split}_groups" in f:
                 seen_groups |= set(f[f"splits/{split}_groups"].asstr()[()])
     seen_groups.discard("")
     leaked = sorted(set(map(str, tracks)) & seen)
     shared = sorted({str(t) for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
     shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if str(t) in shared})
-    return {"track_ids": leaked, "group_track_ids": shared, "groups": shared_groups}
+    return {"track_ids": leaked, "group_track_ids": shared, "groups": shared_groups, "selection_track_ids": sorted(set(map(str, tracks)) & selection)}
 
 
 def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bool) -> dict[str, Any]:
@@ -214,8 +222,12 @@ def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bo
             hint="train and evaluate on the same index, or pass --allow-leakage (it is printed in the report)",
         )
     note = ""
+    n_sel = len(leak.get("selection_track_ids", []))
+    if n_sel:
+        note = (f"{n_sel} of {n_tracks} evaluated tracks are the model's own validation tracks (they selected its best epoch): "
+                "this is a tuning score, not a test score. ")
     if n_group:
-        note = (f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
+        note += (f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
                 f"this split is not {prov['group_by'] or 'performer'}-disjoint ({prov['split_method']}); "
                 "read the scores as seen-performer scores")
     return {
@@ -223,6 +235,7 @@ def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bo
         "group_tracks": n_group, "groups": leak["groups"][:20], "group_column": prov["group_by"],
         "group_disjoint": n_group == 0, "group_policy": "refuse" if prov["group_aware"] else "report",
         "allowed": bool(allow and (n_leak or (n_group and prov["group_aware"]))),
+        "selection_tracks": n_sel,
         "note": note,
     }
 
@@ -254,7 +267,7 @@ def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str 
         raise InputError(f"{feats.path}: {int(np.sum(y < 0))} segments of split {split!r} have no label")
     keys, first = np.unique(tracks, return_index=True)
     groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
-    leak = _leakage_report(model_path, find_leakage(model_path, keys, groups), prov, len(keys), allow_leakage)
+    leak = _leakage_report(model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage)
     clf = load_classifier(model_path, device=device)
     if clf.labels != feats.labels:
         raise InputError(f"{model_path} predicts labels {clf.labels}, but {feats.path} has {feats.labels}")

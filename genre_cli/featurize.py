@@ -16,7 +16,6 @@ Layout of a features artifact (stage ``featurize``)::
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import numpy as np
 from genre_cli import artifacts
 from genre_cli.errors import ArtifactError, UsageError
 from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
-from genre_cli.parallel import ordered_map
+from genre_cli.parallel import ordered_map, process_context
 from genre_cli.segment import Segments, load_segments, read_windows
 from genre_cli.stage import StageResult, execute
 from genre_cli.ui import progress
@@ -207,7 +206,7 @@ def _build(f, segs: Segments, cfg: FeatureConfig, names: list[str], *, jobs: int
     moments: dict[str, tuple] = {name: (0, 0.0, 0.0) for name in names}
     executor = None
     if jobs > 1 and len(chunks) > 1:
-        executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=mp.get_context("spawn"))
+        executor = ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=process_context())
     try:
         with progress(n, "featurize", enabled=show_progress, unit="segments") as advance:
             for rows, feats in zip(chunks, ordered_map(_chunk_worker, work, jobs=jobs, executor=executor)):

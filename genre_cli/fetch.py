@@ -121,10 +121,25 @@ def write_index(f, index: TrackIndex, dataset: str) -> dict[str, Any]:
     f.attrs["labels"] = artifacts.canonical_json(index.labels)
     f.attrs["root"] = str(Path(index.root).resolve())
     f.attrs["info"] = artifacts.canonical_json(index.info)
-    return summarize(index.tracks, index.labels) | {
+    summary = summarize(index.tracks, index.labels)
+    return summary | {
         "skipped_files": int(index.info.get("skipped_files", 0)),
-        "warnings": list(index.info.get("warnings", [])),
+        "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
     }
+
+
+def missing_class_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
+    """One warning per split (of those used) that lacks some labels: its macro metrics skip them."""
+    used = {s for c in counts.values() for s in c if s in ("train", "validation", "test")}
+    out = []
+    for split in ("train", "validation", "test"):
+        if split not in used:
+            continue
+        missing = sorted(label for label, c in counts.items() if not c.get(split))
+        if missing:
+            out.append(f"the {split} split has no track of {', '.join(missing)}: "
+                       + ("the model cannot learn them" if split == "train" else f"{split} metrics cover the other labels only"))
+    return out
 
 
 def summarize(tracks: dict[str, np.ndarray], labels: list[str]) -> dict[str, Any]:

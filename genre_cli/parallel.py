@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -37,3 +40,21 @@ def ordered_map(fn: Callable[[A], B], items: Iterable[A], *, jobs: int = 1, wind
             fut.cancel()
         if own:
             ex.shutdown(wait=True, cancel_futures=True)
+
+
+def process_context():
+    """Start method for worker processes.
+
+    ``spawn`` (a fresh interpreter: safe with threads, HDF5 and torch in the parent) whenever
+    the children can re-import ``__main__`` — a program, ``python -m``, or a script file (which,
+    as with any multiprocessing code, must guard its entry point with
+    ``if __name__ == "__main__":``). When ``__main__`` is not importable (``python -`` reading
+    stdin, ``python -c``, an interactive session or notebook), ``spawn`` cannot start
+    children at all, so ``fork`` is used there.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    importable = getattr(main, "__spec__", None) is not None or (path is not None and os.path.isfile(path))
+    if importable or "fork" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    return mp.get_context("fork")

@@ -186,3 +186,11 @@ def test_cli_tables_plots_and_two_models(official, tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
     r = genre("evaluate", official["model"], official["feat"], "--out", tmp_path / "d.h5")  # default: next to the report
     assert (tmp_path / "d-plots" / "model-confusion-track.png").is_file()
+
+
+def test_validation_split_is_a_tuning_score_not_leakage(official, tmp_path):
+    r = genre("evaluate", official["model"], official["feat"], "--split", "validation", "--out", tmp_path / "v.h5", "--json", "--no-plots")
+    assert r.exit_code == 0, r.stderr
+    leak = json.loads(r.stdout)[0]["leakage"]
+    assert leak["tracks"] == 0 and leak["selection_tracks"] > 0 and not leak["allowed"]
+    assert "tuning score, not a test score" in leak["note"]

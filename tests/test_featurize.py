@@ -150,3 +150,26 @@ def test_cli_forms(segs, tmp_path):
     assert r.exit_code == 2 and "STEPSxN" in r.stderr
     r = genre("featurize", segs, "-o", tmp_path / "x.h5")
     assert r.exit_code == 2 and "no feature selected" in r.stderr
+
+
+def test_workers_start_when_main_is_not_importable(tmp_path):
+    """`python -` (a script on stdin) cannot be re-imported by spawned children: featurize --jobs 2 still works."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "m"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            sf.write(root / label / f"{label}{i}.wav", synth("low" if label == "a" else "noise", 8.0, 8000, np.random.default_rng(i)), 8000)
+    code = (
+        "from genre_cli.cli import app\n"
+        f"for argv in (['fetch', 'folder', '--from', {str(root)!r}, '-o', 'i.h5'], ['segment', 'i.h5', '--seconds', '0.5', '--sr', '8000', '-o', 's.h5'],"
+        " ['featurize', 's.h5', '--mel', '16', '--n-fft', '256', '--hop-length', '128', '--jobs', '2', '-o', 'f.h5']):\n"
+        "    try:\n        app(argv)\n    except SystemExit as e:\n        assert e.code == 0, (argv, e.code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "f.h5").exists()

@@ -26,6 +26,7 @@ def test_exact_groove_command_keeps_official_split(tmp_path):
                             "--label-column", "style", "--group-by", "drummer", "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     assert "410 tracks" in r.stderr and "drummer" in r.stderr  # summary table + the group warning
+    assert "the test split has no track of neworleans" in r.stderr
     with h5py.File(out) as f:
         labels = json.loads(f.attrs["labels"])
         split = f["tracks/split"].asstr()[()]

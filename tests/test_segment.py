@@ -109,7 +109,7 @@ def test_bad_configs_are_usage_errors():
 @pytest.mark.parametrize("compress", [True, False])
 def test_stage_stores_audio_and_metadata_per_segment(index, tmp_path, compress):
     res = run(index, config=SegmentConfig(sr=SR, seconds=1.0, hop=0.5), out=tmp_path / "s.h5", jobs=2,
-              compress=compress, show_progress=False)
+              compress=compress, audio_dtype="int16", show_progress=False)
     assert res.ran and res.summary["n_tracks"] == 12 and res.summary["n_skipped"] == 0
     segs = load_segments(res.path)
     seg, tr = segs.segments, segs.tracks
@@ -118,7 +118,7 @@ def test_stage_stores_audio_and_metadata_per_segment(index, tmp_path, compress):
         assert np.array_equal(seg[k], tr[k][seg["track"]]), k
     assert set(tr["split"]) >= {"train", "test"}
     with h5py.File(res.path) as f:
-        assert (f["audio"].compression == "gzip") is compress and f["audio"].dtype == np.int16
+        assert (f["audio"].compression == "gzip") is compress and f["audio"].dtype == np.int16  # as asked
         # the stored audio is the decoded file, to int16 precision
         i = 5
         y_ref, _ = sf.read(Path(str(index.parent / "music")) / tr["path"][i], dtype="float32")
@@ -189,3 +189,9 @@ def test_float_audio_storage(index, tmp_path, dtype, atol):
         y_ref, _ = sf.read(Path(str(index.parent / "music")) / segs.tracks["path"][0], dtype="float32")
         w = read_windows(f["audio"], segs, np.array([1]))[0]
     np.testing.assert_allclose(w, y_ref[SR:2 * SR], atol=atol, rtol=0)
+
+
+def test_default_audio_storage_is_float16(index, tmp_path):
+    res = run(index, config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "d.h5", jobs=1, show_progress=False)
+    with h5py.File(res.path) as f:
+        assert f["audio"].dtype == np.float16 and float(f.attrs["audio_scale"]) == 1.0
