@@ -121,12 +121,12 @@ def test_cuda_without_gpu_is_an_error_not_a_fallback(audio_folder, tmp_path):
 def test_demo_dataset_is_embedded(tmp_path):
     r = genre("fetch", "demo", "--workdir", tmp_path)
     assert r.exit_code == 0
-    assert "40 tracks" in r.stderr
+    assert "80 tracks" in r.stderr
     with h5py.File(r.stdout.strip()) as f:
         labels = json.loads(f.attrs["labels"])
         splits = list(f["tracks/split"].asstr()[()])
     assert labels == ["funk", "jazz", "latin", "rock"]
-    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (24, 8, 8)
+    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (56, 12, 12)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"]])
