@@ -655,7 +655,9 @@ def run_pipeline(
     mel: Annotated[int, typer.Option("--mel", min=0, help="Mel bands.")] = 128,
     handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Also compute the 93 hand-crafted features.")] = False,
     model: Annotated[str, typer.Option("--model", "-m")] = "cnn6",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Training epochs [default: the model's paper value, else 30].", show_default=False)] = None,
+    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (loss weights for imbalanced classes).")] = "none",
+    split_mode: Annotated[str, typer.Option("--split-mode", help="Fetch split: default | random | official (see `genre fetch --split`).")] = "default",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on.")] = "test",
     device: DeviceOpt = "auto",
@@ -664,7 +666,12 @@ def run_pipeline(
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date."""
+    """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date.
+
+    With no options: the embedded demo dataset (official split), 3 s windows at a 1.5 s hop,
+    128-band log-mel, seed 002's cnn6 with its paper settings, track-level test report.
+    Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
+    """
     from genre_cli import pipeline
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
@@ -673,10 +680,10 @@ def run_pipeline(
 
     cfg = pipeline.PipelineConfig(
         dataset=dataset, source=source,
-        fetch=FetchOptions(labels_csv=labels, label_column=label_column, group_by=group_by, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
+        fetch=FetchOptions(labels_csv=labels, label_column=label_column, group_by=group_by, split=split_mode, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
         segment=SegmentConfig(seconds=seconds, hop=hop),
         features=FeatureConfig.from_params({"mel": mel, "handcrafted": handcrafted}),
-        train=TrainConfig(model=model, epochs=epochs, seed=seed, device=device),
+        train=TrainConfig(model=model, epochs=epochs, class_weights=class_weights, seed=seed, device=device),
         split=split, jobs=jobs, workdir=workdir,
     )
     results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
