@@ -63,7 +63,7 @@ def handle_errors(fn):
                 con.print(f"[dim]hint: {exc.hint}[/]")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _err().print("[yellow]interrupted: nothing half-written was kept[/]")
+            _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -405,7 +405,7 @@ def train(
         resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
         con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
                   f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
-        con.print(f"[dim]{hp}[/]")
+        con.print(f"[dim]settings: {hp}[/]")
     typer.echo(str(result.path))
 
 

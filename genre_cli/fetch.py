@@ -111,8 +111,18 @@ def run(
 
     return execute(
         stage="fetch", params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=dataset, slug="index", force=force, dry_run=dry_run,
+        dataset=display_name(dataset, source, options), slug="index", force=force, dry_run=dry_run,
     )
+
+
+def display_name(dataset: str, source: str | None, options: FetchOptions) -> str:
+    """The name reports and work folders use: the registry name, except for ``folder``,
+    where the collection's own folder name says more (``groove-styles``, not ``folder``)."""
+    if dataset != "folder":
+        return dataset
+    base = source or (str(Path(options.labels_csv).parent) if options.labels_csv else "")
+    name = Path(str(base).rstrip("/")).name if base else ""
+    return name or dataset
 
 
 def write_index(f, index: TrackIndex, dataset: str) -> dict[str, Any]:

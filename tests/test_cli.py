@@ -39,7 +39,7 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     r1 = genre(*base)
     assert r1.exit_code == 0, r1.stderr
     assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
-    assert "track-level accuracy:" in r1.stdout and "folder, test split" in r1.stdout
+    assert "track-level accuracy:" in r1.stdout and "music, test split" in r1.stdout
 
     r2 = genre(*base)
     assert r2.exit_code == 0
@@ -49,7 +49,7 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     r3 = genre(*[a if a != "32" else "16" for a in base])  # --mel 16
     assert _statuses(r3.stderr) == {"fetch": "skipped", "segment": "skipped", "featurize": "ran", "train": "ran", "evaluate": "ran"}
     # different settings live side by side
-    feats = sorted(p.name for p in (tmp_path / "w" / "folder").glob("feat-*.h5"))
+    feats = sorted(p.name for p in (tmp_path / "w" / "music").glob("feat-*.h5"))
     assert len(feats) == 2 and any("mel32" in f for f in feats) and any("mel16" in f for f in feats)
 
     r4 = genre(*base, "--dry-run", "--seconds", "2")
@@ -73,7 +73,7 @@ def test_stage_commands_chain_and_info(audio_folder, tmp_path):
     rep = json.loads(r.stdout)[0]
     for level in ("segment", "track"):
         assert {"accuracy", "balanced_accuracy", "macro_f1", "auc", "confusion"} <= set(rep[level])
-    assert rep["split"] == "test" and rep["dataset"] == "folder" and rep["n_tracks"] > 0
+    assert rep["split"] == "test" and rep["dataset"] == "music" and rep["n_tracks"] > 0
     r = genre("info", feat)
     assert r.exit_code == 0 and "stage featurize" in r.stdout and "features/mel" in r.stdout and "high, low, noise" in r.stdout
     assert "segments: segment" in r.stdout and "matches" in r.stdout

@@ -71,7 +71,7 @@ def test_numbers_equal_sklearn_on_the_same_predictions(official, tmp_path):
 
     res = ev.run([official["model"]], official["feat"], out=tmp_path / "eval.h5")
     rep = res.summary["reports"][0]
-    assert rep["dataset"] == "folder" and rep["split"] == "test" and rep["n_tracks"] == 3 and rep["n_segments"] == 12
+    assert rep["dataset"] == "music" and rep["split"] == "test" and rep["n_tracks"] == 3 and rep["n_segments"] == 12
     # the predictions, recomputed independently of evaluate
     feats = featurize.load_features(official["feat"])
     rows = np.flatnonzero(feats.segments["split"] == "test")
@@ -178,7 +178,7 @@ def test_cli_tables_plots_and_two_models(official, tmp_path):
     r = genre("evaluate", official["model"], m2, official["feat"], "--out", tmp_path / "e.h5", "--plots", plots)
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path / "e.h5")
-    assert "folder · split test (official" in r.stderr and "3 tracks / 12 segments" in r.stderr
+    assert "music · split test (official" in r.stderr and "3 tracks / 12 segments" in r.stderr
     assert r.stderr.count("per class") == 4 and "track-level confusion" in r.stderr
     names = sorted(p.name for p in plots.iterdir())
     assert names == sorted(f"{s}-{k}.png" for s in ("model", "second") for k in ("confusion-track", "confusion-segment", "history"))
