@@ -202,6 +202,9 @@ def open_artifact(path: str | Path, stage: str | tuple[str, ...]) -> Iterator[tu
     """Open a complete artifact of ``stage`` read-only; yields ``(file, meta)``.
 
     A missing file raises :class:`MissingInputError` whose hint names the command that makes it.
+    ``KeyError``, ``TypeError``, ``ValueError``, ``IndexError``, ``AttributeError`` and
+    ``OSError`` raised while reading inside the ``with`` block (missing or mistyped attributes,
+    unreadable datasets) become :class:`ArtifactError` naming the file (exit code 2).
     """
     path = Path(path)
     stages = (stage,) if isinstance(stage, str) else tuple(stage)
@@ -214,7 +217,13 @@ def open_artifact(path: str | Path, stage: str | tuple[str, ...]) -> Iterator[tu
     try:
         meta = _meta_from_attrs(path, f.attrs)
         check_meta(meta, stages)
-        yield f, meta
+        try:
+            yield f, meta
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+            # Reading a file someone else made: a missing attribute, an attribute of the wrong
+            # type, a dataset h5py cannot read ... is a malformed artifact (exit 2), not a crash.
+            text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise ArtifactError(f"{path}: malformed {meta.stage} artifact ({type(exc).__name__}: {text})") from exc
     finally:
         f.close()
 
