@@ -395,13 +395,15 @@ def check_model(clf: Classifier) -> None:
 
     if getattr(clf, "_predict_checked", False):
         return
-    seg = windows_for(clf)
     try:
+        seg = windows_for(clf)
         fcfg = FeatureConfig.from_params(clf.feature_config)
         feats = compute(np.zeros((1, seg.win), dtype=np.float32), fcfg)
         p = clf.predict_proba(feats)
     except GenreError as exc:
         raise InputError(f"{clf.path}: model is unusable for prediction: {exc.message}", hint=exc.hint) from None
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:  # parameters from a file that do not fit together
+        raise InputError(f"{clf.path}: model is unusable for prediction: {type(exc).__name__}: {_reason(exc)}") from exc
     if p.shape != (1, len(clf.labels)):
         raise InputError(f"{clf.path}: model returns shape {p.shape}, expected (1, {len(clf.labels)})")
     clf._predict_checked = True
