@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -202,6 +203,9 @@ def open_artifact(path: str | Path, stage: str | tuple[str, ...]) -> Iterator[tu
     """Open a complete artifact of ``stage`` read-only; yields ``(file, meta)``.
 
     A missing file raises :class:`MissingInputError` whose hint names the command that makes it.
+    ``KeyError``, ``TypeError``, ``ValueError``, ``IndexError``, ``AttributeError`` and
+    ``OSError`` raised while reading inside the ``with`` block (missing or mistyped attributes,
+    unreadable datasets) become :class:`ArtifactError` naming the file (exit code 2).
     """
     path = Path(path)
     stages = (stage,) if isinstance(stage, str) else tuple(stage)
@@ -214,7 +218,13 @@ def open_artifact(path: str | Path, stage: str | tuple[str, ...]) -> Iterator[tu
     try:
         meta = _meta_from_attrs(path, f.attrs)
         check_meta(meta, stages)
-        yield f, meta
+        try:
+            yield f, meta
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+            # Reading a file someone else made: a missing attribute, an attribute of the wrong
+            # type, a dataset h5py cannot read ... is a malformed artifact (exit 2), not a crash.
+            text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise ArtifactError(f"{path}: malformed {meta.stage} artifact ({type(exc).__name__}: {text})") from exc
     finally:
         f.close()
 
@@ -330,8 +340,9 @@ def write_artifact(
 
     On normal exit ``complete`` is set and the file is renamed into place. On any exception
     (KeyboardInterrupt included) the temporary file is removed and the previous artifact at
-    ``path``, if any, is left untouched. ``OSError`` while writing is re-raised as
-    :class:`GenreError` naming the path and errno.
+    ``path``, if any, is left untouched. ``OSError`` while writing — and the
+    ``RuntimeError`` h5py raises when HDF5 itself fails to write, flush or close (a full
+    disk) — is re-raised as :class:`GenreError` naming the path and errno.
     """
     path = Path(path)
     upstream = upstream or {}
@@ -365,15 +376,34 @@ def write_artifact(
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except OSError as exc:
-            code = errno.errorcode.get(exc.errno or 0, "?")
-            raise GenreError(f"writing {path} failed: {exc.strerror or exc} (errno {exc.errno} {code}); nothing was written") from None
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _is_hdf5_io_error(exc):
+                raise  # a bug or a torch error in the stage itself, not a failed write
+            raise GenreError(f"writing {path} failed: {_io_reason(exc)}; nothing was written") from None
         finally:
             if f is not None:
                 with contextlib.suppress(Exception):
                     f.close()
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def _is_hdf5_io_error(exc: BaseException) -> bool:
+    """True for HDF5's own I/O failures (h5py raises them as RuntimeError from flush/close)."""
+    text = str(exc)
+    return "write failed" in text or "Unable to synchronously flush" in text or "Unable to synchronously close" in text or bool(_HDF5_ERRNO.search(text))
+
+
+def _io_reason(exc: BaseException) -> str:
+    """``"<strerror> (errno N ENAME)"`` from an OSError, or from the errno HDF5 puts in its message."""
+    num = getattr(exc, "errno", None)
+    if num is None and (m := _HDF5_ERRNO.search(str(exc))):
+        num = int(m.group(1))
+    text = getattr(exc, "strerror", None) or (os.strerror(num) if num else str(exc).strip().splitlines()[0][:200])
+    return f"{text} (errno {num} {errno.errorcode.get(num or 0, '?')})" if num else text
 
 
 # ----------------------------------------------------------------------------- tables and JSON attrs

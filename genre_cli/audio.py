@@ -6,6 +6,9 @@ audioread/ffmpeg path when available. Resampling uses soxr (high quality, fast).
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +54,7 @@ def probe(path: str | Path) -> AudioInfo:
         if _ffmpeg_fallback(path):
             y, sr = load(path, sr=None)
             return AudioInfo(duration=len(y) / sr, sr=int(sr), channels=1)
-        raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
+        raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{path}: no audio samples")
     return AudioInfo(duration=info.frames / info.samplerate, sr=int(info.samplerate), channels=int(info.channels))
@@ -81,7 +84,8 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     Raises
     ------
     AudioError
-        Missing, empty, undecodable, silent-length or non-finite audio.
+        Missing, unreadable or non-regular (FIFO, symlink loop), empty, undecodable,
+        truncated (decoded well short of the header's length) or non-finite audio.
     """
     import soundfile as sf
 
@@ -90,16 +94,20 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     try:
         with sf.SoundFile(str(path)) as f:
             native = f.samplerate
-            if start:
-                f.seek(int(round(start * native)))
+            first = int(round(start * native)) if start else 0
+            if first:
+                f.seek(first)
             frames = -1 if duration is None else int(round(duration * native))
             data = f.read(frames, dtype="float32", always_2d=True)
+            expected = f.frames - first if frames < 0 else min(frames, f.frames - first)
     except Exception as exc:
         if not _ffmpeg_fallback(path):
-            raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
+            raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
         data, native = _load_ffmpeg(path, start=start, duration=duration)
+        expected = 0
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples")
+    check_complete(path, len(data), expected, native)
     y = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
     if not np.all(np.isfinite(y)):
         raise AudioError(f"{path}: audio contains NaN or Inf samples")
@@ -151,16 +159,58 @@ def _ffmpeg_fallback(path: Path) -> bool:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a regular file")
+    """Raise :class:`AudioError` unless ``path`` is a non-empty regular file we can open.
+
+    Checked before any decoder sees the path: a FIFO would block ``open`` forever, a
+    symlink loop or dangling link would read as "no such file", and libsndfile reports an
+    unreadable file as "does not exist".
+    """
     try:
-        size = path.stat().st_size
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise AudioError(f"{path}: broken symbolic link (its target does not exist)") from None
+        raise AudioError(f"{path}: no such file") from None
     except OSError as exc:
-        raise AudioError(f"{path}: cannot stat ({exc.strerror})") from None
-    if size == 0:
+        what = "symbolic link loop" if exc.errno == errno.ELOOP else f"cannot stat ({exc.strerror})"
+        raise AudioError(f"{path}: {what}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a special file"
+        raise AudioError(f"{path}: not a regular file ({kind})")
+    if st.st_size == 0:
         raise AudioError(f"{path}: empty file")
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror}, errno {exc.errno})") from None
+
+
+#: libsndfile's length for a stream of unknown length (SF_COUNT_MAX): no completeness check.
+_UNKNOWN_FRAMES = 1 << 62
+
+
+def check_complete(path: Path, got: int, expected: int, sr: int) -> None:
+    """Raise :class:`AudioError` when decoding stopped well short of the length the header
+    announces (a truncated or partly corrupt file: libsndfile's mp3 decoder, for one,
+    stops quietly at the first bad frame).
+
+    Tolerates a shortfall of up to 1 % of the announced length or 0.1 s (encoder padding,
+    estimated mp3 lengths); ``expected <= 0`` or unknown lengths are not checked.
+    """
+    if expected <= 0 or expected >= _UNKNOWN_FRAMES or got >= expected:
+        return
+    if expected - got > max(0.01 * expected, 0.1 * sr):
+        raise AudioError(f"{path}: truncated or corrupt (decoded {got / sr:.2f} s of the {expected / sr:.2f} s its header announces)")
+
+
+def open_reason(exc: BaseException) -> str:
+    """:func:`_reason` of a decoder's failure to open a file, with libsndfile's misleading
+    "File does not exist or is not a regular file" (what it says about an existing file it
+    cannot parse, e.g. text named .mp3) replaced by what it means."""
+    reason = _reason(exc)
+    if "does not exist" in reason or "not recognised" in reason.lower():
+        return "not a recognised audio format, or corrupt"
+    return reason
 
 
 def _reason(exc: BaseException) -> str:

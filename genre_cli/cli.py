@@ -45,6 +45,14 @@ def _err():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _esc(value) -> str:
+    """``value`` as text that rich prints literally: a path like ``Live [live]/a.wav`` keeps its
+    brackets, and one holding ``[/]`` cannot raise a MarkupError mid-batch."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def handle_errors(fn):
     """Turn GenreError into a red one-line message and its exit code (traceback with --debug)."""
 
@@ -58,9 +66,9 @@ def handle_errors(fn):
             if _STATE["debug"]:
                 raise
             con = _err()
-            con.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            con.print(f"[bold red]error:[/] {_esc(exc.message)}", markup=True, highlight=False)
             if exc.hint:
-                con.print(f"[dim]hint: {exc.hint}[/]")
+                con.print(f"[dim]hint: {_esc(exc.hint)}[/]")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
@@ -89,13 +97,13 @@ def _report_stage(result) -> None:
     """One line per stage on stderr; the artifact path on stdout."""
     con = _err()
     if result.status == "skipped":
-        con.print(f"[dim]• {result.stage}: up to date, skipped ({result.path}); --force reruns[/]")
+        con.print(f"[dim]• {result.stage}: up to date, skipped ({_esc(result.path)}); --force reruns[/]")
     elif result.status == "would run":
-        con.print(f"[cyan]• {result.stage}: would run → {result.path}[/]")
+        con.print(f"[cyan]• {result.stage}: would run → {_esc(result.path)}[/]")
     else:
-        con.print(f"[green]✓ {result.stage}[/] → {result.path}")
+        con.print(f"[green]✓ {result.stage}[/] → {_esc(result.path)}")
     for w in result.warnings:
-        con.print(f"[yellow]warning:[/] {w}")
+        con.print(f"[yellow]warning:[/] {_esc(w)}")
 
 
 # ----------------------------------------------------------------------------- fetch
@@ -210,7 +218,7 @@ def segment(
         for line in s["skipped"][:10]:
             con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
         if len(s["skipped"]) > 10:
-            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {result.path}` lists them in /skipped)")
+            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {_esc(result.path)}` lists them in /skipped)")
     typer.echo(str(result.path))
 
 
@@ -455,7 +463,7 @@ def evaluate(
         print_reports(reports, details=True)
     con = _err()
     if written:
-        con.print(f"[dim]plots: {len(written)} PNG files in {written[0].parent}[/]")
+        con.print(f"[dim]plots: {len(written)} PNG files in {_esc(written[0].parent)}[/]")
     if not as_json:
         typer.echo(str(result.path))
 
@@ -492,7 +500,7 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
             con.print(f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
                       f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated", markup=True, highlight=False)
         elif leak.get("note"):
-            con.print(f"[bold yellow]warning:[/] {r['model_name']}: {leak['note']}", markup=True, highlight=False)
+            con.print(f"[bold yellow]warning:[/] {r['model_name']}: {_esc(leak['note'])}", markup=True, highlight=False)
     if not details:
         return
     for r in reports:
@@ -570,7 +578,7 @@ def predict(
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
                 failed += 1
-                con.print(f"[red]failed[/] {res.reason}", markup=True, highlight=False)
+                con.print(f"[red]failed[/] {_esc(res.reason)}", markup=True, highlight=False)
                 continue
             done += 1
             writer.write(res)
@@ -709,17 +717,17 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
 
     con = Console(soft_wrap=True, highlight=False)
     state = "[green]complete[/]" if d["complete"] else "[red]INCOMPLETE[/]"
-    con.print(f"[bold]{d['path']}[/]: stage [bold]{d['stage']}[/] (schema {d['schema_version']}), {state}, created {d['created']}")
+    con.print(f"[bold]{_esc(d['path'])}[/]: stage [bold]{d['stage']}[/] (schema {d['schema_version']}), {state}, created {d['created']}")
     con.print(f"fingerprint {d['fingerprint'][:16]}…  dataset {d.get('dataset', '?')}")
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
-        con.print(f"labels ({len(d['labels'])}): {', '.join(d['labels'])}")
+        con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
-        con.print(f"  {item['role']}: {item['stage'] or '?'} {item['path']} ({item['status']})")
+        con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")
     con.print("datasets:")
     for name, shape, dtype in d["datasets"]:
-        con.print(f"  {name} {tuple(shape)} {dtype}")
+        con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")
     con.print(f"versions {json.dumps(d['versions'], sort_keys=True)}")
 
 

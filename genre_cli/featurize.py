@@ -151,7 +151,11 @@ def _chunk_worker(args: tuple[str, np.ndarray, np.ndarray, dict, bool]) -> dict[
     float32 values of the rows in stat_mask)}``."""
     path, rows, stat_mask, cfg_params, float16 = args
     segs, f = _worker_segments(path)
-    y = read_windows(f["audio"], segs, rows)
+    try:
+        y = read_windows(f["audio"], segs, rows)
+    except OSError as exc:  # a damaged chunk: the input is bad, not the output being written
+        raise ArtifactError(f"{path}: cannot read /audio of segments {rows[0]}-{rows[-1]} ({exc}); the segments file is damaged",
+                            hint="rerun `genre segment --force`") from None
     feats = compute(y, FeatureConfig.from_params(cfg_params), workers=1)
     dtype = np.float16 if float16 else np.float32
     return {k: (v.astype(dtype, copy=False), _moments(v[stat_mask])) for k, v in feats.items()}
@@ -275,22 +279,34 @@ class Features:
 def load_features(path: str | Path) -> Features:
     """Open a features artifact (MissingInputError → run `genre featurize` first)."""
     with artifacts.open_artifact(path, "featurize") as (f, meta):
-        if "features" not in f:
+        if not isinstance(f.get("features"), h5py.Group):
             raise ArtifactError(f"{path}: missing group /features")
         names = sorted(f["features"])
+        for k in names:  # rows x (frames x bins | columns), float
+            artifacts.require_dataset(f["features"], k, kind="f")
+            if f["features"][k].ndim not in (2, 3):
+                raise ArtifactError(f"{path}: /features/{k} has {f['features'][k].ndim} dimensions, expected 2 (vectors) or 3 (frames x bins)")
         shapes = {k: tuple(f["features"][k].shape[1:]) for k in names}
         columns = {k: artifacts.get_json_attr(f["features"][k], "columns", None) for k in names}
         norm = {}
         for k in names:
             g = f.get(f"norm/{k}")
             if g is not None:
-                norm[k] = (artifacts.require_dataset(g, "mean")[()], artifacts.require_dataset(g, "std")[()])
+                norm[k] = (artifacts.require_dataset(g, "mean", ndim=1, kind="f")[()], artifacts.require_dataset(g, "std", ndim=1, kind="f")[()])
+                if len(norm[k][0]) != shapes[k][-1] or len(norm[k][1]) != shapes[k][-1]:
+                    raise ArtifactError(f"{path}: /norm/{k} does not match the last axis of /features/{k} ({shapes[k][-1]})")
         segments = artifacts.read_table(f, "segments", path=path)
         for k in names:
             if f["features"][k].shape[0] != len(segments["track_id"]):
                 raise ArtifactError(f"{path}: /features/{k} has {f['features'][k].shape[0]} rows but there are {len(segments['track_id'])} segments")
+        labels = artifacts.get_json_attr(f, "labels", [])
+        lab = segments.get("label")
+        if not isinstance(labels, list) or lab is None or lab.dtype.kind not in "iu":
+            raise ArtifactError(f"{path}: needs a JSON list attribute 'labels' and an integer /segments/label column")
+        if len(lab) and (lab.min() < -1 or lab.max() >= len(labels)):
+            raise ArtifactError(f"{path}: segment labels must index the {len(labels)} labels, found {int(lab.max() if lab.max() >= len(labels) else lab.min())}")
         return Features(
-            path=Path(path), meta=meta, labels=artifacts.get_json_attr(f, "labels", []), names=names, shapes=shapes,
+            path=Path(path), meta=meta, labels=labels, names=names, shapes=shapes,
             columns=columns, norm=norm, segments=segments, tracks=artifacts.read_table(f, "tracks", path=path),
             feature_config=artifacts.get_json_attr(f, "feature_config", {}), segment_config=artifacts.get_json_attr(f, "segment_config", {}),
             dataset=str(f.attrs.get("dataset", "dataset")),

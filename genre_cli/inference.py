@@ -164,17 +164,22 @@ def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
             kind = str(a["model_kind"])
             labels = artifacts.get_json_attr(f, "labels", [])
             inputs = artifacts.get_json_attr(f, "inputs", {})
-            shapes = {k: tuple(v) for k, v in artifacts.get_json_attr(f, "input_shapes", {}).items()}
+            shapes = artifacts.get_json_attr(f, "input_shapes", {})
             config = artifacts.get_json_attr(f, "model_config", {})
             fcfg = artifacts.get_json_attr(f, "feature_config", {})
             scfg = artifacts.get_json_attr(f, "segment_config", {})
         except KeyError as exc:
             raise ArtifactError(f"{path}: model file lacks attribute {exc}") from None
+        _check_model_attrs(path, labels, inputs, shapes, config, fcfg, scfg)
         norm = {}
-        for feat in inputs.values():
+        for slot, feat in inputs.items():
             g = f.get(f"norm/{feat}")
             if g is not None:
-                norm[feat] = (artifacts.require_dataset(g, "mean", ndim=1)[()], artifacts.require_dataset(g, "std", ndim=1)[()])
+                mean, std = (artifacts.require_dataset(g, k, ndim=1, kind="f")[()] for k in ("mean", "std"))
+                width = shapes[slot][-1]
+                if len(mean) != width or len(std) != width:
+                    raise ArtifactError(f"{path}: /norm/{feat} has {len(mean)} means and {len(std)} stds; its input {slot!r} has {width} columns")
+                norm[feat] = (mean, std)
         if "weights" not in f:
             raise ArtifactError(f"{path}: model file has no /weights group")
         dev = None
@@ -192,6 +197,29 @@ def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
         else:
             raise ArtifactError(f"{path}: unknown model kind {kind!r}")
     return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, model, dev, config, path)
+
+
+def _check_model_attrs(path: Path, labels, inputs, shapes, config, fcfg, scfg) -> None:
+    """Raise :class:`ArtifactError` unless a model file's JSON attributes have the types
+    ``genre train`` writes (a file from elsewhere may hold anything); turns ``shapes``
+    lists into tuples in place."""
+
+    def bad(name: str, want: str, got) -> ArtifactError:
+        return ArtifactError(f"{path}: model attribute {name!r} must be {want}, got {str(got)[:80]!r}")
+
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise bad("labels", "a JSON list of at least two strings", labels)
+    if not isinstance(inputs, dict) or not inputs or not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+        raise bad("inputs", "a JSON object {slot: feature name}", inputs)
+    if not isinstance(shapes, dict) or set(shapes) != set(inputs):
+        raise bad("input_shapes", f"a JSON object with one shape per input slot ({', '.join(inputs)})", shapes)
+    for slot, shape in shapes.items():
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise bad("input_shapes", f"positive integer lists; slot {slot!r} has", shape)
+        shapes[slot] = tuple(shape)
+    for name, value in (("model_config", config), ("feature_config", fcfg), ("segment_config", scfg)):
+        if not isinstance(value, dict):
+            raise bad(name, "a JSON object", value)
 
 
 def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mean") -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_cli.audio import FFMPEG_EXTENSIONS, _check_file, _reason, is_audio_path
+from genre_cli.audio import FFMPEG_EXTENSIONS, _check_file, _reason, check_complete, is_audio_path, open_reason
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
 from genre_cli.segment import SegmentConfig, window_starts
@@ -172,22 +172,23 @@ def decode_blocks(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SEC
         if path.suffix.lower() in FFMPEG_EXTENSIONS:
             yield from _ffmpeg_blocks(path, sr, block_seconds)
             return
-        reason = _reason(exc)
-        if "does not exist" in reason or "not recognised" in reason.lower():
-            reason = "not a recognised audio format, or corrupt"  # libsndfile's message for a bad mp3 misleads
-        raise AudioError(f"{path}: not decodable audio ({reason})") from None
+        raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
     with f:
         native = int(f.samplerate)
         block = max(1, int(block_seconds * native))
 
         def read() -> Iterator[np.ndarray]:
+            got = 0
             while True:
                 try:
                     data = f.read(block, dtype="float32", always_2d=True)
                 except Exception as exc:
                     raise AudioError(f"{path}: decoding failed ({_reason(exc)})") from None
                 if not len(data):
+                    if got:
+                        check_complete(path, got, f.frames, native)
                     return
+                got += len(data)
                 yield data.mean(axis=1, dtype=np.float32)
 
         yield from _resampled(path, read(), native, sr)
@@ -394,13 +395,15 @@ def check_model(clf: Classifier) -> None:
 
     if getattr(clf, "_predict_checked", False):
         return
-    seg = windows_for(clf)
     try:
+        seg = windows_for(clf)
         fcfg = FeatureConfig.from_params(clf.feature_config)
         feats = compute(np.zeros((1, seg.win), dtype=np.float32), fcfg)
         p = clf.predict_proba(feats)
     except GenreError as exc:
         raise InputError(f"{clf.path}: model is unusable for prediction: {exc.message}", hint=exc.hint) from None
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:  # parameters from a file that do not fit together
+        raise InputError(f"{clf.path}: model is unusable for prediction: {type(exc).__name__}: {_reason(exc)}") from exc
     if p.shape != (1, len(clf.labels)):
         raise InputError(f"{clf.path}: model returns shape {p.shape}, expected (1, {len(clf.labels)})")
     clf._predict_checked = True

@@ -6,6 +6,8 @@ Threads are enough: libsndfile (via soundfile) releases the GIL while it reads.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -29,7 +31,8 @@ def probe_many(paths: list[Path], *, jobs: int, progress: bool) -> list[AudioInf
 
 
 def md5_many(paths: list[Path], *, jobs: int, progress: bool = False) -> list[str]:
-    """``"md5:<hex>"`` of each file (``""`` for one that cannot be read); order preserved."""
+    """``"md5:<hex>"`` of each file (``""`` for one that cannot be read or is not a regular
+    file); order preserved."""
     return parallel_map(_md5_one, list(paths), jobs=jobs, progress=progress, desc="md5")
 
 
@@ -69,6 +72,8 @@ def _probe_one(path: Path) -> AudioInfo | AudioError:
 def _md5_one(path: Path) -> str:
     h = hashlib.md5()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""  # a FIFO would block the read forever; directories and devices are not tracks
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.errors import AudioError, UsageError
+from genre_cli.errors import ArtifactError, AudioError, UsageError
 from genre_cli.fetch import load_index
 from genre_cli.parallel import ordered_map
 from genre_cli.stage import StageResult, execute
@@ -341,14 +341,47 @@ class Segments:
 def load_segments(path: str | Path) -> Segments:
     """Read the tables of a segments artifact (not the audio)."""
     with artifacts.open_artifact(path, "segment") as (f, meta):
-        artifacts.require_dataset(f, "audio", ndim=1, kind="if")
-        return Segments(
+        audio = artifacts.require_dataset(f, "audio", ndim=1, kind="if")
+        try:
+            config = SegmentConfig.from_params(meta.params)
+        except UsageError as exc:
+            raise ArtifactError(f"{path}: invalid segment parameters ({exc.message})") from None
+        segs = Segments(
             path=Path(path), meta=meta, labels=artifacts.get_json_attr(f, "labels", []),
             sr=int(f.attrs["sr"]), win=int(f.attrs["win"]),
             tracks=artifacts.read_table(f, "tracks", path=path), segments=artifacts.read_table(f, "segments", path=path),
             skipped=artifacts.read_table(f, "skipped", path=path), dataset=str(f.attrs.get("dataset", "dataset")),
-            config=SegmentConfig.from_params(meta.params), audio_scale=float(f.attrs.get("audio_scale", AUDIO_SCALE)),
+            config=config, audio_scale=float(f.attrs.get("audio_scale", AUDIO_SCALE)),
         )
+        _check_tables(segs, len(audio))
+        return segs
+
+
+def _check_tables(segs: Segments, n_audio: int) -> None:
+    """Raise :class:`ArtifactError` unless every segment lies inside its track and every
+    track inside ``/audio`` (a file from elsewhere may point anywhere)."""
+    where = segs.path
+    if segs.sr <= 0 or segs.win <= 0:
+        raise ArtifactError(f"{where}: sr and win must be > 0, got sr={segs.sr}, win={segs.win}")
+    if not isinstance(segs.labels, list):
+        raise ArtifactError(f"{where}: attribute 'labels' must be a JSON list")
+    t, s = segs.tracks, segs.segments
+    for table, cols in (("tracks", ("offset", "n_samples", "label")), ("segments", ("track", "start", "length"))):
+        for col in cols:
+            x = (t if table == "tracks" else s).get(col)
+            if x is None or x.dtype.kind not in "iu":
+                raise ArtifactError(f"{where}: table {table!r} needs an integer column {col!r}")
+    off, n = t["offset"].astype(np.int64), t["n_samples"].astype(np.int64)
+    if len(off) and (off.min() < 0 or n.min() < 0 or (off + n).max() > n_audio):
+        raise ArtifactError(f"{where}: a track lies outside /audio ({n_audio} samples)")
+    tr, st, ln = (s[k].astype(np.int64) for k in ("track", "start", "length"))
+    if len(tr) and (tr.min() < 0 or tr.max() >= len(off)):
+        raise ArtifactError(f"{where}: a segment refers to track {int(tr.max() if tr.max() >= len(off) else tr.min())}; there are {len(off)} tracks")
+    if len(tr) and (st.min() < 0 or ln.min() <= 0 or ln.max() > segs.win or (st + ln > n[tr]).any()):
+        raise ArtifactError(f"{where}: a segment lies outside its track (or is longer than win={segs.win})")
+    lab = t["label"]
+    if len(lab) and (lab.min() < -1 or lab.max() >= len(segs.labels)):
+        raise ArtifactError(f"{where}: track labels must index the {len(segs.labels)} labels, found {int(lab.max() if lab.max() >= len(segs.labels) else lab.min())}")
 
 
 def read_windows(audio_ds, segs: Segments, rows: np.ndarray) -> np.ndarray:
