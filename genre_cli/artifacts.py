@@ -173,9 +173,14 @@ def _meta_from_attrs(path: Path, attrs: h5py.AttributeManager) -> ArtifactMeta:
         fingerprint=_attr_str(attrs, "fingerprint"),
         versions=_attr_json(attrs, "versions", {}, path),
         created=_attr_str(attrs, "created"),
-        complete=bool(attrs.get("complete", False)),
+        complete=_is_true(attrs.get("complete", False)),
         extra=extra,
     )
+
+
+def _is_true(value: Any) -> bool:
+    """Only a real boolean True counts (a string such as "no" must not read as complete)."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
 
 
 def check_meta(meta: ArtifactMeta, stage: str | tuple[str, ...]) -> None:

@@ -151,3 +151,13 @@ def test_tables_round_trip(tmp_path):
         with pytest.raises(ArtifactError, match="missing table"):
             artifacts.read_table(f, "nope")
     assert list(t["s"]) == ["a", "ü b"] and list(t["n"]) == [1, 2] and len(e["s"]) == 0
+
+
+def test_complete_must_be_a_real_boolean(tmp_path):
+    p = _write(tmp_path / "a.h5")
+    with h5py.File(p, "a") as f:
+        f.attrs["complete"] = "no"
+    assert not artifacts.read_meta(p).complete
+    with pytest.raises(ArtifactError, match="incomplete"):
+        with artifacts.open_artifact(p, "segment"):
+            pass
