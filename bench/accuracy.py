@@ -101,23 +101,15 @@ class Runner:
         import io
         import traceback
 
-        import click
-
         from genre_cli.cli import app
 
         out, err = io.StringIO(), io.StringIO()
         rc = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                ret = app(args=argv, standalone_mode=False, prog_name="genre")
-                rc = ret if isinstance(ret, int) else 0
-            except click.exceptions.Exit as exc:
-                rc = exc.exit_code
-            except click.ClickException as exc:
-                exc.show()
-                rc = exc.exit_code
+            try:  # standalone mode: the app always ends with SystemExit(exit code), as `genre` does
+                app(args=argv, prog_name="genre")
             except SystemExit as exc:
-                rc = exc.code if isinstance(exc.code, int) else 1
+                rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except Exception:  # noqa: BLE001 - a crash of a stage is a failed run, recorded
                 traceback.print_exc()
                 rc = 1

@@ -158,20 +158,18 @@ done
 if [[ $BATCH == 1 ]]; then
   # One Python process runs the queued commands through the same typer app as `genre`.
   python - "$QUEUE" <<'PY'
-import shlex, sys, click
+import shlex, sys
 from genre_cli.cli import app
 for line in open(sys.argv[1]):
     argv = shlex.split(line)
     if not argv:
         continue
     print("+ genre " + " ".join(argv), file=sys.stderr, flush=True)
-    try:
-        rc = app(args=argv, standalone_mode=False, prog_name="genre")
-        rc = rc if isinstance(rc, int) else 0
-    except click.exceptions.Exit as exc:
-        rc = exc.exit_code
-    except click.ClickException as exc:
-        exc.show(); rc = exc.exit_code
+    try:  # standalone mode: the app always ends with SystemExit(exit code), as `genre` does
+        app(args=argv, prog_name="genre")
+        rc = 0
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     if rc:
         print(f"error: step failed with exit code {rc}: genre {line.strip()}", file=sys.stderr)
         sys.exit(rc)
