@@ -178,7 +178,7 @@ def run(
         decoded tracks are held in memory at once.
     compress : bool
         Store the audio shuffled + deflate-compressed (level 1, about 35 % smaller on
-        drum recordings; compressed in the decoding threads) instead of raw int16 chunks.
+        drum recordings; compressed in the decoding threads) instead of raw chunks.
         Either way it is stored in chunks of :data:`AUDIO_CHUNK` samples.
     audio_dtype : {"float16", "int16", "float32"}
         Storage of the decoded audio. ``float16`` (default) keeps 11 significant bits at
