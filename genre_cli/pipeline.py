@@ -48,7 +48,7 @@ def run(cfg: PipelineConfig, *, force: bool = False, dry_run: bool = False, show
 
     def step(name: str, fn) -> StageResult | None:
         if dry_run and results and results[-1].status == "would run":
-            r = StageResult(name, Path("?"), "", "would run")
+            r = StageResult(name, Path(f"(named once {results[-1].stage} has run)"), "", "would run")
         else:
             r = fn()
         results.append(r)
