@@ -707,7 +707,7 @@ def run_pipeline(
 @handle_errors
 def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness."""
-    from genre_cli.inspect import describe
+    from genre_cli.describe import describe
 
     d = describe(artifact)
     if as_json:
