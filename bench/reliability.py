@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from badinput import make_corpus, really_unreadable, restore_modes, unreadable_hook  # noqa: E402
-from conftest import synth  # noqa: E402
+from badinput import make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook  # noqa: E402
 
 SR = 8000
 
@@ -40,21 +38,7 @@ def _reason(text: str, path: str) -> str:
 
 
 def _model(d: Path) -> Path:
-    from genre_cli import featurize, fetch, segment, train
-    from genre_cli.datasets import FetchOptions
-    from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
-
-    rng = np.random.default_rng(0)
-    for label in ("low", "high"):
-        (d / "music" / label).mkdir(parents=True)
-        for i in range(3):
-            sf.write(d / "music" / label / f"{i}.wav", synth(label, 4.0, SR, rng), SR)
-    idx = fetch.run("folder", source=str(d / "music"), options=FetchOptions(jobs=1, progress=False), out=d / "idx.h5")
-    seg = segment.run(idx.path, config=SegmentConfig(sr=SR, seconds=2.0), out=d / "seg.h5", jobs=1, show_progress=False)
-    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=d / "feat.h5", jobs=1, show_progress=False)
-    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=d / "model.h5", show_progress=False).path
+    return tiny_pipeline(d, sr=SR)["model"]
 
 
 def run(long_seconds: float, work: Path) -> tuple[list[str], dict]:

@@ -231,3 +231,25 @@ def restore_modes(corpus: Corpus) -> None:
     """Make the unreadable file removable/readable again (pytest cleans tmp dirs itself)."""
     with contextlib.suppress(OSError):
         corpus.unreadable.path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def tiny_pipeline(d: Path, *, sr: int = 8000) -> dict[str, Path]:
+    """idx/seg/feat/model of a tiny 2-label dataset (2 s windows at ``sr``, mel 16, 1-epoch cnn6)
+    under ``d``: the throwaway model the robustness tests and ``bench/reliability.py`` predict with."""
+    from conftest import synth
+    from genre_cli import featurize, fetch, segment, train
+    from genre_cli.datasets import FetchOptions
+    from genre_cli.features import FeatureConfig
+    from genre_cli.segment import SegmentConfig
+    from genre_cli.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    for label in ("low", "high"):
+        (d / "music" / label).mkdir(parents=True)
+        for i in range(3):
+            sf.write(d / "music" / label / f"{i}.wav", synth(label, 4.0, sr, rng), sr)
+    idx = fetch.run("folder", source=str(d / "music"), options=FetchOptions(jobs=1, progress=False), out=d / "idx.h5")
+    seg = segment.run(idx.path, config=SegmentConfig(sr=sr, seconds=2.0), out=d / "seg.h5", jobs=1, show_progress=False)
+    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=d / "feat.h5", jobs=1, show_progress=False)
+    model = train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=d / "model.h5", show_progress=False)
+    return {"dir": d, "idx": idx.path, "seg": seg.path, "feat": feat.path, "model": model.path}

@@ -23,17 +23,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
-from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, unreadable_hook
-from conftest import synth
-from genre_cli import artifacts, featurize, fetch, segment, train
+from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
+from genre_cli import artifacts, featurize, fetch
 from genre_cli.cli import app
-from genre_cli.datasets import FetchOptions
-from genre_cli.features import FeatureConfig
-from genre_cli.segment import SegmentConfig, load_segments
-from genre_cli.train import TrainConfig
+from genre_cli.segment import load_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 8000  #: every stage here works at 8 kHz: the 2-hour file needs no resampling, 192 kHz does
@@ -77,17 +72,7 @@ def hook(corpus):
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """idx/seg/feat/model of a tiny 2-label dataset: 2 s windows at 8 kHz, mel 16, cnn6."""
-    d = tmp_path_factory.mktemp("pipe")
-    rng = np.random.default_rng(0)
-    for label in ("low", "high"):
-        (d / "music" / label).mkdir(parents=True)
-        for i in range(3):
-            sf.write(d / "music" / label / f"{i}.wav", synth(label, 4.0, SR, rng), SR)
-    idx = fetch.run("folder", source=str(d / "music"), options=FetchOptions(jobs=1, progress=False), out=d / "idx.h5")
-    seg = segment.run(idx.path, config=SegmentConfig(sr=SR, seconds=2.0), out=d / "seg.h5", jobs=1, show_progress=False)
-    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=d / "feat.h5", jobs=1, show_progress=False)
-    model = train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=d / "model.h5", show_progress=False)
-    return {"dir": d, "idx": idx.path, "seg": seg.path, "feat": feat.path, "model": model.path}
+    return tiny_pipeline(tmp_path_factory.mktemp("pipe"), sr=SR)
 
 
 def _rel(corpus, case) -> str:
