@@ -51,7 +51,7 @@ MAKERS: dict[str, str] = {
     "evaluate": "genre evaluate",
 }
 
-_VERSIONED = ("numpy", "h5py", "librosa", "soundfile", "soxr", "torch", "scikit-learn", "genre-cli")
+_VERSIONED = ("numpy", "h5py", "librosa", "soundfile", "soxr", "hdf5plugin", "torch", "scikit-learn", "genre-cli")
 
 
 def canonical_json(obj: Any) -> str:

@@ -108,8 +108,11 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples")
     check_complete(path, len(data), expected, native)
-    y = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
-    if not np.all(np.isfinite(y)):
+    if data.ndim == 2 and data.shape[1] == 1:
+        y = data[:, 0]  # mono: a view, no averaging pass
+    else:
+        y = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
+    if not np.isfinite(y.sum()) and not np.all(np.isfinite(y)):  # one cheap pass when finite
         raise AudioError(f"{path}: audio contains NaN or Inf samples")
     if sr is not None and sr != native:
         y = resample(y, native, sr)
