@@ -348,3 +348,45 @@ def test_kaggle_vector_matches_table():
     assert not bad, bad
     assert errs["tempo"] < 1e-3
     assert np.median(list(errs.values())) < 0.005
+
+
+# The constant tables are built without librosa.filters / scipy.signal (their import costs
+# ~1.3 s per worker process); they must equal what those functions return.
+@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [
+    (22050, 2048, 128, 0.0, None), (22050, 2048, 40, 20.0, 8000.0), (16000, 512, 64, 0.0, None), (44100, 4096, 96, 30.0, 16000.0),
+])
+def test_mel_filterbank_equals_librosa(sr, n_fft, n_mels, fmin, fmax):
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32)
+    np.testing.assert_array_equal(fx._mel_basis_t(sr, n_fft, n_mels, fmin, fmax), ref.T)
+
+
+@pytest.mark.parametrize("n_fft", [256, 512, 2048, 1000])
+def test_window_equals_librosa_hann(n_fft):
+    ref = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    np.testing.assert_allclose(fx._window(n_fft), ref, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(fx._fft_freqs(22050, n_fft), librosa.fft_frequencies(sr=22050, n_fft=n_fft))
+
+
+@pytest.mark.parametrize("width,order", [(9, 1), (9, 2), (5, 1), (3, 1), (7, 2)])
+def test_delta_kernels_equal_savgol(width, order):
+    import scipy.signal
+
+    full = scipy.signal.savgol_filter(np.eye(width), width, polyorder=order, deriv=order, axis=0, mode="interp")
+    half = width // 2
+    taps, head, tail = fx._delta_kernels(width, order)
+    np.testing.assert_allclose(taps, full[half], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(head, full[:half], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(tail, full[width - half:], rtol=0, atol=1e-12)
+
+
+def test_mel_path_imports_neither_librosa_filters_nor_scipy_signal():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from genre_cli.features import FeatureConfig, compute\n"
+            "compute(np.zeros((2, 22050), np.float32), FeatureConfig(mel=64, mfcc=13, deltas=True, handcrafted=True))\n"
+            "bad = [m for m in ('librosa.filters', 'scipy.signal', 'numba', 'torch') if m in sys.modules]\n"
+            "print(bad); sys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

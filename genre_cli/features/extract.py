@@ -164,21 +164,59 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+# The constant tables below are built with numpy (and librosa's mel scale) rather than
+# ``librosa.filters`` / ``scipy.signal``: importing those costs ~1.3 s per worker process
+# (scipy.signal), more than featurizing a minute of audio. Each is tested equal to the
+# librosa / scipy function it replaces (tests/test_features.py).
+
+
 @functools.lru_cache(maxsize=16)
 def _window(n_fft: int) -> np.ndarray:
-    """Periodic Hann window, float32 ``(n_fft,)`` (``librosa.filters.get_window``)."""
-    import librosa
+    """Periodic Hann window, float32 ``(n_fft,)``: ``0.5 - 0.5 cos(2 pi k / n_fft)``
+    (``librosa.filters.get_window("hann", n_fft, fftbins=True)``)."""
+    k = np.arange(n_fft, dtype=np.float64)
+    return _readonly((0.5 - 0.5 * np.cos(2.0 * np.pi * k / n_fft)).astype(np.float32))
 
-    return _readonly(librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32))
+
+_MEL_F_SP = 200.0 / 3  # Slaney mel scale: Hz per mel below 1 kHz
+_MEL_MIN_LOG_HZ = 1000.0
+_MEL_MIN_LOG_MEL = _MEL_MIN_LOG_HZ / _MEL_F_SP
+_MEL_LOGSTEP = math.log(6.4) / 27.0
+
+
+def _slaney_hz_to_mel(hz: float) -> float:
+    """``librosa.hz_to_mel(hz, htk=False)`` for a scalar."""
+    if hz >= _MEL_MIN_LOG_HZ:
+        return _MEL_MIN_LOG_MEL + math.log(hz / _MEL_MIN_LOG_HZ) / _MEL_LOGSTEP
+    return hz / _MEL_F_SP
+
+
+def _slaney_mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """``librosa.mel_to_hz(mels, htk=False)``."""
+    freqs = _MEL_F_SP * mels
+    log_t = mels >= _MEL_MIN_LOG_MEL
+    freqs[log_t] = _MEL_MIN_LOG_HZ * np.exp(_MEL_LOGSTEP * (mels[log_t] - _MEL_MIN_LOG_MEL))
+    return freqs
 
 
 @functools.lru_cache(maxsize=32)
 def _mel_basis_t(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    """Transposed Slaney mel filterbank, float32 ``(n_fft//2+1, n_mels)``, C-contiguous."""
-    import librosa
+    """Transposed Slaney mel filterbank, float32 ``(n_fft//2+1, n_mels)``, C-contiguous.
 
-    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32)
-    return _readonly(np.ascontiguousarray(fb.T))
+    ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)``
+    (Slaney mel scale: linear below 1 kHz, logarithmic above; area-normalised triangles),
+    with librosa's arithmetic step by step, so the result is bit-identical (tested).
+    """
+    fmax = float(sr) / 2 if fmax is None else fmax
+    fftfreqs = _fft_freqs(sr, n_fft)
+    mel_f = _slaney_mel_to_hz(np.linspace(_slaney_hz_to_mel(fmin), _slaney_hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    lower = -ramps[:n_mels] / fdiff[:n_mels, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return _readonly(np.ascontiguousarray(weights.T))
 
 
 @functools.lru_cache(maxsize=32)
@@ -231,9 +269,8 @@ def _freq_moments(sr: int, n_fft: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _fft_freqs(sr: int, n_fft: int) -> np.ndarray:
-    import librosa
-
-    return _readonly(librosa.fft_frequencies(sr=sr, n_fft=n_fft))
+    """Centre frequency (Hz) of each FFT bin, ``(n_fft//2+1,)`` (``librosa.fft_frequencies``)."""
+    return _readonly(np.fft.rfftfreq(n_fft, d=1.0 / sr))
 
 
 @functools.lru_cache(maxsize=16)
@@ -441,14 +478,21 @@ def _delta_kernels(width: int, order: int) -> tuple[np.ndarray, np.ndarray, np.n
     Returns the interior taps ``(width,)`` (correlation) and the head / tail edge operators
     ``(width // 2, width)`` applied to the first / last ``width`` frames (interp mode fits
     one polynomial to each edge window), all float64.
-    """
-    import scipy.signal
 
-    eye = np.eye(width)
-    full = scipy.signal.savgol_filter(eye, width, polyorder=order, deriv=order, axis=0, mode="interp")
+    With ``polyorder == deriv == order`` the fitted polynomial's ``order``-th derivative is
+    a constant (``order!`` times its leading coefficient), so every output of a window --
+    interior or edge -- is the same least-squares functional of that window's ``width``
+    values: the interior taps, and edge rows equal to them. (Computed with numpy's
+    ``lstsq`` as ``scipy.signal.savgol_coeffs`` does; tested equal to ``savgol_filter``.)
+    """
     half = width // 2
-    taps = np.array([full[half, j] for j in range(width)])
-    return _readonly(taps), _readonly(full[:half].copy()), _readonly(full[width - half:].copy())
+    pos = np.arange(width, dtype=np.float64) - half
+    vander = pos[None, :] ** np.arange(order + 1, dtype=np.float64)[:, None]  # (order+1, width)
+    unit = np.zeros(order + 1)
+    unit[order] = math.factorial(order)
+    taps, *_ = np.linalg.lstsq(vander, unit, rcond=None)
+    edge = np.broadcast_to(taps, (half, width)).copy()
+    return _readonly(taps), _readonly(edge), _readonly(edge.copy())
 
 
 def _delta(x: np.ndarray, order: int = 1) -> np.ndarray:
