@@ -44,6 +44,7 @@ _AMIN = 1e-10  # power floor of the dB conversion (-100 dB)
 _KAGGLE_TOP_DB = 80.0  # librosa.feature.mfcc / power_to_db default, used by the Kaggle table
 _KAGGLE_N_MFCC = 20
 _HC_N_MFCC = 13
+_DB_PER_NEPER = np.float32(10.0 / math.log(10.0))  # 10 log10(x) = _DB_PER_NEPER * ln(x)
 _DELTA_WIDTH = 9  # librosa.feature.delta default
 _CHUNK_BYTES = 4 << 20  # complex spectrogram bytes per internal chunk
 
@@ -369,9 +370,13 @@ def _to_db(p: np.ndarray, top_db: float | None, *, out: np.ndarray | None = None
     ``p``: ``(n, ...)`` power, float32. Equals ``librosa.power_to_db(p[i], ref=1.0,
     amin=1e-10, top_db=top_db)`` for each segment ``i``. Range: [-100, +inf) dB.
     """
+    # as -100 + 10 log10(max(p, amin) / amin): numpy's float32 log is vectorised, log10 is
+    # not (~4x slower), and the floor stays exactly -100 dB (ln 1 = 0)
     o = np.maximum(p, _AMIN, out=out)
-    np.log10(o, out=o)
-    o *= 10.0
+    o *= np.float32(1.0 / _AMIN)
+    np.log(o, out=o)
+    o *= _DB_PER_NEPER
+    o += np.float32(10.0 * math.log10(_AMIN))
     if top_db is not None:
         mx = o.reshape(o.shape[0], -1).max(axis=1)
         np.maximum(o, (mx - top_db).reshape((-1,) + (1,) * (o.ndim - 1)), out=o)
