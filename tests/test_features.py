@@ -101,8 +101,27 @@ def test_spectral_descriptors_match_librosa():
         assert np.mean(np.abs(rolloff[i] - ref_roll) < 1e-3) >= 0.98
         np.testing.assert_allclose(rolloff[i], ref_roll, atol=SR / 2048 + 1e-6)
         np.testing.assert_allclose(contrast[i], librosa.feature.spectral_contrast(y=y, sr=SR), atol=1e-2)
+        # on the same magnitudes the contrast (bands, quantiles, dB floor) is librosa's to rounding
+        np.testing.assert_allclose(contrast[i], librosa.feature.spectral_contrast(S=mag[i].T, sr=SR), atol=1e-4)
         np.testing.assert_allclose(zcr[i], librosa.feature.zero_crossing_rate(y)[0], atol=1e-7)
         np.testing.assert_allclose(chroma[i], librosa.feature.chroma_stft(y=y, sr=SR).T, atol=1e-4)
+
+
+@pytest.mark.xfail(strict=True, reason="known: float32 STFT error (~1e-7 of the frame peak) exceeds the "
+                   "valley of the top contrast band when the bins below Nyquist are near-empty; librosa's "
+                   "STFT is computed in float64 (see bench/featurize.py)")
+def test_contrast_top_band_above_lowpass():
+    # real audio is low-passed below Nyquist (groove-styles: ~10.8 kHz); a loud low note sets
+    # the frame peak. The valley of band 6 (6.4 kHz-Nyquist) is then ~1e-8 of the peak.
+    import scipy.signal
+
+    rng = np.random.default_rng(0)
+    t = np.arange(L) / SR
+    sos = scipy.signal.butter(16, 10000, fs=SR, output="sos")
+    low = 0.25 * np.sin(2 * np.pi * 60 * t) * (1 + np.sin(2 * np.pi * 2 * t))
+    y = (scipy.signal.sosfilt(sos, 0.01 * rng.standard_normal(L)) + low).astype(np.float32)
+    contrast = fx._contrast(np.abs(fx._stft(y[None], 2048, 512)), SR, 2048)[0]
+    np.testing.assert_allclose(contrast, librosa.feature.spectral_contrast(y=y, sr=SR), atol=0.1)
 
 
 def _handcrafted_reference(y: np.ndarray) -> np.ndarray:
