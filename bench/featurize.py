@@ -28,14 +28,12 @@ difference of (b) against (a), and of the library run on (a)'s float audio again
 (the implementation difference alone), with the three worst handcrafted columns and the
 window where each peaks.
 
-Known implementation difference: the library's STFT is computed in float32 (error about
-1e-7 of each frame's peak magnitude), librosa's in float64 and then rounded to complex64. In
-the top spectral-contrast band (6.4 kHz to Nyquist) the valley is the mean of the 9 smallest
-magnitudes, which are the near-empty bins above the files' low-pass (~10.8 kHz); it can lie at
-or below that error (4e-7 against a frame peak of 35, i.e. -158 dB), and its dB value then
-differs by up to ~1 dB in such frames. This is
-what makes ``spectral_contrast_std`` the worst column (1.3e-3 of the column maximum on
-groove-styles; every other column < 3e-4, < 2e-5 with a float64 STFT).
+Precision: the handcrafted statistics come from a float64 FFT rounded to complex64, as in
+librosa (the mel matrices from a float32 FFT, error ~1e-7 of each frame's peak). With the
+float32 FFT, the top spectral-contrast band's valley (mean of the 9 smallest magnitudes, the
+near-empty bins above the files' ~10.8 kHz low-pass, down to -158 dB below the frame peak)
+drowned in rounding and ``spectral_contrast_std`` differed by 1.3e-3 of the column maximum
+(``bench/handcrafted_diff.py --float32-stft``); with the float64 FFT every column is < 2e-5.
 
 Usage::
 

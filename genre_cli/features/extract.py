@@ -172,11 +172,11 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _window(n_fft: int) -> np.ndarray:
-    """Periodic Hann window, float32 ``(n_fft,)``: ``0.5 - 0.5 cos(2 pi k / n_fft)``
-    (``librosa.filters.get_window("hann", n_fft, fftbins=True)``)."""
+def _window(n_fft: int, dtype: type = np.float32) -> np.ndarray:
+    """Periodic Hann window ``(n_fft,)``: ``0.5 - 0.5 cos(2 pi k / n_fft)``
+    (``librosa.filters.get_window("hann", n_fft, fftbins=True)``), float32 or float64."""
     k = np.arange(n_fft, dtype=np.float64)
-    return _readonly((0.5 - 0.5 * np.cos(2.0 * np.pi * k / n_fft)).astype(np.float32))
+    return _readonly((0.5 - 0.5 * np.cos(2.0 * np.pi * k / n_fft)).astype(dtype))
 
 
 _MEL_F_SP = 200.0 / 3  # Slaney mel scale: Hz per mel below 1 kHz
@@ -340,21 +340,26 @@ def _pool_groups(t: int, n_samples: int, hop: int, n_steps: int) -> tuple[np.nda
 # ============================================================================ primitives
 
 
-def _stft(y: np.ndarray, n_fft: int, hop: int, workers: int = 1) -> np.ndarray:
+def _stft(y: np.ndarray, n_fft: int, hop: int, workers: int = 1, *, precise: bool = False) -> np.ndarray:
     """Complex STFT, time-major complex64 ``(n, n_frames, n_fft//2+1)``.
 
     Equals ``librosa.stft(y, n_fft=n_fft, hop_length=hop)`` (Hann, ``center=True``,
-    ``pad_mode="constant"``) with the last two axes swapped. Implemented with
-    ``scipy.fft.rfft`` on float32 frames: librosa's block-wise numpy FFT runs in float64
-    and alone costs more than the whole mel pipeline here.
+    ``pad_mode="constant"``) with the last two axes swapped, via ``scipy.fft.rfft``.
+    ``precise=False``: float32 frames and FFT (about half the cost of librosa's float64
+    FFT); the error is ~1e-7 of the frame's *peak* bin, so bins 140 dB below the peak are
+    noise. ``precise=True``: float64 frames and FFT rounded to complex64, as librosa does;
+    each bin is then exact to its own float32 rounding. The vector statistics use it: spectral
+    contrast's valley (mean of a band's smallest bins) can sit 150 dB below the frame peak in
+    lossy-coded audio (near-empty bins above the codec's low-pass).
     """
     import scipy.fft
 
     pad = n_fft // 2
-    yp = np.pad(y, ((0, 0), (pad, pad)))
+    yp = np.pad(y.astype(np.float64) if precise else y, ((0, 0), (pad, pad)))
     frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft, axis=-1)[:, ::hop]
-    x = frames * _window(n_fft)
-    return scipy.fft.rfft(x, axis=-1, workers=workers)
+    x = frames * _window(n_fft, np.float64 if precise else np.float32)
+    spec = scipy.fft.rfft(x, axis=-1, workers=workers)
+    return spec.astype(np.complex64, copy=False)
 
 
 def _power(spec: np.ndarray) -> np.ndarray:
@@ -441,11 +446,11 @@ def _contrast(mag: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
     As in librosa, peak and valley go through ``power_to_db`` with its default
     ``top_db=80`` floor, taken per segment here.
 
-    Precision: on the same ``mag`` this equals librosa to rounding, but ``mag`` comes from
-    the float32 STFT (error ~1e-7 of the frame's peak; librosa's STFT runs in float64). When a
-    band's smallest bins are near-empty (the top band above a low-pass below Nyquist, as in
-    lossy-coded audio) its valley can sit at that error level and the band's contrast then
-    differs from ``spectral_contrast(y=...)`` by up to a few dB in those frames.
+    Precision: on the same ``mag`` this equals librosa to rounding. ``mag`` must come from the
+    ``precise`` STFT (float64 FFT, as librosa's): with the float32 FFT (error ~1e-7 of the
+    frame's peak) a band whose smallest bins are near-empty (the top band above a lossy
+    codec's low-pass) has its valley at that error level, and the band's contrast differs
+    from ``spectral_contrast(y=...)`` by up to a few dB in those frames.
     """
     bands = _contrast_bands(sr, n_fft)
     n, t, _ = mag.shape
@@ -542,7 +547,8 @@ class _Chunk:
     def __init__(self, y: np.ndarray, cfg: FeatureConfig, workers: int = 1):
         self.y = y
         self.cfg = cfg
-        self.spec = _stft(y, cfg.n_fft, cfg.hop_length, workers)  # (n, t, F) complex64
+        # (n, t, F) complex64; float64 FFT when vector statistics are asked for (see _stft)
+        self.spec = _stft(y, cfg.n_fft, cfg.hop_length, workers, precise=bool(cfg.handcrafted or cfg.kaggle))
         self._power: np.ndarray | None = None
         self._mag: np.ndarray | None = None
         self._mel: dict[tuple, np.ndarray] = {}
