@@ -1,17 +1,18 @@
 """``segment`` stage: decode each track once and cut it into windows.
 
 Audio is decoded (soundfile; ffmpeg fallback), downmixed to mono, resampled with soxr and
-stored *once per track* (float16 by default, compressed, chunked) in the artifact; the segment table holds
+stored *once per track* (float32 by default, compressed, chunked) in the artifact; the segment table holds
 ``(track, start, length)`` so overlapping windows cost no extra storage and ``featurize``
 never decodes again.
 
 Layout of a segments artifact (stage ``segment``)::
 
-    /audio                int16 (or float16/float32) [shape=(total_samples,)]  all decoded tracks,
+    /audio                float32 (or float16/int16) [shape=(total_samples,)]  all decoded tracks,
                           concatenated; each track starts on a chunk boundary (chunks of
                           AUDIO_CHUNK samples; Blosc LZ4 + bit-shuffle unless --no-compress:
                           reading it needs the filter, ``import hdf5plugin`` registers it);
-                          sample = value * audio_scale (1/32767 for int16, else 1)
+                          sample = value * audio_scale (1/32767 for int16, 2**-14 for
+                          float16, 1 for float32)
     /tracks/<column>      track_id, path, label, group, split, fold, offset, n_samples
     /segments/<column>    track (row in /tracks), start (sample in track), length (samples <= win),
                           and the track's track_id, label, group, split, fold (splits stay by track)
@@ -41,6 +42,12 @@ from genre_cli.stage import StageResult, execute
 from genre_cli.ui import progress
 
 AUDIO_SCALE = 1.0 / 32767.0  #: int16 storage: stored value x AUDIO_SCALE = sample
+#: float16 storage holds sample x 2**14: samples down to 3.7e-9 (-169 dBFS) stay normal
+#: float16 numbers (unscaled, the 9 % of decoded drum samples below 6.1e-5 were subnormal,
+#: losing precision, and numpy converts subnormals ~4x slower); |sample| < 3.998 fits.
+F16_SCALE = 2.0**14
+_PEAK_LIMIT = {"int16": 1.0, "float16": 65504.0 / F16_SCALE, "float32": None}
+_STORED_SCALE = {"int16": AUDIO_SCALE, "float16": 1.0 / F16_SCALE, "float32": 1.0}
 AUDIO_DTYPES = ("int16", "float16", "float32")
 POLICIES = ("fixed", "random", "first")
 
@@ -161,7 +168,7 @@ def run(
     workdir: str | Path | None = None,
     jobs: int = 2,
     compress: bool = True,
-    audio_dtype: str = "float16",
+    audio_dtype: str = "float32",
     force: bool = False,
     dry_run: bool = False,
     show_progress: bool = True,
@@ -179,18 +186,19 @@ def run(
         decoded tracks are held in memory at once.
     compress : bool
         Store the audio with HDF5's Blosc filter (LZ4, bit-shuffle; from ``hdf5plugin``):
-        13 % smaller than raw float16 on the groove-styles drums at ~800 MB/s, where
+        13-21 % smaller than raw on the groove-styles drums at 300-800 MB/s, where
         shuffle + deflate-1 saved 16 % at ~40 MB/s and took half of segment's time.
         Either way it is stored in chunks of :data:`AUDIO_CHUNK` samples.
     audio_dtype : {"float16", "int16", "float32"}
-        Storage of the decoded audio. ``float16`` (default) keeps 11 significant bits at
-        any level, so quiet passages keep their relative precision, for the disk of int16.
-        ``int16`` (samples scaled by 32767; a track whose decoded peak exceeds 1.0 is scaled
-        down to 1.0) is exact to 1/32767 but rounds decoder noise in near-digital-silence
-        (below about -90 dBFS) to zero, which moves the fixed-reference dB features (-100 dB
-        floor) of such frames (measured with ``bench/featurize.py --limit 18``: mel p99.9
-        difference 20.6 dB for int16, 0.56 dB for float16). ``float32`` keeps the decoded
-        values exactly (twice the disk).
+        Storage of the decoded audio. ``float32`` (default) keeps the decoded values
+        exactly, so features equal those computed from the decoder's output (3.4 bytes per
+        sample with compression). ``float16`` (samples x 2**14, 11 significant bits down to
+        -169 dBFS; about half the disk) and ``int16`` (exact to 1/32767; a track whose decoded
+        peak exceeds 1.0 is scaled down to 1.0) are lossy: their rounding noise, ~66 dB below
+        the signal for float16, masks spectral bins far below a frame's peak, which moves
+        fixed-reference dB values and statistics of near-empty bands (measured with
+        ``bench/featurize.py --limit 18 --sample-every 5 --audio-dtype float16``: mel p99.9
+        difference 0.56 dB, spectral contrast std up to 29 % of its range).
 
     Returns
     -------
@@ -213,7 +221,7 @@ def run(
     return execute(
         stage="segment", params=params, upstream=upstream, build=build, out=out, workdir=workdir,
         dataset=index.dataset, slug=cfg.slug(), force=force, dry_run=dry_run,
-        attrs={"labels": index.labels, "sr": cfg.sr, "win": cfg.win, "audio_scale": AUDIO_SCALE if audio_dtype == "int16" else 1.0},
+        attrs={"labels": index.labels, "sr": cfg.sr, "win": cfg.win, "audio_scale": _STORED_SCALE[audio_dtype]},
     )
 
 
@@ -223,8 +231,9 @@ _TRACK_COLS = ("track_id", "path", "label", "group", "split", "fold")
 
 
 def _encode(y: np.ndarray, dtype: np.dtype = np.dtype(np.int16)) -> np.ndarray:
-    """``y`` in the storage ``dtype`` (int16: scaled by 32767, rounded), zero-padded to a
-    whole number of :data:`AUDIO_CHUNK` chunks. Modifies ``y`` in place for int16."""
+    """``y`` in the storage ``dtype`` (int16: scaled by 32767, rounded; float16: scaled by
+    :data:`F16_SCALE`), zero-padded to a whole number of :data:`AUDIO_CHUNK` chunks.
+    Modifies ``y`` in place for int16 and float16."""
     n_chunks = -(-len(y) // AUDIO_CHUNK)
     pcm = np.empty(n_chunks * AUDIO_CHUNK, dtype=dtype)
     pcm[len(y):] = 0
@@ -232,6 +241,9 @@ def _encode(y: np.ndarray, dtype: np.dtype = np.dtype(np.int16)) -> np.ndarray:
         np.multiply(y, 32767.0, out=y)
         np.clip(y, -32767.0, 32767.0, out=y)
         np.rint(y, out=pcm[: len(y)], casting="unsafe")
+    elif dtype == np.float16:
+        y *= np.float32(F16_SCALE)
+        pcm[: len(y)] = y
     else:
         pcm[: len(y)] = y
     return pcm
@@ -267,7 +279,7 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
         """(row, n_samples, windows, stored samples, reason): runs in a worker thread."""
         path = index.root / t["path"][i]
         try:
-            y, _ = _load_audio(path, cfg.sr, normalize_peak=dtype == np.int16)
+            y, _ = _load_audio(path, cfg.sr, peak_limit=_PEAK_LIMIT[dtype.name])
         except AudioError as exc:
             return i, 0, [], None, str(exc)
         windows = window_starts(len(y), cfg, track_id=t["track_id"][i])
@@ -316,13 +328,13 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
     }
 
 
-def _load_audio(path: Path, sr: int, *, normalize_peak: bool = True) -> tuple[np.ndarray, int]:
+def _load_audio(path: Path, sr: int, *, peak_limit: float | None = 1.0) -> tuple[np.ndarray, int]:
     from genre_cli.audio import load
 
     y, sr = load(path, sr=sr)
-    peak = float(np.max(np.abs(y))) if len(y) and normalize_peak else 0.0
-    if peak > 1.0:  # decoders and resamplers may overshoot; keep the shape, avoid int16 clipping
-        y = y / peak
+    peak = float(np.max(np.abs(y))) if len(y) and peak_limit is not None else 0.0
+    if peak_limit is not None and peak > peak_limit:  # decoders and resamplers may overshoot; keep the shape, avoid clipping
+        y = y * np.float32(peak_limit / peak)
     return y, sr
 
 

@@ -178,20 +178,48 @@ def test_cli_policies(index, tmp_path):
     assert r.exit_code == 2 and "exclusive" in r.stderr
 
 
-@pytest.mark.parametrize("dtype,atol", [("float32", 0.0), ("float16", 1e-3)])
-def test_float_audio_storage(index, tmp_path, dtype, atol):
+# float16 stores sample * 2**14: 11 significant bits (relative error <= 2**-11) for every
+# sample above 3.7e-9 in magnitude, quiet ones included (unscaled, those below 6.1e-5 would be
+# float16 subnormals with fewer bits)
+@pytest.mark.parametrize("dtype,rtol,atol,scale", [("float32", 0.0, 0.0, 1.0), ("float16", 2.0**-11, 4e-9, 2.0**-14)])
+def test_float_audio_storage(index, tmp_path, dtype, rtol, atol, scale):
     res = run(index, config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1, audio_dtype=dtype,
               show_progress=False)
     segs = load_segments(res.path)
-    assert segs.audio_scale == 1.0
+    assert segs.audio_scale == scale
     with h5py.File(res.path) as f:
         assert f["audio"].dtype == np.dtype(dtype)
         y_ref, _ = sf.read(Path(str(index.parent / "music")) / segs.tracks["path"][0], dtype="float32")
         w = read_windows(f["audio"], segs, np.array([1]))[0]
-    np.testing.assert_allclose(w, y_ref[SR:2 * SR], atol=atol, rtol=0)
+    ref = y_ref[SR:2 * SR]
+    np.testing.assert_allclose(w, ref, atol=atol, rtol=rtol)
+    quiet = (np.abs(ref) < 6e-5) & (ref != 0)
+    if dtype == "float16" and quiet.any():
+        np.testing.assert_allclose(w[quiet], ref[quiet], rtol=2.0**-11, atol=4e-9)
 
 
-def test_default_audio_storage_is_float16(index, tmp_path):
+def test_default_audio_storage_is_float32(index, tmp_path):
     res = run(index, config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "d.h5", jobs=1, show_progress=False)
     with h5py.File(res.path) as f:
-        assert f["audio"].dtype == np.float16 and float(f.attrs["audio_scale"]) == 1.0
+        assert f["audio"].dtype == np.float32 and float(f.attrs["audio_scale"]) == 1.0
+
+
+@pytest.mark.parametrize("dtype,limit", [("float16", 65504.0 / 2**14), ("int16", 1.0), ("float32", None)])
+def test_overshooting_float_audio_is_scaled_to_fit_the_storage(tmp_path, dtype, limit):
+    # a float WAV may hold samples beyond [-1, 1]; the stored dtype must not overflow or clip
+    root = tmp_path / "music" / "loud"
+    root.mkdir(parents=True)
+    y = (5.0 * np.sin(2 * np.pi * 220 * np.arange(2 * SR) / SR)).astype(np.float32)
+    y[::97] = 1e-6  # quiet samples keep their relative precision too
+    sf.write(root / "loud.wav", y, SR, subtype="FLOAT")
+    r = genre("fetch", "folder", "--from", tmp_path / "music", "-o", tmp_path / "idx.h5")
+    assert r.exit_code == 0, r.stderr
+    res = run(tmp_path / "idx.h5", config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1,
+              audio_dtype=dtype, show_progress=False)
+    segs = load_segments(res.path)
+    with h5py.File(res.path) as f:
+        w = read_windows(f["audio"], segs, np.array([0, 1])).reshape(-1)
+    assert np.isfinite(w).all()
+    expect = y if limit is None else y * np.float32(limit / np.abs(y).max())  # same shape, peak at the limit
+    tol = {"float16": dict(rtol=2.0**-11, atol=4e-9), "int16": dict(rtol=0, atol=1.0 / 32767), "float32": dict(rtol=0, atol=0)}[dtype]
+    np.testing.assert_allclose(w, expect, **tol)
