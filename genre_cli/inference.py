@@ -155,6 +155,7 @@ def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
     """Load a model artifact written by ``genre train`` (no pickle is ever unpickled)."""
     from genre_cli.models import build_model
     from genre_cli.models import persist
+    from genre_cli.models.base import for_inference
 
     path = Path(path)
     with artifacts.open_artifact(path, "train") as (f, meta):
@@ -191,7 +192,7 @@ def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
                 model.load_state_dict(state)
             except (RuntimeError, KeyError) as exc:
                 raise ArtifactError(f"{path}: weights do not fit model {name!r}: {str(exc).splitlines()[0]}") from None
-            model.to(dev).eval()
+            for_inference(model.to(dev))  # folds BatchNorm into convs, channels_last: never trained again
         elif kind == "sklearn":
             model = persist.load_sklearn(f["weights"])
         else:

@@ -11,6 +11,7 @@ import torch
 
 from genre_cli.errors import ArtifactError, UsageError
 from genre_cli.models import MODELS, build_model, list_models, model_info
+from genre_cli.models.base import for_inference
 from genre_cli.models.persist import load_sklearn, load_torch, load_torch_state, save_sklearn, save_torch
 
 torch.set_num_threads(2)
@@ -187,6 +188,11 @@ def test_model_trains_and_roundtrips(name, tmp_path):
         load_torch(f["model"], fresh)
     with torch.no_grad():
         assert torch.equal(fresh(**xt), before)
+        # inference preparation (BatchNorm folded into convs, channels_last): same outputs
+        fast = for_inference(fresh)
+        if name in ("cnn6", "cnn3"):  # conv-BN-ReLU stacks: every BatchNorm folded
+            assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        torch.testing.assert_close(fast(**xt), before, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name, cfg", [

@@ -140,3 +140,41 @@ class SamePad1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.pad(x, self.pad)
+
+
+def for_inference(model: nn.Module) -> nn.Module:
+    """Prepare a trained model for inference only (evaluate, predict), in place.
+
+    * Every ``Conv2d`` directly followed by a ``BatchNorm2d`` in an ``nn.Sequential`` gets
+      the normalisation folded into its weights and bias (``fuse_conv_bn_eval``); the
+      BatchNorm becomes an ``Identity``.
+    * A symmetric ``ZeroPad2d`` directly before an unpadded ``Conv2d`` becomes the conv's own
+      padding (no padded copy of the activations; asymmetric 'same' pads of even kernels stay).
+    * Models with 2-D convolutions switch to the ``channels_last`` memory layout, for which
+      oneDNN's CPU kernels (convolution, max-pooling) are vectorised over channels.
+
+    On the seed 002 CNN (cnn6, 128 x 130 log-mel, batch 64, 2 CPU threads) this cut the
+    forward pass from 2.9 to ~1.0 ms per window; outputs change by float rounding only
+    (~1e-8). The model is put in eval mode and must not be trained afterwards (its
+    BatchNorm layers are gone).
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        names = list(seq._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = seq._modules[a], seq._modules[b]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                seq._modules[a] = fuse_conv_bn_eval(conv, bn)
+                seq._modules[b] = nn.Identity()
+        for a, b in zip(names, names[1:]):
+            pad, conv = seq._modules[a], seq._modules[b]
+            if isinstance(pad, nn.ZeroPad2d) and isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros":
+                left, right, top, bottom = pad.padding
+                if left == right and top == bottom and tuple(conv.padding) == (0, 0):
+                    conv.padding = (top, left)
+                    seq._modules[a] = nn.Identity()
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model
