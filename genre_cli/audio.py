@@ -47,7 +47,7 @@ def probe(path: str | Path) -> AudioInfo:
     import soundfile as sf
 
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
@@ -90,7 +90,7 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     import soundfile as sf
 
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
             native = f.samplerate
@@ -108,10 +108,7 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples")
     check_complete(path, len(data), expected, native)
-    if data.ndim == 2 and data.shape[1] == 1:
-        y = data[:, 0]  # mono: a view, no averaging pass
-    else:
-        y = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
+    y = downmix(data)
     if not np.isfinite(y.sum()) and not np.all(np.isfinite(y)):  # one cheap pass when finite
         raise AudioError(f"{path}: audio contains NaN or Inf samples")
     if sr is not None and sr != native:
@@ -119,6 +116,24 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     else:
         sr = native
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def downmix(data: np.ndarray) -> np.ndarray:
+    """Mono float32 ``(n,)`` of ``(n, channels)`` samples: the channel mean.
+
+    Equals ``data.mean(axis=1, dtype=np.float32)`` (same summation order, then one
+    division), but sums channel columns instead of reducing each 2-value row, which numpy
+    does ~10x slower (2 s for 35 min of 44.1 kHz stereo). A mono file gives a view.
+    """
+    if data.ndim == 1:
+        return data.astype(np.float32, copy=False)
+    if data.shape[1] == 1:
+        return data[:, 0]
+    y = data[:, 0].astype(np.float32)
+    for c in range(1, data.shape[1]):
+        y += data[:, c]
+    y /= np.float32(data.shape[1])
+    return y
 
 
 def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -144,7 +159,7 @@ def _load_ffmpeg(path: Path, *, start: float, duration: float | None) -> tuple[n
             warnings.simplefilter("ignore")
             y, native = librosa.load(str(path), sr=None, mono=True, offset=start, duration=duration)
     except Exception as exc:
-        raise AudioError(f"{path}: not decodable audio ({_reason(exc)})") from None
+        raise AudioError(f"{path}: not decodable audio ({error_reason(exc)})") from None
     return y[:, None], int(native)
 
 
@@ -161,7 +176,7 @@ def _ffmpeg_fallback(path: Path) -> bool:
     return False
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
     """Raise :class:`AudioError` unless ``path`` is a non-empty regular file we can open.
 
     Checked before any decoder sees the path: a FIFO would block ``open`` forever, a
@@ -207,15 +222,16 @@ def check_complete(path: Path, got: int, expected: int, sr: int) -> None:
 
 
 def open_reason(exc: BaseException) -> str:
-    """:func:`_reason` of a decoder's failure to open a file, with libsndfile's misleading
+    """:func:`error_reason` of a decoder's failure to open a file, with libsndfile's misleading
     "File does not exist or is not a regular file" (what it says about an existing file it
     cannot parse, e.g. text named .mp3) replaced by what it means."""
-    reason = _reason(exc)
+    reason = error_reason(exc)
     if "does not exist" in reason or "not recognised" in reason.lower():
         return "not a recognised audio format, or corrupt"
     return reason
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """One line (at most 200 characters) saying why ``exc`` happened, for per-file messages."""
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     return text[:200]

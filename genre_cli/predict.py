@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_cli.audio import FFMPEG_EXTENSIONS, _check_file, _reason, check_complete, is_audio_path, open_reason
+from genre_cli.audio import FFMPEG_EXTENSIONS, check_complete, check_file, downmix, error_reason, is_audio_path, open_reason
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
 from genre_cli.segment import SegmentConfig, window_starts
@@ -165,7 +165,7 @@ def decode_blocks(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SEC
     import soundfile as sf
 
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     try:
         f = sf.SoundFile(str(path))
     except Exception as exc:
@@ -183,13 +183,13 @@ def decode_blocks(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SEC
                 try:
                     data = f.read(block, dtype="float32", always_2d=True)
                 except Exception as exc:
-                    raise AudioError(f"{path}: decoding failed ({_reason(exc)})") from None
+                    raise AudioError(f"{path}: decoding failed ({error_reason(exc)})") from None
                 if not len(data):
                     if got:
                         check_complete(path, got, f.frames, native)
                     return
                 got += len(data)
-                yield data.mean(axis=1, dtype=np.float32)
+                yield downmix(data)
 
         yield from _resampled(path, read(), native, sr)
 
@@ -377,7 +377,7 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
         _put(ctx, ("fail", idx, f"{path}: {exc.strerror or exc}"))
     except Exception as exc:  # never let one odd file stall the run
         sent_end = True
-        _put(ctx, ("fail", idx, f"{path}: {type(exc).__name__}: {_reason(exc)}"))
+        _put(ctx, ("fail", idx, f"{path}: {type(exc).__name__}: {error_reason(exc)}"))
     finally:
         if not sent_end:
             _put(ctx, ("fail", idx, f"{path}: interrupted"))
@@ -403,7 +403,7 @@ def check_model(clf: Classifier) -> None:
     except GenreError as exc:
         raise InputError(f"{clf.path}: model is unusable for prediction: {exc.message}", hint=exc.hint) from None
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:  # parameters from a file that do not fit together
-        raise InputError(f"{clf.path}: model is unusable for prediction: {type(exc).__name__}: {_reason(exc)}") from exc
+        raise InputError(f"{clf.path}: model is unusable for prediction: {type(exc).__name__}: {error_reason(exc)}") from exc
     if p.shape != (1, len(clf.labels)):
         raise InputError(f"{clf.path}: model returns shape {p.shape}, expected (1, {len(clf.labels)})")
     clf._predict_checked = True

@@ -223,3 +223,12 @@ def test_overshooting_float_audio_is_scaled_to_fit_the_storage(tmp_path, dtype, 
     expect = y if limit is None else y * np.float32(limit / np.abs(y).max())  # same shape, peak at the limit
     tol = {"float16": dict(rtol=2.0**-11, atol=4e-9), "int16": dict(rtol=0, atol=1.0 / 32767), "float32": dict(rtol=0, atol=0)}[dtype]
     np.testing.assert_allclose(w, expect, **tol)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_downmix_equals_channel_mean(channels):
+    from genre_cli.audio import downmix
+
+    data = np.random.default_rng(channels).standard_normal((1001, channels)).astype(np.float32)
+    np.testing.assert_array_equal(downmix(data), data.mean(axis=1, dtype=np.float32))
+    assert downmix(data[:, 0]).shape == (1001,)
