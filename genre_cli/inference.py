@@ -151,12 +151,13 @@ class Classifier:
         return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
 
 
-def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
-    """Load a model artifact written by ``genre train`` (no pickle is ever unpickled)."""
-    from genre_cli.models import build_model
-    from genre_cli.models import persist
-    from genre_cli.models.base import for_inference
+def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = True) -> Classifier:
+    """Load a model artifact written by ``genre train`` (no pickle is ever unpickled).
 
+    ``weights=False`` reads and checks only the description (labels, inputs, feature and
+    segment parameters, normalisation) and leaves ``model`` None: no torch import, so a
+    caller can start decoding audio while the model itself loads.
+    """
     path = Path(path)
     with artifacts.open_artifact(path, "train") as (f, meta):
         a = f.attrs
@@ -183,6 +184,12 @@ def load_classifier(path: str | Path, *, device: str = "cpu") -> Classifier:
                 norm[feat] = (mean, std)
         if "weights" not in f:
             raise ArtifactError(f"{path}: model file has no /weights group")
+        if not weights:
+            return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, None, None, config, path)
+        from genre_cli.models import build_model
+        from genre_cli.models import persist
+        from genre_cli.models.base import for_inference
+
         dev = None
         if kind == "torch":
             dev = resolve_device(device)
