@@ -16,7 +16,6 @@ Layout of a features artifact (stage ``featurize``)::
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 from genre_cli import artifacts
 from genre_cli.errors import ArtifactError, UsageError
 from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
-from genre_cli.parallel import ordered_map, process_context
+from genre_cli.parallel import available_cores, ordered_map, process_context
 from genre_cli.segment import Segments, load_segments, read_windows
 from genre_cli.stage import StageResult, execute
 from genre_cli.ui import progress
@@ -314,4 +313,4 @@ def load_features(path: str | Path) -> Features:
 
 
 def default_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    return max(1, min(2, available_cores()))

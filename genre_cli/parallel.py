@@ -42,6 +42,13 @@ def ordered_map(fn: Callable[[A], B], items: Iterable[A], *, jobs: int = 1, wind
             ex.shutdown(wait=True, cancel_futures=True)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def process_context():
     """Start method for worker processes.
 

@@ -42,6 +42,7 @@ import numpy as np
 from genre_cli.audio import FFMPEG_EXTENSIONS, check_complete, check_file, downmix, error_reason, is_audio_path, open_reason
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
+from genre_cli.parallel import available_cores
 from genre_cli.segment import SegmentConfig, window_starts
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
@@ -421,8 +422,7 @@ def _share_cores(clf: Classifier, jobs: int) -> int:
         return 0
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    want = max(1, cores - jobs)
+    want = max(1, available_cores() - jobs)
     prev = torch.get_num_threads()
     if want >= prev:
         return 0
