@@ -231,19 +231,17 @@ _TRACK_COLS = ("track_id", "path", "label", "group", "split", "fold")
 
 
 def _encode(y: np.ndarray, dtype: np.dtype = np.dtype(np.int16)) -> np.ndarray:
-    """``y`` in the storage ``dtype`` (int16: scaled by 32767, rounded; float16: scaled by
-    :data:`F16_SCALE`), zero-padded to a whole number of :data:`AUDIO_CHUNK` chunks.
-    Modifies ``y`` in place for int16 and float16."""
+    """``y`` as stored values of ``dtype`` (sample / the dtype's audio_scale; int16 rounded),
+    zero-padded to a whole number of :data:`AUDIO_CHUNK` chunks. Modifies ``y`` in place."""
     n_chunks = -(-len(y) // AUDIO_CHUNK)
     pcm = np.empty(n_chunks * AUDIO_CHUNK, dtype=dtype)
     pcm[len(y):] = 0
+    scale = np.float32(1.0 / _STORED_SCALE[dtype.name])  # 32767, 2**14 or 1
+    if scale != 1:
+        y *= scale
     if dtype == np.int16:
-        np.multiply(y, 32767.0, out=y)
         np.clip(y, -32767.0, 32767.0, out=y)
         np.rint(y, out=pcm[: len(y)], casting="unsafe")
-    elif dtype == np.float16:
-        y *= np.float32(F16_SCALE)
-        pcm[: len(y)] = y
     else:
         pcm[: len(y)] = y
     return pcm
