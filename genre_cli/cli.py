@@ -187,7 +187,7 @@ def segment(
     last: Annotated[str, typer.Option("--last", help="Last partial window: drop | pad (zero-padded).")] = "drop",
     sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
-    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: about 13 % smaller, nearly free).")] = True,
+    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free).")] = True,
     audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).")] = "float32",
     jobs: JobsOpt = 2,
     out: OutOpt = None,

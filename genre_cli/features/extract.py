@@ -165,9 +165,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-# The constant tables below are built with numpy (and librosa's mel scale) rather than
-# ``librosa.filters`` / ``scipy.signal``: importing those costs ~1.3 s per worker process
-# (scipy.signal), more than featurizing a minute of audio. Each is tested equal to the
+# The constant tables below are built with numpy rather than ``librosa.filters`` /
+# ``scipy.signal``: importing those costs ~1.3-1.8 s per worker process (scipy.signal,
+# numba), more than featurizing a minute of audio. Each is tested equal to the
 # librosa / scipy function it replaces (tests/test_features.py).
 
 
