@@ -7,7 +7,6 @@ import json
 import tarfile
 
 import h5py
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
