@@ -31,13 +31,19 @@ def synth(kind: str, seconds: float, sr: int, rng: np.random.Generator) -> np.nd
     return (y + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
+def write_folder(root: Path, *, per_label: int, seconds: float, sr: int, rng: np.random.Generator) -> Path:
+    """Write a folder-per-label dataset ``root/<label>/<label><i>.wav`` of :func:`synth`
+    signals: labels low, high, noise, ``per_label`` tracks each. Returns ``root``."""
+    for label in ("low", "high", "noise"):
+        (root / label).mkdir(parents=True)
+        for i in range(per_label):
+            sf.write(root / label / f"{label}{i}.wav", synth(label, seconds, sr, rng), sr)
+    return root
+
+
 @pytest.fixture
 def audio_folder(tmp_path: Path, rng) -> Path:
     """folder-per-label dataset: 3 labels x 6 tracks of 4 s at 16 kHz, plus a non-audio file."""
-    root = tmp_path / "music"
-    for label in ("low", "high", "noise"):
-        (root / label).mkdir(parents=True)
-        for i in range(6):
-            sf.write(root / label / f"{label}{i}.wav", synth(label, 4.0, 16000, rng), 16000)
+    root = write_folder(tmp_path / "music", per_label=6, seconds=4.0, sr=16000, rng=rng)
     (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8not really a jpeg")
     return root

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import synth
+from conftest import synth, write_folder
 from typer.testing import CliRunner
 
 from genre_cli import featurize, segment
@@ -27,12 +27,7 @@ def genre(*args):
 def segs(tmp_path_factory) -> Path:
     """3 labels x 4 tracks of 4 s at 16 kHz cut into 1 s windows at 0.5 s hop: 84 segments."""
     tmp = tmp_path_factory.mktemp("feat")
-    rng = np.random.default_rng(2)
-    root = tmp / "music"
-    for label in ("low", "high", "noise"):
-        (root / label).mkdir(parents=True)
-        for i in range(4):
-            sf.write(root / label / f"{label}{i}.wav", synth(label, 4.0, SR, rng), SR)
+    root = write_folder(tmp / "music", per_label=4, seconds=4.0, sr=SR, rng=np.random.default_rng(2))
     assert genre("fetch", "folder", "--from", root, "-o", tmp / "idx.h5").exit_code == 0
     r = genre("segment", tmp / "idx.h5", "--sr", SR, "--seconds", "1", "--hop", "0.5", "--jobs", "1", "-o", tmp / "seg.h5")
     assert r.exit_code == 0, r.stderr

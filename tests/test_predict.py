@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from conftest import synth
+from conftest import synth, write_folder
 from genre_cli import featurize, fetch, segment, train
 from genre_cli import predict as pred
 from genre_cli.audio import load
@@ -36,11 +36,7 @@ def genre(*args, input=None):
 def model(tmp_path_factory) -> Path:
     """A tiny CNN on 1 s windows (hop 0.5 s) of 16 kHz audio resampled to 22.05 kHz."""
     base = tmp_path_factory.mktemp("predict")
-    rng = np.random.default_rng(0)
-    for label in ("low", "high", "noise"):
-        (base / "music" / label).mkdir(parents=True)
-        for i in range(4):
-            sf.write(base / "music" / label / f"{label}{i}.wav", synth(label, 2.0, 16000, rng), 16000)
+    write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
     idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
     seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
     feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)

@@ -14,7 +14,7 @@ from genre_cli.cli import app
 from genre_cli.errors import UsageError
 from genre_cli.segment import AUDIO_SCALE, SegmentConfig, load_segments, read_windows, run, window_starts
 
-from conftest import synth
+from conftest import synth, write_folder
 
 runner = CliRunner()
 SR = 16000
@@ -28,12 +28,7 @@ def genre(*args):
 def index(tmp_path_factory) -> Path:
     """3 labels x 4 tracks of 4 s at 16 kHz, indexed by `genre fetch folder`."""
     tmp = tmp_path_factory.mktemp("seg")
-    rng = np.random.default_rng(1)
-    root = tmp / "music"
-    for label in ("low", "high", "noise"):
-        (root / label).mkdir(parents=True)
-        for i in range(4):
-            sf.write(root / label / f"{label}{i}.wav", synth(label, 4.0, SR, rng), SR)
+    root = write_folder(tmp / "music", per_label=4, seconds=4.0, sr=SR, rng=np.random.default_rng(1))
     r = genre("fetch", "folder", "--from", root, "-o", tmp / "idx.h5")
     assert r.exit_code == 0, r.stderr
     return tmp / "idx.h5"
