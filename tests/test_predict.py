@@ -199,3 +199,34 @@ def test_ffmpeg_formats(model, mixed_folder, tmp_path, monkeypatch):
         (res,) = pred.run(model, [out], jobs=1, device="cpu")
         assert isinstance(res, pred.Prediction), getattr(res, "reason", "")
         assert res.duration == pytest.approx(2.5, abs=0.1)
+
+
+def test_torch_threads_leave_cores_to_the_decoders_and_are_restored(model, mixed_folder, monkeypatch):
+    import torch
+
+    from genre_cli.inference import Classifier
+
+    seen = []
+    orig = Classifier.predict_proba
+
+    def spy(self, feats, **kw):
+        seen.append(torch.get_num_threads())
+        return orig(self, feats, **kw)
+
+    monkeypatch.setattr(Classifier, "predict_proba", spy)
+    monkeypatch.setattr(pred, "available_cores", lambda: 5)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        res = list(pred.run(model, [mixed_folder / "a.wav"], jobs=2, device="cpu"))
+        assert isinstance(res[0], pred.Prediction) and seen and set(seen) == {3}  # 5 cores - 2 decoders
+        assert torch.get_num_threads() == 4  # restored
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_model_description_loads_without_weights(model):
+    desc = load_classifier(model, weights=False)
+    full = load_classifier(model, device="cpu")
+    assert desc.model is None and full.model is not None
+    assert (desc.labels, desc.inputs, desc.feature_config, desc.segment_config) == (full.labels, full.inputs, full.feature_config, full.segment_config)
