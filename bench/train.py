@@ -7,6 +7,11 @@ training segments (+ ``--limit // 4`` validation segments) of a features artifac
 epoch (validation excluded), taken from the artifact's history; the first epoch is dropped when
 more than one ran (warm-up). On CUDA (when present) the run is repeated on the GPU.
 
+``--layouts`` also trains every model with 2-D convolutions in the default (contiguous) memory
+layout, in the same run and on the same subset, and prints the speed-up of ``channels_last`` (what
+training uses) over it. The machine load (1-minute load average, before and after) is printed with
+the table: on shared machines, compare only numbers taken under similar load.
+
 Exit status 1 when any model cannot complete an epoch.
 
 Reference features (groove-styles, 3 s windows; ``mel`` 128, ``handcrafted``, ``mfcc`` 20,
@@ -23,6 +28,7 @@ Reference features (groove-styles, 3 s windows; ``mel`` 128, ``handcrafted``, ``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +41,7 @@ import numpy as np
 from genre_cli import artifacts
 from genre_cli.featurize import load_features
 from genre_cli.models import build_model, list_models, model_info
+from genre_cli import train as train_mod
 from genre_cli.train import TrainConfig, run
 
 
@@ -73,10 +80,14 @@ def n_params(name: str, feat: Path) -> int | None:
     return sum(p.numel() for p in model.parameters())
 
 
-def bench_one(name: str, feat: Path, epochs: int, device: str, workdir: Path) -> dict:
+def bench_one(name: str, feat: Path, epochs: int, device: str, workdir: Path, *, channels_last: bool = True) -> dict:
     t0 = time.perf_counter()
-    r = run(feat, config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device), out=workdir / f"{name}-{device}.h5",
-            force=True, show_progress=False)
+    old, train_mod.CHANNELS_LAST = train_mod.CHANNELS_LAST, channels_last
+    try:
+        r = run(feat, config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device),
+                out=workdir / f"{name}-{device}.h5", force=True, show_progress=False)
+    finally:
+        train_mod.CHANNELS_LAST = old
     with h5py.File(r.path) as f:
         hist = artifacts.get_json_attr(f, "history", [])
     timed = hist[1:] if len(hist) > 1 else hist
@@ -87,6 +98,14 @@ def bench_one(name: str, feat: Path, epochs: int, device: str, workdir: Path) ->
             "val": r.summary.get("val_track_accuracy"), "n_train": r.summary["n_train"]}
 
 
+def _has_conv2d(name: str, feat: Path, uses_conv2d) -> bool:
+    info = model_info(name)
+    with h5py.File(feat) as f:
+        shapes = {k: f["features"][k].shape[1:] for k in f["features"]}
+    model = build_model(name, n_classes=len(load_features(feat).labels), input_shapes={s: shapes[info["features"][s]] for s in info["inputs"]})
+    return uses_conv2d(model)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("features", type=Path, help="features artifact (see module docstring)")
@@ -94,8 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2, help="epochs per model (default 2; the first is warm-up when > 1)")
     ap.add_argument("--models", nargs="*", default=None, help="subset of registered models (default: all)")
     ap.add_argument("--no-cuda", action="store_true", help="skip the CUDA pass even when a GPU is present")
+    ap.add_argument("--layouts", action="store_true", help="also train conv models in the contiguous layout (CPU) and print the ratio")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args(argv)
     import torch
+
+    from genre_cli.models.base import uses_conv2d
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
     names = args.models or list_models()
@@ -104,25 +131,38 @@ def main(argv: list[str] | None = None) -> int:
         feat = subset(args.features, Path(tmp) / "subset.h5", args.limit)
         for name in names:
             row = {"model": name, "kind": model_info(name)["kind"], "params": n_params(name, feat)}
-            for dev in devices:
+            runs = [(dev, True) for dev in devices]
+            if args.layouts and row["kind"] == "torch" and _has_conv2d(name, feat, uses_conv2d):
+                runs.insert(0, ("cpu", False))
+            for dev, cl in runs:
+                key = dev if cl else "cpu-contiguous"
                 try:
-                    row[dev] = bench_one(name, feat, args.epochs, dev, Path(tmp))
+                    row[key] = bench_one(name, feat, args.epochs, dev, Path(tmp), channels_last=cl)
                 except Exception as exc:  # noqa: BLE001 — report every model, fail at the end
-                    failed.append(f"{name} on {dev}: {type(exc).__name__}: {exc}")
+                    failed.append(f"{name} on {key}: {type(exc).__name__}: {exc}")
                     traceback.print_exc(file=sys.stderr)
-                    row[dev] = None
+                    row[key] = None
             rows.append(row)
             c = row.get("cpu") or {}
             print(f"# {name}: {c.get('s_epoch', float('nan')):.2f} s/epoch on cpu", file=sys.stderr, flush=True)
     print(f"features: {args.features} (subset: {args.limit} train segments), epochs: {args.epochs}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
-    head = ["model", "kind", "params", "batch", "optimizer", "cpu s/epoch", "cpu samples/s"] + (["cuda samples/s"] if "cuda" in devices else [])
+          f"threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average (1 min) {load_before:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after")
+    head = ["model", "kind", "params", "batch", "optimizer", "cpu s/epoch", "cpu samples/s"]
+    head += ["contiguous samples/s", "channels_last speed-up"] if args.layouts else []
+    head += ["cuda samples/s"] if "cuda" in devices else []
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
         c = row.get("cpu") or {}
         cells = [row["model"], row["kind"], f"{row['params']:,}" if row["params"] else "-", str(c.get("batch", "-")), str(c.get("optimizer", "-")),
                  f"{c['s_epoch']:.2f}" if c else "FAILED", f"{c['samples_s']:.0f}" if c.get("samples_s") else "-"]
+        if args.layouts:
+            k = row.get("cpu-contiguous")
+            if k and k.get("samples_s") and c.get("samples_s"):
+                cells += [f"{k['samples_s']:.0f}", f"{c['samples_s'] / k['samples_s']:.2f}x"]
+            else:
+                cells += ["-", "-"]
         if "cuda" in devices:
             g = row.get("cuda") or {}
             cells.append(f"{g['samples_s']:.0f}" if g.get("samples_s") else ("FAILED" if not g else "-"))

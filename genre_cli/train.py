@@ -79,6 +79,9 @@ PAPER_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patien
 EXECUTION_FIELDS = ("device", "amp", "stream", "resume")
 #: Left out of the resume key: a checkpoint after epoch k does not depend on them.
 RESUME_FREE = ("epochs", "patience")
+#: Train models with 2-D convolutions in the ``channels_last`` layout (``models.base.for_training``);
+#: a switch for ``bench/train.py --layouts``, which measures both layouts in one run.
+CHANNELS_LAST = True
 SPEC_MASKS, SPEC_MAX_FRACTION = 2, 0.15  # SpecAugment: 2 time + 2 frequency masks, each <= 15 %
 
 
@@ -632,12 +635,18 @@ def _deterministic(device) -> Iterator[None]:
         finally:
             torch.backends.cudnn.benchmark = old
         return
+    import torch.utils.deterministic as tud
+
     old_det, old_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    old_fill = tud.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # deterministic mode also NaN-fills every new tensor (a debugging aid): ~10 % of a CPU step
+    tud.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+        tud.fill_uninitialized_memory = old_fill
 
 
 class _Progress:
@@ -671,6 +680,7 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
     import torch
 
     from genre_cli.models import build_model
+    from genre_cli.models.base import for_training
 
     hp, dist, feats = job.hp, job.dist, job.feats
     device = resolve_device(job.cfg.device)
@@ -685,6 +695,8 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
     gen = torch.Generator().manual_seed(seed)  # shuffling, SpecAugment and mixup partners
     np_rng = np.random.default_rng(seed)  # mixup's lambda
     model = build_model(job.cfg.model, n_classes=len(feats.labels), input_shapes=clf.input_shapes, **job.model_config).to(device)
+    if CHANNELS_LAST:
+        for_training(model)
     clf.model, clf.device = model, device
     opt, add_penalty = _optimizer(model, hp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")

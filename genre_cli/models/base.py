@@ -142,6 +142,25 @@ class SamePad1d(nn.Module):
         return nn.functional.pad(x, self.pad)
 
 
+def uses_conv2d(model: nn.Module) -> bool:
+    """Whether ``model`` has a 2-D convolution (and so profits from ``channels_last``)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def for_training(model: nn.Module) -> nn.Module:
+    """Memory layout for training, in place: ``channels_last`` for models with 2-D convolutions.
+
+    oneDNN's CPU kernels for convolution, BatchNorm and max-pooling are vectorised over channels
+    in this layout; a ``cnn6`` training step on a 128 x 130 log-mel (batch 64, one CPU thread) took
+    ~1.8x less time than in the default (contiguous) layout (``bench/train.py --layouts``). The
+    weights and the numbers are the same; only their order in memory changes, and the state dict
+    saves them as plain arrays as before.
+    """
+    if uses_conv2d(model):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def for_inference(model: nn.Module) -> nn.Module:
     """Prepare a trained model for inference only (evaluate, predict), in place.
 
@@ -175,6 +194,6 @@ def for_inference(model: nn.Module) -> nn.Module:
                 if left == right and top == bottom and tuple(conv.padding) == (0, 0):
                     conv.padding = (top, left)
                     seq._modules[a] = nn.Identity()
-    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    if uses_conv2d(model):
         model.to(memory_format=torch.channels_last)
     return model
