@@ -335,16 +335,24 @@ def train(
     features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see --list-models).")] = "cnn6",
     list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")] = False,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: the paper's, else 30].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Batch size per process [default: the paper's, else 32].", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate [default: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].", show_default=False)] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | adam | adadelta | sgd [default: the paper's, else adamw].", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay of parameters without the model's own per-layer L2 [default: 0 if the model declares L2, else 1e-4].", show_default=False)] = None,
-    patience: Annotated[Optional[int], typer.Option("--patience", min=1, help="Early stopping: epochs without validation improvement [default 10].", show_default=False)] = None,
-    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (weigh the loss against class imbalance).")] = "none",
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.999)] = 0.0,
-    specaugment: Annotated[bool, typer.Option("--specaugment", help="Time/frequency masking of spectrogram inputs (training only).")] = False,
-    mixup: Annotated[float, typer.Option("--mixup", min=0.0, help="Mixup alpha (0 = off).", metavar="ALPHA")] = 0.0,
+    paper: Annotated[bool, typer.Option("--paper", help="The model's paper settings (optimizer, lr, batch, epochs) and plain training instead of the default recipe.")] = False,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [recipe 30; --paper: the paper's, else 30].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Batch size per process [recipe 32; --paper: the paper's, else 32].", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate [recipe 1e-3; --paper: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].", show_default=False)] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | adam | adadelta | sgd [recipe adamw; --paper: the paper's, else adamw].", show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay of parameters without the model's own per-layer L2 [recipe 1e-2; --paper: 0 if the model declares L2, else 1e-4].", show_default=False)] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", min=0, help="Early stopping: epochs without a better selection score, 0 = never [recipe 0; --paper 10].", show_default=False)] = None,
+    schedule: Annotated[Optional[str], typer.Option("--schedule", help="Learning-rate schedule: constant | cosine (warm-up + cosine) | onecycle [recipe cosine; --paper constant].", show_default=False)] = None,
+    warmup: Annotated[Optional[float], typer.Option("--warmup", min=0.0, max=0.999, help="Warm-up fraction of all steps [recipe 0.05].", show_default=False)] = None,
+    ema: Annotated[Optional[float], typer.Option("--ema", min=0.0, max=0.99999, help="Weight moving-average decay per step, 0 = off [recipe 0.999; --paper 0].", show_default=False)] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="Weights kept: last | best (validation epoch) | smoothed (best 3-epoch running mean) [recipe last; --paper best].", show_default=False)] = None,
+    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="none | balanced | auto (balanced when the classes are imbalanced) [recipe auto; --paper none].", show_default=False)] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", min=0.0, max=0.999, help="[recipe 0.1; --paper 0].", show_default=False)] = None,
+    specaugment: Annotated[Optional[bool], typer.Option("--specaugment/--no-specaugment", help="Time (and on mel/STFT frequency) masks on spectrogram inputs [recipe on; --paper off].", show_default=False)] = None,
+    time_shift: Annotated[Optional[float], typer.Option("--time-shift", min=0.0, max=0.999, help="Largest random circular time shift, fraction of the window [recipe 0.5; --paper 0].", show_default=False)] = None,
+    freq_shift: Annotated[Optional[int], typer.Option("--freq-shift", min=0, help="Largest random frequency shift of mel/STFT inputs, bins [recipe 4; --paper 0].", show_default=False)] = None,
+    eq: Annotated[Optional[float], typer.Option("--eq", min=0.0, help="Random EQ curve strength on mel/STFT inputs, normalised units [recipe 0.5; --paper 0].", show_default=False)] = None,
+    mixup: Annotated[Optional[float], typer.Option("--mixup", min=0.0, help="Mixup alpha, 0 = off [recipe 0.2; --paper 0].", metavar="ALPHA", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, shuffling, dropout and augmentation.")] = 0,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), repeatable.", show_default=False)] = None,
     inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.", show_default=False)] = None,
@@ -357,7 +365,7 @@ def train(
     force: ForceOpt = False,
     dry_run: DryOpt = False,
 ) -> None:
-    """Train a registered model on the train split (validation selects the best epoch).
+    """Train a registered model on the train split with the default recipe (or --paper settings).
 
     Multi-GPU: run the same command under `torchrun --nproc-per-node N -m genre_cli train ...`.
     """
@@ -392,12 +400,14 @@ def train(
     cfg = train_stage.TrainConfig(
         model=model, model_config=_parse_sets(sets or []), features={k: str(v) for k, v in _parse_sets(inputs or []).items()},
         epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, patience=patience,
-        class_weights=class_weights, label_smoothing=label_smoothing, specaugment=specaugment, mixup=mixup, seed=seed,
+        schedule=schedule, warmup=warmup, ema=ema, select=select, class_weights=class_weights, label_smoothing=label_smoothing,
+        specaugment=specaugment, time_shift=time_shift, freq_shift=freq_shift, eq=eq, mixup=mixup, paper=paper, seed=seed,
         device=device, amp=amp, stream=stream, resume=resume)
     con = _err()
 
     def on_epoch(rec):
-        va = f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f}" if "val_loss" in rec else ""
+        va = (f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f}"
+              f" bal {rec['val_track_balanced_accuracy']:.3f}") if "val_loss" in rec else ""
         loss = f" loss {rec['loss']:.3f}" if "loss" in rec else ""
         speed = f" ({rec['seconds']:.1f}s, {rec['samples_per_s']:.0f} samples/s)" if "seconds" in rec else ""
         con.print(f"[dim]epoch {rec['epoch']:3d}{loss} train_acc {rec['train_accuracy']:.3f}{va}{speed}[/]")
@@ -409,11 +419,14 @@ def train(
     if result.ran:
         s = result.summary
         va = "n/a" if s["val_track_accuracy"] is None else f"{s['val_track_accuracy']:.3f}"
-        hp = ", ".join(f"{k} {v}" for k, v in s["train"].items())
+        src = s.get("train_sources", {})
+        hp = ", ".join(f"{k} {v}" + (f" ({src[k]})" if src.get(k) not in (None, "flag") else "") for k, v in s["train"].items())
         resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
         con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
                   f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
         con.print(f"[dim]settings: {hp}[/]")
+        for key, note in (s.get("train_notes") or {}).items():
+            con.print(f"[dim]{key}: {note}[/]")
     typer.echo(str(result.path))
 
 
@@ -664,7 +677,7 @@ def run_pipeline(
     handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Also compute the 93 hand-crafted features.")] = False,
     model: Annotated[str, typer.Option("--model", "-m")] = "cnn6",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Training epochs [default: the model's paper value, else 30].", show_default=False)] = None,
-    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (loss weights for imbalanced classes).")] = "none",
+    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="none | balanced | auto (loss weights for imbalanced classes) [default: the training recipe's, auto].", show_default=False)] = None,
     split_mode: Annotated[str, typer.Option("--split-mode", help="Fetch split: default | random | official (see `genre fetch --split`).")] = "default",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate on.")] = "test",
@@ -677,7 +690,7 @@ def run_pipeline(
     """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date.
 
     With no options: the embedded demo dataset (official split), 3 s windows at a 1.5 s hop,
-    128-band log-mel, seed 002's cnn6 with its paper settings, track-level test report.
+    128-band log-mel, cnn6 with the default training recipe, track-level test report.
     Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
     """
     from genre_cli import pipeline

@@ -2,12 +2,19 @@
 
 Hyper-parameters
 ----------------
-Every field of :class:`TrainConfig` left as ``None`` takes the model's paper value when the
-registry's ``train`` metadata states one (e.g. seed 004: Adadelta, lr 1.0, batch 50), otherwise
-our default (:data:`DEFAULTS`); explicit values override both. A paper ``lr`` is only used with the
-paper's optimizer (Adadelta's lr 1.0 would wreck Adam), otherwise the optimizer's usual lr
-(:data:`DEFAULT_LR`). The *resolved* values are part of the fingerprint and stored in the
-artifact (``train`` attribute, and ``train_sources``: ``flag`` / ``paper`` / ``default``).
+Every field of :class:`TrainConfig` left as ``None`` takes the default training recipe
+(:data:`genre_cli.recipe.RECIPE`: AdamW, warm-up + cosine, weight EMA, last weights kept,
+augmentation, label smoothing, mixup, automatic class weights); with ``paper=True`` it takes the
+model's paper value when the registry's ``train`` metadata states one (e.g. Adadelta, lr 1.0,
+batch 50 for ``dupconv``) and plain training otherwise (:data:`genre_cli.recipe.PLAIN`).
+Explicit values override both. A paper ``lr`` is only used with the paper's optimizer. The
+*resolved* values are part of the fingerprint and stored in the artifact (``train`` attribute,
+and ``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``; ``train_notes`` says why an
+automatic choice went the way it did).
+
+Hooks in the epoch loop (the machinery lives in its own modules): :mod:`genre_cli.augment`
+(batch augmentation, mixup), :mod:`genre_cli.schedule` (learning rate per step),
+:mod:`genre_cli.averaging` (weight EMA, which epoch's weights are kept).
 
 Weight decay and per-layer L2
 -----------------------------
@@ -59,22 +66,21 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genre_cli import artifacts
+from genre_cli import artifacts, augment, recipe, schedule
+from genre_cli.augment import spec_augment
+from genre_cli.averaging import SELECTIONS, Selector, WeightEMA
 from genre_cli.errors import DeviceError, InputError, UsageError
 from genre_cli.featurize import Features, load_features
 from genre_cli.inference import Classifier, aggregate_tracks, resolve_device, resolve_inputs
+from genre_cli.schedule import SCHEDULES
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
 
 OPTIMIZERS = ("adamw", "adam", "adadelta", "sgd")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-CLASS_WEIGHTS = ("none", "balanced")
-#: Our defaults for hyper-parameters the paper does not give.
-DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 32, "optimizer": "adamw", "patience": 10}
-#: Default learning rate per optimizer (Adadelta's is Zeiler's 1.0, as Keras and seed 004).
-DEFAULT_LR = {"adamw": 1e-3, "adam": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
-DEFAULT_WEIGHT_DECAY = 1e-4
-#: Hyper-parameters the registry's ``train`` metadata may set.
-PAPER_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "patience")
+CLASS_WEIGHTS = ("none", "balanced")  # what the loss uses once ``auto`` is resolved
+CLASS_WEIGHTS_CHOICES = ("none", "balanced", "auto")
+#: Epochs in the running mean of ``select: smoothed``.
+SMOOTH_WINDOW = 3
 #: Fields that change how, not what, is trained: left out of the fingerprint.
 EXECUTION_FIELDS = ("device", "amp", "stream", "resume")
 #: Left out of the resume key: a checkpoint after epoch k does not depend on them.
@@ -82,20 +88,35 @@ RESUME_FREE = ("epochs", "patience")
 #: Train models with 2-D convolutions in the ``channels_last`` layout (``models.base.for_training``);
 #: a switch for ``bench/train.py --layouts``, which measures both layouts in one run.
 CHANNELS_LAST = True
-SPEC_MASKS, SPEC_MAX_FRACTION = 2, 0.15  # SpecAugment: 2 time + 2 frequency masks, each <= 15 %
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; ``None`` = the model's paper value, else our default.
+    """Training settings; ``None`` = the default recipe (or, with ``paper``, the paper's value).
 
     Attributes
     ----------
-    class_weights : {"none", "balanced"}
-        ``balanced`` weighs the loss by ``n / (n_classes * count_c)`` (sklearn's rule).
+    paper : bool
+        Defaults from the model's paper and plain training instead of the recipe
+        (:mod:`genre_cli.recipe`).
+    patience : int >= 0
+        Early stopping after this many epochs without a better selection score (0 = never).
+    schedule : {"constant", "cosine", "onecycle"}
+        Learning-rate schedule (:mod:`genre_cli.schedule`); ``warmup`` its warm-up fraction.
+    ema : float in [0, 1)
+        Decay of the weight moving average (0 = off); validation and the saved model use it.
+    select : {"last", "best", "smoothed"}
+        Which epoch's weights are kept (:class:`genre_cli.averaging.Selector`); the score is the
+        validation track balanced accuracy.
+    class_weights : {"none", "balanced", "auto"}
+        ``balanced`` weighs the loss by ``n / (n_classes * count_c)`` (sklearn's rule); ``auto``
+        does so when the training classes are imbalanced (:func:`genre_cli.recipe.auto_class_weights`).
     label_smoothing : float in [0, 1)
     specaugment : bool
-        Random time and frequency masks on ``spectrogram`` inputs, training batches only.
+        Random time masks (and frequency masks on mel/STFT) on spectrogram inputs.
+    time_shift, freq_shift, eq
+        Training-batch augmentations (:mod:`genre_cli.augment`): largest circular time shift
+        (fraction of the window), largest frequency shift (bins), random EQ strength.
     mixup : float >= 0
         Mixup ``alpha`` (0 = off): ``lam ~ Beta(alpha, alpha)`` mixes inputs and losses.
     stream : bool or None
@@ -111,10 +132,18 @@ class TrainConfig:
     optimizer: str | None = None
     weight_decay: float | None = None
     patience: int | None = None
-    class_weights: str = "none"
-    label_smoothing: float = 0.0
-    specaugment: bool = False
-    mixup: float = 0.0
+    class_weights: str | None = None
+    label_smoothing: float | None = None
+    specaugment: bool | None = None
+    mixup: float | None = None
+    schedule: str | None = None
+    warmup: float | None = None
+    ema: float | None = None
+    select: str | None = None
+    time_shift: float | None = None
+    freq_shift: int | None = None
+    eq: float | None = None
+    paper: bool = False
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
@@ -130,36 +159,19 @@ class TrainConfig:
 
 
 def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-    """Resolved hyper-parameters and where each came from (``flag`` | ``paper`` | ``default``).
+    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``).
 
-    sklearn models only use ``seed``. Raises :class:`UsageError` for invalid values.
+    Device-independent (the same on CPU and CUDA). sklearn models only use ``seed``.
+    ``class_weights`` may still be ``auto`` (resolved against the training labels by :func:`run`).
+    Raises :class:`UsageError` for invalid values.
     """
     if info["kind"] == "sklearn":
         return {"seed": cfg.seed}, {"seed": "flag"}
-    paper = {k: v for k, v in (info.get("train") or {}).items() if k in PAPER_KEYS}
-    out: dict[str, Any] = {}
-    src: dict[str, str] = {}
-
-    def pick(key: str, default: Any) -> None:
-        given = getattr(cfg, key)
-        if given is not None:
-            out[key], src[key] = given, "flag"
-        elif key in paper:
-            out[key], src[key] = paper[key], "paper"
-        else:
-            out[key], src[key] = default, "default"
-
-    for key in ("epochs", "batch_size", "optimizer", "patience"):
-        pick(key, DEFAULTS[key])
+    given = {k: getattr(cfg, k) for k in recipe.KEYS}
+    out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2)
     if out["optimizer"] not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {out['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
-    if cfg.lr is None and "lr" in paper and paper.get("optimizer", out["optimizer"]) != out["optimizer"]:
-        out["lr"], src["lr"] = DEFAULT_LR[out["optimizer"]], "default"  # the paper's lr belongs to its optimizer
-    else:
-        pick("lr", DEFAULT_LR[out["optimizer"]])
-    pick("weight_decay", 0.0 if declares_l2 else DEFAULT_WEIGHT_DECAY)
-    for key in ("class_weights", "label_smoothing", "specaugment", "mixup", "seed"):
-        out[key], src[key] = getattr(cfg, key), "flag"
+    out["seed"], src["seed"] = cfg.seed, "flag"
     _check_hparams(out)
     return out, src
 
@@ -168,20 +180,29 @@ def _check_hparams(hp: dict[str, Any]) -> None:
     def bad(msg: str) -> UsageError:
         return UsageError(msg)
 
-    for key in ("epochs", "batch_size", "patience"):
+    for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("freq_shift", 0)):
         v = hp[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise bad(f"{key.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise bad(f"{key.replace('_', '-')} must be an integer >= {low}, got {v!r}")
     if not isinstance(hp["lr"], (int, float)) or not hp["lr"] > 0:
         raise bad(f"lr must be > 0, got {hp['lr']!r}")
     if not isinstance(hp["weight_decay"], (int, float)) or hp["weight_decay"] < 0:
         raise bad(f"weight-decay must be >= 0, got {hp['weight_decay']!r}")
-    if hp["class_weights"] not in CLASS_WEIGHTS:
-        raise bad(f"class-weights must be one of {', '.join(CLASS_WEIGHTS)}, got {hp['class_weights']!r}")
-    if not 0.0 <= float(hp["label_smoothing"]) < 1.0:
-        raise bad(f"label-smoothing must be in [0, 1), got {hp['label_smoothing']!r}")
-    if float(hp["mixup"]) < 0:
-        raise bad(f"mixup alpha must be >= 0, got {hp['mixup']!r}")
+    if hp["class_weights"] not in CLASS_WEIGHTS_CHOICES:
+        raise bad(f"class-weights must be one of {', '.join(CLASS_WEIGHTS_CHOICES)}, got {hp['class_weights']!r}")
+    if hp["schedule"] not in SCHEDULES:
+        raise bad(f"schedule must be one of {', '.join(SCHEDULES)}, got {hp['schedule']!r}")
+    if hp["select"] not in SELECTIONS:
+        raise bad(f"select must be one of {', '.join(SELECTIONS)}, got {hp['select']!r}")
+    for key, lo, hi in (("label_smoothing", 0.0, 1.0), ("warmup", 0.0, 1.0), ("ema", 0.0, 1.0), ("time_shift", 0.0, 1.0)):
+        v = hp[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) < hi:
+            raise bad(f"{key.replace('_', '-')} must be in [{lo:g}, {hi:g}), got {v!r}")
+    for key in ("mixup", "eq"):
+        if isinstance(hp[key], bool) or not isinstance(hp[key], (int, float)) or float(hp[key]) < 0:
+            raise bad(f"{key} must be >= 0, got {hp[key]!r}")
+    if not isinstance(hp["specaugment"], bool):
+        raise bad(f"specaugment must be true or false, got {hp['specaugment']!r}")
 
 
 def stream_threshold() -> int:
@@ -301,16 +322,21 @@ def run(
     declares_l2 = bool(getattr(probe, "l2_penalties", None))
     del probe
     hp, sources = resolve_hparams(config, info, declares_l2=declares_l2)
+    notes: dict[str, str] = {}
+    if hp.get("class_weights") == "auto":
+        y_train = feats.segments["label"][_split_rows(feats, "train")]
+        hp["class_weights"], why = recipe.auto_class_weights(np.bincount(y_train[y_train >= 0], minlength=len(feats.labels)))
+        notes["class_weights"] = f"auto -> {hp['class_weights']}: {why}"
     params = {"model": config.model, "model_config": model_config, "inputs": inputs, "train": hp}
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     fp = planned_fingerprint("train", params, upstream)
     out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed}", fp)
-    resume_key = planned_fingerprint("train", params | {"train": {k: v for k, v in hp.items() if k not in RESUME_FREE}}, upstream)
-    job = _Job(feats, config, info, inputs, shapes, model_config, hp, sources, out_path, resume_key, show_progress, on_epoch)
+    free = RESUME_FREE if hp.get("schedule", "constant") == "constant" else ("patience",)  # a schedule's lr depends on epochs
+    resume_key = planned_fingerprint("train", params | {"train": {k: v for k, v in hp.items() if k not in free}}, upstream)
+    job = _Job(feats, config, info, inputs, shapes, model_config, hp, sources, out_path, resume_key, show_progress, on_epoch, notes=notes)
     if info["kind"] == "sklearn":
-        ignored = [k for k in (*PAPER_KEYS, "amp", "stream") if getattr(config, k) not in (None, "auto")]
-        ignored += [k for k in ("specaugment", "mixup", "label_smoothing") if getattr(config, k)]
-        ignored += ["class_weights"] if config.class_weights != "none" else []
+        ignored = [k for k in (*recipe.KEYS, "amp", "stream") if getattr(config, k) not in (None, "auto")]
+        ignored += ["paper"] if config.paper else []
         if ignored:
             job.warnings.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
 
@@ -368,6 +394,7 @@ class _Job:
     resume_key: str
     show_progress: bool
     on_epoch: Callable | None
+    notes: dict[str, str] = field(default_factory=dict)
     dist: Dist = field(default_factory=Dist)
     warnings: list[str] = field(default_factory=list)
 
@@ -395,7 +422,9 @@ class _Job:
             "model": self.cfg.model, "best_epoch": fit["best_epoch"], "epochs_run": len(fit["history"]),
             "seconds": round(seconds, 2), "device": fit["device"], "amp": fit.get("amp", "off"),
             "n_train": int(len(tr_rows)), "n_val": int(len(va_rows)), "val_track_accuracy": best.get("val_track_accuracy"),
-            "inputs": self.inputs, "train": self.hp, "resumed_from": fit.get("resumed_from"), "stream": fit.get("stream", False),
+            "inputs": self.inputs, "train": self.hp, "train_sources": self.sources, "train_notes": self.notes,
+            "val_track_balanced_accuracy": best.get("val_track_balanced_accuracy"),
+            "resumed_from": fit.get("resumed_from"), "stream": fit.get("stream", False),
             "warnings": self.warnings + fit.get("warnings", []),
         }
         if f is not None:
@@ -428,14 +457,17 @@ def _fit_sklearn(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.nd
 
 
 def _val_metrics(p: np.ndarray, y: np.ndarray, tracks: np.ndarray) -> dict[str, float]:
-    """Segment loss/accuracy and track accuracy (mean of segment probabilities)."""
+    """Segment loss/accuracy, track accuracy and balanced accuracy (mean of segment probabilities;
+    balanced = mean recall over the classes present)."""
     keys, tp = aggregate_tracks(p, tracks)
     first = {k: i for i, k in reversed(list(enumerate(tracks)))}
     ty = np.array([y[first[k]] for k in keys])
+    hit = tp.argmax(1) == ty
     return {
         "val_loss": float(-np.mean(np.log(p[np.arange(len(y)), y] + 1e-9))),
         "val_accuracy": float(np.mean(p.argmax(1) == y)),
-        "val_track_accuracy": float(np.mean(tp.argmax(1) == ty)),
+        "val_track_accuracy": float(np.mean(hit)),
+        "val_track_balanced_accuracy": float(np.mean([hit[ty == c].mean() for c in np.unique(ty)])),
     }
 
 
@@ -580,27 +612,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def spec_augment(x, gen, *, n_masks: int = SPEC_MASKS, max_fraction: float = SPEC_MAX_FRACTION):
-    """Zero ``n_masks`` random time spans and frequency bands per sample of ``(batch, frames, bins)``.
-
-    Inputs are normalised, so 0 is the training mean. Masks are drawn on the CPU from ``gen``
-    (reproducible for any device) and applied where ``x`` lives.
-    """
-    import torch
-
-    b, t, f = x.shape
-    keep = torch.ones(b, t, f, dtype=torch.bool)
-    for axis, size in ((1, t), (2, f)):
-        wmax = max(1, int(size * max_fraction))
-        for _ in range(n_masks):
-            w = torch.randint(0, wmax + 1, (b,), generator=gen)
-            start = (torch.rand(b, generator=gen) * (size - w + 1)).long()
-            ar = torch.arange(size)
-            band = (ar[None, :] >= start[:, None]) & (ar[None, :] < (start + w)[:, None])
-            keep &= ~(band[:, :, None] if axis == 1 else band[:, None, :])
-    return x * keep.to(x.device, non_blocking=True)
-
-
 def _optimizer(model, hp: dict[str, Any]):
     """The optimizer and whether ``model.l2_penalty()`` must be added to the loss (AdamW + L2)."""
     import torch
@@ -708,12 +719,23 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
     val_data = _make_data(job, clf, va_rows, device, stream) if len(va_rows) else None
     va_tracks = feats.segments["track_id"][va_rows]
 
-    state = {"history": [], "best_epoch": 0, "best_score": [-1.0, float("inf")], "stale": 0, "best_state": None}
+    bs = int(hp["batch_size"])
+    per_rank = math.ceil(len(tr_rows) / dist.world)
+    n_batches = math.ceil(per_rank / bs)
+    # the loop's hooks: augmentation, lr schedule, weight averaging, selection of the kept weights
+    aug = augment.Augment(specaugment=bool(hp["specaugment"]), time_shift=float(hp["time_shift"]),
+                          freq_shift=int(hp["freq_shift"]), eq=float(hp["eq"]))
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    total_steps = n_batches * int(hp["epochs"])
+    ema = WeightEMA(model, float(hp["ema"])) if hp["ema"] else None
+    selector = Selector(hp["select"] if len(va_rows) else "last", window=SMOOTH_WINDOW)
+
+    state = {"history": [], "best_state": None}
     ckpt = checkpoint_path(job.out)
     start = 1
     resumed_from, warnings = None, []
     if job.cfg.resume and ckpt.exists():
-        loaded = _load_checkpoint(ckpt, job.resume_key, model, opt, scaler, gen, np_rng)
+        loaded = _load_checkpoint(ckpt, job.resume_key, model, opt, scaler, gen, np_rng, selector, ema)
         if loaded is not None:
             state, start = loaded, loaded["epoch"] + 1
             resumed_from = loaded["epoch"]
@@ -725,11 +747,8 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)) if amp != "off" else contextlib.nullcontext
-    bs = int(hp["batch_size"])
-    per_rank = math.ceil(len(tr_rows) / dist.world)
-    n_batches = math.ceil(per_rank / bs)
+    averaged = (lambda: ema.applied(model)) if ema is not None else contextlib.nullcontext
     bar = _Progress(job.show_progress and dist.main, n_batches * max(0, hp["epochs"] - start + 1))
-    spec_slots = [s for s in clf.inputs if s == "spectrogram"] if hp["specaugment"] else []
     try:
         with _deterministic(device):
             for epoch in range(start, hp["epochs"] + 1):
@@ -741,19 +760,18 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
                     order = torch.cat([order, order[:pad]])[dist.rank * per_rank : (dist.rank + 1) * per_rank]
                 sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss*n, correct, n
                 bar.update(description=f"epoch {epoch}/{hp['epochs']}")
-                for xb, yb in train_data.batches(order, bs):
+                for i, (xb, yb) in enumerate(train_data.batches(order, bs)):
                     if len(yb) < 2 and len(order) > 1:
                         bar.update(advance=1)
                         continue  # batch-norm needs two samples
                     xb = {s: v.to(device, non_blocking=True) for s, v in xb.items()}
                     yb = yb.to(device, non_blocking=True)
-                    for s in spec_slots:
-                        xb[s] = spec_augment(xb[s], gen)
+                    xb = augment.apply(xb, clf.inputs, aug, gen)
                     lam, partner = 1.0, None
                     if hp["mixup"] > 0:
-                        lam = float(np_rng.beta(hp["mixup"], hp["mixup"]))
-                        partner = torch.randperm(len(yb), generator=gen).to(device)
-                        xb = {s: lam * v + (1 - lam) * v[partner] for s, v in xb.items()}
+                        xb, lam, partner = augment.mixup(xb, yb, float(hp["mixup"]), gen, np_rng)
+                    schedule.set_lr(opt, base_lrs, schedule.lr_factor(hp["schedule"], (epoch - 1) * n_batches + i, total_steps,
+                                                                      warmup=float(hp["warmup"])))
                     opt.zero_grad(set_to_none=True)
                     with autocast():
                         logits = train_model(**xb)
@@ -764,6 +782,8 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
                     scaler.scale(total).backward()
                     scaler.step(opt)
                     scaler.update()
+                    if ema is not None:
+                        ema.update(model)
                     sums += torch.stack([loss.detach().double() * len(yb), (logits.argmax(1) == yb).sum().double(),
                                          torch.tensor(float(len(yb)), dtype=torch.float64, device=device)])
                     bar.update(advance=1)
@@ -777,32 +797,29 @@ def _fit_torch(job: _Job, clf: Classifier, tr_rows: np.ndarray, va_rows: np.ndar
                                        "seconds": round(seconds, 4), "samples_per_s": round(count / max(seconds, 1e-9), 1),
                                        "lr": float(opt.param_groups[0]["lr"])}
                 if val_data is not None:
-                    p = _predict(model, val_data, device, autocast)
+                    with averaged():
+                        p = _predict(model, val_data, device, autocast)
                     rec |= _val_metrics(p, labels[va_rows], va_tracks)
-                    score = [rec["val_track_accuracy"], rec["val_loss"]]
-                    b = state["best_score"]
-                    improved = score[0] > b[0] or (score[0] == b[0] and score[1] < b[1])
+                    keep = selector.update(epoch, rec["val_track_balanced_accuracy"], rec["val_loss"])
                 else:
-                    score, improved = [0.0, rec["loss"]], True
+                    keep = selector.update(epoch, 0.0, rec["loss"])
                 state["history"].append(rec)
-                if improved:
-                    state.update(best_score=score, best_epoch=epoch, stale=0,
-                                 best_state={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
-                else:
-                    state["stale"] += 1
+                if keep:
+                    with averaged():
+                        state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 if dist.main:
-                    _save_checkpoint(ckpt, job.resume_key, epoch, state, model, opt, scaler, gen, np_rng)
-                va = f" val {rec['val_track_accuracy']:.3f}" if "val_track_accuracy" in rec else ""
+                    _save_checkpoint(ckpt, job.resume_key, epoch, state, model, opt, scaler, gen, np_rng, selector, ema)
+                va = f" val {rec['val_track_balanced_accuracy']:.3f}" if "val_track_balanced_accuracy" in rec else ""
                 bar.update(stats=f"loss {rec['loss']:.3f} acc {rec['train_accuracy']:.3f}{va} {rec['samples_per_s']:.0f}/s")
                 if job.on_epoch and dist.main:
                     job.on_epoch(rec)
-                if state["stale"] >= hp["patience"]:
+                if hp["patience"] and selector.stale >= hp["patience"]:
                     break
     finally:
         bar.close()
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
-    return {"history": state["history"], "best_epoch": state["best_epoch"], "device": str(device), "amp": amp,
+    return {"history": state["history"], "best_epoch": selector.best_epoch, "device": str(device), "amp": amp,
             "resumed_from": resumed_from, "stream": stream, "world_size": dist.world, "warnings": warnings}
 
 
@@ -832,7 +849,8 @@ class _Holder:
         return self._state
 
 
-def _save_checkpoint(path: Path, key: str, epoch: int, state: dict, model, opt, scaler, gen, np_rng) -> None:
+def _save_checkpoint(path: Path, key: str, epoch: int, state: dict, model, opt, scaler, gen, np_rng, selector: Selector,
+                     ema: WeightEMA | None = None) -> None:
     """Write the resumable state atomically (temporary file + ``os.replace``); no pickle."""
     import torch
 
@@ -845,9 +863,12 @@ def _save_checkpoint(path: Path, key: str, epoch: int, state: dict, model, opt, 
             f.attrs["format"] = "genre-train-checkpoint"
             f.attrs["resume_key"] = key
             f.attrs["epoch"] = epoch
-            for k in ("history", "best_epoch", "best_score", "stale"):
-                f.attrs[k] = json.dumps(state[k])
+            f.attrs["history"] = json.dumps(state["history"])
+            f.attrs["selector"] = json.dumps(selector.state())
             persist.save_torch(f.create_group("model"), model)
+            if ema is not None:
+                persist.save_torch(f.create_group("ema"), _Holder(ema.state_dict()))
+                f.attrs["ema_updates"] = ema.updates
             if state["best_state"] is not None:
                 persist.save_torch(f.create_group("best"), _Holder(state["best_state"]))
             sd = opt.state_dict()
@@ -876,7 +897,8 @@ def _save_checkpoint(path: Path, key: str, epoch: int, state: dict, model, opt, 
         tmp.unlink(missing_ok=True)
 
 
-def _load_checkpoint(path: Path, key: str, model, opt, scaler, gen, np_rng) -> dict | None:
+def _load_checkpoint(path: Path, key: str, model, opt, scaler, gen, np_rng, selector: Selector,
+                     ema: WeightEMA | None = None) -> dict | None:
     """Restore a checkpoint into the live objects; ``None`` when it belongs to other settings."""
     import torch
 
@@ -904,7 +926,10 @@ def _load_checkpoint(path: Path, key: str, model, opt, scaler, gen, np_rng) -> d
             if cuda and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
             np_rng.bit_generator.state = json.loads(f.attrs["numpy_rng"])
-            state = {k: json.loads(f.attrs[k]) for k in ("history", "best_epoch", "best_score", "stale")}
+            state = {"history": json.loads(f.attrs["history"])}
+            selector.load(json.loads(f.attrs["selector"]))
+            if ema is not None:
+                ema.load_state_dict(persist.load_torch_state(f["ema"]), int(f.attrs["ema_updates"]))
             state["best_state"] = best
             state["epoch"] = int(f.attrs["epoch"])
             return state
@@ -941,7 +966,7 @@ def _write_model(f, clf: Classifier, job: _Job, fit: dict[str, Any], seconds: fl
         "model": clf.name, "model_kind": clf.kind, "model_config": clf.config, "inputs": clf.inputs,
         "input_shapes": {k: list(v) for k, v in clf.input_shapes.items()}, "labels": clf.labels,
         "feature_config": clf.feature_config, "segment_config": clf.segment_config, "history": fit["history"],
-        "train": job.hp, "train_sources": job.sources,
+        "train": job.hp, "train_sources": job.sources, "train_notes": job.notes,
     }.items():
         f.attrs[k] = artifacts.canonical_json(v) if not isinstance(v, str) else v
     f.attrs["best_epoch"] = int(fit["best_epoch"])

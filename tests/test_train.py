@@ -125,28 +125,66 @@ def test_paper_defaults_apply_and_flags_override():
     from genre_cli.models import model_info
 
     info = model_info("dupconv")
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv"), info, declares_l2=True)
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["weight_decay"]) == ("adadelta", 1.0, 50, 0.0)
-    assert src["optimizer"] == src["lr"] == src["batch_size"] == "paper" and src["epochs"] == "default"
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", optimizer="adam", batch_size=8), info, declares_l2=True)
+    assert src["optimizer"] == src["lr"] == src["batch_size"] == "paper" and src["epochs"] == "plain"
+    assert (hp["schedule"], hp["ema"], hp["select"], hp["mixup"], hp["specaugment"]) == ("constant", 0.0, "best", 0.0, False)
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True, optimizer="adam", batch_size=8), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"], hp["batch_size"]) == ("adam", 1e-3, 8)  # the paper's lr belongs to Adadelta
-    assert src["optimizer"] == "flag" and src["lr"] == "default"
-    hp, _ = tr.resolve_hparams(tr.TrainConfig(model="dupconv", lr=0.5), info, declares_l2=True)
+    assert src["optimizer"] == "flag" and src["lr"] == "plain"
+    hp, _ = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True, lr=0.5), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"]) == ("adadelta", 0.5)
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="resnet18"), model_info("resnet18"))  # the paper states nothing
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="resnet18", paper=True), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
-    assert set(src.values()) == {"default", "flag"}
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", epochs=3), model_info("cnn6"))  # seed 002: 0.001, batch 100
+    assert set(src.values()) == {"plain", "flag"}
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", paper=True, epochs=3), model_info("cnn6"))  # 0.001, batch 100
     assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
         tr.resolve_hparams(tr.TrainConfig(optimizer="rmsprop"), model_info("cnn6"))
+
+
+def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it():
+    from genre_cli import recipe
+    from genre_cli.models import list_models, model_info
+
+    for name in list_models():
+        info = model_info(name)
+        if info["kind"] != "torch":
+            continue
+        hp, src = tr.resolve_hparams(tr.TrainConfig(model=name), info, declares_l2=name in ("dupconv", "rescat", "mlp"))
+        assert {k: hp[k] for k in recipe.KEYS} == recipe.RECIPE, name  # no paper value leaks into the default
+        assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "flag"
+    # an explicit lr goes to the recipe's AdamW (it used to reach the paper's Adadelta: 1.0 -> 0.003, no learning)
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", lr=3e-3), model_info("dupconv"), declares_l2=True)
+    assert (hp["optimizer"], hp["lr"], src["lr"], src["optimizer"]) == ("adamw", 3e-3, "flag", "recipe")
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", optimizer="sgd", mixup=0.0, select="best"), model_info("cnn6"))
+    assert (hp["optimizer"], hp["lr"], hp["mixup"], hp["select"]) == ("sgd", 1e-2, 0.0, "best")
+    assert src["lr"] == "recipe" and src["mixup"] == src["select"] == "flag"
+    for bad in ({"schedule": "step"}, {"select": "worst"}, {"ema": 1.0}, {"time_shift": 1.5}, {"class_weights": "inverse"}):
+        with pytest.raises(UsageError):
+            tr.resolve_hparams(tr.TrainConfig(model="cnn6", **bad), model_info("cnn6"))
+
+
+def test_defaults_resolve_the_same_whatever_the_device():
+    from genre_cli.models import model_info
+
+    got = {dev: tr.resolve_hparams(tr.TrainConfig(model="cnn6", device=dev), model_info("cnn6")) for dev in ("cpu", "cuda", "auto")}
+    assert got["cpu"] == got["cuda"] == got["auto"]
+
+
+def test_auto_class_weights_follow_the_imbalance():
+    from genre_cli import recipe
+
+    assert recipe.auto_class_weights([130, 6, 40])[0] == "balanced"
+    assert recipe.auto_class_weights([50, 45, 40])[0] == "none"
+    assert recipe.auto_class_weights([50, 0, 0])[0] == "none"
 
 
 def test_paper_defaults_reach_the_artifact_and_the_optimizer(feat, tmp_path):
     from genre_cli.models import build_model
 
     small = {"filters": 8, "dense": [8, 4]}
-    r = tr.run(feat, config=tr.TrainConfig(model="dupconv", model_config=small, epochs=1, device="cpu"), out=tmp_path / "d.h5", show_progress=False)
+    r = tr.run(feat, config=tr.TrainConfig(model="dupconv", model_config=small, epochs=1, paper=True, device="cpu"), out=tmp_path / "d.h5", show_progress=False)
     with h5py.File(r.path) as f:
         hp = artifacts.get_json_attr(f, "train", {})
         src = artifacts.get_json_attr(f, "train_sources", {})
@@ -219,7 +257,7 @@ def test_balanced_class_weights_change_the_loss(feat, tmp_path):
     y = np.array([0] * 6 + [1] * 3 + [2] * 1)
     w = tr.class_weights(y, 4)
     assert np.allclose(w[:3], [10 / 18, 10 / 9, 10 / 3]) and w[3] == 0
-    plain = _train(feat, tmp_path / "p.h5", epochs=1)
+    plain = _train(feat, tmp_path / "p.h5", epochs=1, class_weights="none")
     weighted = _train(feat, tmp_path / "w.h5", epochs=1, class_weights="balanced")
     assert plain.fingerprint != weighted.fingerprint
     assert plain.summary["train"]["class_weights"] == "none" and weighted.summary["train"]["class_weights"] == "balanced"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from genre_cli.models import MODELS
-from genre_cli.models.base import GenreModule, check_ints, check_pos_int, check_prob, flat_size, to_image
+from genre_cli.models.base import GenreModule, check_ints, check_pos_int, check_prob, flat_size, keras_init, to_image
 from genre_cli.models.mlp import dense_stack
 
 
@@ -106,7 +106,8 @@ def cnn3(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: t
     Silent in the paper (figure 2 not in the text), our choices: filters 32, 64, 64; kernels 4x4
     then 3x3, 'same' padding; "regularization" per block = BatchNorm + Dropout(0.2) after the
     2x2 max-pool (ceil_mode); the three dense layers are 128-ReLU, 64-ReLU (dropout 0.3 each) and
-    the output layer; no L2 by default (the trainer may set a base weight decay).
+    the output layer; no L2 by default (the trainer may set a base weight decay). Weights start
+    from Keras' default initialisation (the paper's framework).
     """
     filters = check_ints("filters", filters)
     dense = check_ints("dense", dense)
@@ -118,7 +119,7 @@ def cnn3(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: t
         layers += conv_bn_relu(c, f, 4 if i == 0 else 3) + [pool2(), nn.Dropout(conv_dropout)]
         c = f
     head = lambda n: nn.Sequential(dense_stack(n, dense, dropout), nn.Linear(dense[-1], n_classes))  # noqa: E731
-    return ImageCNN(nn.Sequential(*layers), head, input_shapes["spectrogram"])
+    return keras_init(ImageCNN(nn.Sequential(*layers), head, input_shapes["spectrogram"]))
 
 
 class ResBlock(nn.Module):

@@ -31,6 +31,9 @@ net2    conv1, conv2, conv3 262,400 each (conv3 = "same number of      857,322  
 The count does not depend on the number of frames (global pooling) but conv1's kernel height is
 ``n_bins``: 128 mel bins give 131,328 fewer conv1 parameters.
 
+Initialisation: Keras' defaults (:func:`~genre_cli.models.base.keras_init`: Glorot-uniform
+kernels, zero biases), as the paper's Keras models started from.
+
 L2 (per layer): ``l2_penalties`` holds the Keras coefficients — conv1 kernel 0.02, other conv
 kernels 0.01, biases and dense layers none (Keras ``kernel_regularizer`` convention; the paper
 only says "convolutional layers"). Apply them with ``model.param_groups_l2()`` (torch weight decay
@@ -45,7 +48,7 @@ from torch import nn
 
 from genre_cli.errors import UsageError
 from genre_cli.models import MODELS
-from genre_cli.models.base import GenreModule, SamePad1d, check_pos_int, check_prob, to_image
+from genre_cli.models.base import GenreModule, SamePad1d, check_pos_int, check_prob, keras_init, to_image
 
 
 def _conv1xk(c_in: int, c_out: int, k: int) -> nn.Sequential:
@@ -161,7 +164,7 @@ def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters
     conv1); no dropout elsewhere.
     """
     n_bins, dense = _common(input_shapes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv)
-    return DupConv(n_bins, n_classes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv)
+    return keras_init(DupConv(n_bins, n_classes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv))
 
 
 @MODELS.register(
@@ -182,4 +185,4 @@ def rescat(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters:
     convs chained conv1 -> conv2 -> conv3.
     """
     n_bins, dense = _common(input_shapes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv)
-    return ResCat(n_bins, n_classes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv)
+    return keras_init(ResCat(n_bins, n_classes, filters, kernel, dense, dropout1, dropout2, l2_first, l2_conv))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from genre_cli.models import MODELS
-from genre_cli.models.base import GenreModule, check_pos_int, check_prob
+from genre_cli.models.base import GenreModule, check_pos_int, check_prob, keras_init
 from genre_cli.models.resnet import ResNet18
 
 
@@ -81,13 +81,16 @@ def lstm(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], units: int
     30 MFCCs x 30 segments (baseline: 2 layers, 20 x 10). ``layers=2`` gives the baseline.
 
     Keras' last LSTM has ``return_sequences=False``: we classify from the last layer's final
-    hidden state. No dropout between LSTM layers (none in the paper).
+    hidden state. No dropout between LSTM layers (none in the paper). The weights start from
+    Keras' default initialisation (:func:`~genre_cli.models.base.keras_init`: orthogonal
+    recurrent kernels, forget-gate bias 1), the paper's framework; from PyTorch's defaults this
+    net learned so slowly that early stopping ended it near chance.
     """
     check_pos_int("units", units)
     check_pos_int("layers", layers)
     check_pos_int("dense", dense)
     check_prob("dropout", dropout)
-    return LSTMNet(input_shapes["spectrogram"][1], n_classes, units, layers, dense, dropout)
+    return keras_init(LSTMNet(input_shapes["spectrogram"][1], n_classes, units, layers, dense, dropout))
 
 
 class ResBiGRU(GenreModule):
