@@ -735,6 +735,15 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
+    tr = d.get("training")
+    if tr and tr["train"]:
+        src = tr["sources"]
+        con.print("training settings (source: flag | recipe | paper | plain):")
+        con.print("  " + ", ".join(f"{k} {v}" + (f" ({src[k]})" if k in src else "") for k, v in tr["train"].items()))
+        for key, note in (tr["notes"] or {}).items():
+            con.print(f"  {key}: {_esc(str(note))}")
+        if tr["epochs_run"]:
+            con.print(f"  kept weights of epoch {tr['best_epoch']} of {tr['epochs_run']}")
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
         con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")

@@ -19,6 +19,12 @@ def describe(path: str | Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
+        training = None
+        if meta.stage == "train":  # the settings used and where each came from (flag / recipe / paper / plain)
+            training = {"train": artifacts.get_json_attr(f, "train", {}), "sources": artifacts.get_json_attr(f, "train_sources", {}),
+                        "notes": artifacts.get_json_attr(f, "train_notes", {}),
+                        "best_epoch": int(f.attrs["best_epoch"]) if "best_epoch" in f.attrs else None,
+                        "epochs_run": int(f.attrs["epochs_run"]) if "epochs_run" in f.attrs else None}
     chain = []
     for role, up in meta.upstream.items():
         p = Path(up.get("path", ""))
@@ -36,5 +42,5 @@ def describe(path: str | Path) -> dict[str, Any]:
     return {
         "path": str(path), "stage": meta.stage, "schema_version": meta.schema_version, "complete": meta.complete,
         "created": meta.created, "fingerprint": meta.fingerprint, "params": meta.params, "versions": meta.versions,
-        "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets,
+        "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets, "training": training,
     }

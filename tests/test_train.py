@@ -390,3 +390,15 @@ def test_ddp_on_cpu_with_gloo(feat, tmp_path):
     p = load_classifier(out).predict_proba(x)
     assert np.allclose(p.sum(1), 1, atol=1e-5) and np.all(np.isfinite(p))
     assert np.mean(p.argmax(1) == y) > 1 / 3  # better than chance on separable data
+
+
+def test_info_says_which_settings_were_used_and_where_each_came_from(feat, tmp_path):
+    from genre_cli.describe import describe
+
+    r = _train(feat, tmp_path / "m.h5", epochs=1, mixup=0.0)
+    d = describe(r.path)["training"]
+    assert d["train"]["mixup"] == 0.0 and d["sources"]["mixup"] == "flag" and d["sources"]["schedule"] == "recipe"
+    assert d["train"]["class_weights"] in ("balanced", "none") and "auto ->" in d["notes"]["class_weights"]
+    out = CliRunner().invoke(app, ["info", str(r.path)])
+    assert out.exit_code == 0 and "training settings" in out.stdout and "schedule cosine (recipe)" in out.stdout
+    assert "mixup 0.0 (flag)" in out.stdout
