@@ -98,16 +98,19 @@ def cnn6(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: t
     description="Three conv blocks (first 4x4) with max-pooling and regularisation, three dense layers.",
 )
 def cnn3(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: tuple[int, int, int] = (32, 64, 64),
-         dense: tuple[int, int] = (128, 64), conv_dropout: float = 0.2, dropout: float = 0.3) -> ImageCNN:
+         dense: tuple[int, int] = (128, 64), conv_dropout: float = 0.0, dropout: float = 0.0) -> ImageCNN:
     """Seed 003 §3.3: "3 convolution layers, each with its own max pool and regularization, feeding
     into 3 fully connected layers with ReLU activation, softmax output"; first window 4x4 (§4);
     batch normalisation, dropout and L2 were tried (§4) — they "accepted the overfitting".
 
     Silent in the paper (figure 2 not in the text), our choices: filters 32, 64, 64; kernels 4x4
-    then 3x3, 'same' padding; "regularization" per block = BatchNorm + Dropout(0.2) after the
-    2x2 max-pool (ceil_mode); the three dense layers are 128-ReLU, 64-ReLU (dropout 0.3 each) and
-    the output layer; no L2 by default (the trainer may set a base weight decay). Weights start
-    from Keras' default initialisation (the paper's framework).
+    then 3x3, 'same' padding; "regularization" per block = BatchNorm after the conv, 2x2 max-pool
+    (ceil_mode); the three dense layers are 128-ReLU, 64-ReLU and the output layer; no dropout
+    and no L2 by default — the paper tried both and "accepted the overfitting" — and weights
+    from Keras' default initialisation (the paper's framework). ``conv_dropout`` (after each
+    pool) and ``dropout`` (after each hidden dense layer) add dropout: with 0.2 / 0.3 the
+    network fit 512 training windows to 25 % in 10 epochs instead of 96 % without, and ended near
+    chance in short training runs.
     """
     filters = check_ints("filters", filters)
     dense = check_ints("dense", dense)
