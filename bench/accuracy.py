@@ -315,7 +315,7 @@ def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
         except RunFailed:
             out["splits"][split_name] = sd
             continue
-        # (a) the seed-style baseline: MFCC statistics (the 93 hand-crafted values) + RBF SVM on 3 s segments.
+        # (a) the paper-style baseline: MFCC statistics (the 93 hand-crafted values) + RBF SVM on 3 s segments.
         #     C tuned on validation like every other model.
         grid = [({}, {"C": c}) for c in ((1.0, 10.0) if args.quick else (0.3, 1.0, 3.0, 10.0))]
         (bt, bo), tried = tune(r, feats, "svm", grid, device="cpu", metric="balanced_accuracy")
@@ -791,11 +791,11 @@ def main(argv: list[str] | None = None) -> int:
 def NOTES(args, caps) -> list[str]:
     return [
         "",
-        "## Input recipe and what differs from the seeds",
+        "## Input recipe and what differs from the papers",
         "",
-        f"- Groove: {args.seconds:g} s windows, hop {args.hop:g} s (seed 000/001-style 3 s segments), 22050 Hz mono. Spectrogram networks get a "
-        f"{args.mel}-band log-mel at hop {args.hop_length} (n_fft 2048) — smaller than the seeds' 128/256 bands at hop 512, to fit the CPU budget "
-        "(2 shared cores); the vector models get the 93 hand-crafted statistics of seed 000.",
+        f"- Groove: {args.seconds:g} s windows, hop {args.hop:g} s (3 s segments as in Pun & Nazirkhanova 2020 and F. Zhang 2022), 22050 Hz mono. Spectrogram networks get a "
+        f"{args.mel}-band log-mel at hop {args.hop_length} (n_fft 2048) — smaller than the papers' 128/256 bands at hop 512, to fit the CPU budget "
+        "(2 shared cores); the vector models get the 93 hand-crafted statistics of Pun & Nazirkhanova 2020.",
         "- CPU-sized variants (`--set`): " + ", ".join(f"{m} {o}" for m, o in args.model_options.items()) + "; the paper sizes are in `bench/gtzan.sh` for GPU runs.",
         f"- Training: AdamW, batch 32, at most {args.epochs} epochs, early stopping on validation track accuracy (patience {args.patience}); "
         "the best validation epoch is kept. "

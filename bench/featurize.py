@@ -1,15 +1,15 @@
-"""Benchmark: the seeds' per-file librosa loop against `genre segment` + `genre featurize`.
+"""Benchmark: the papers' per-file librosa loop against `genre segment` + `genre featurize`.
 
 On a folder-per-label collection (default ``../shared/data/groove-styles`` relative to the
 repository root: 410 tracks, about 3.2 h of 22.05 kHz mono Vorbis), with 3 s windows
 (no overlap, last partial window dropped):
 
-(a) **the seeds' way**: for each file ``librosa.load(sr=22050)``, cut 3 s windows, and per
+(a) **the papers' way**: for each file ``librosa.load(sr=22050)``, cut 3 s windows, and per
     window one librosa call per feature: ``melspectrogram`` (128 bands, then
     ``power_to_db(ref=1.0, amin=1e-10, top_db=None)``), ``zero_crossing_rate``,
     ``spectral_centroid``, ``spectral_contrast``, ``spectral_bandwidth``,
     ``spectral_rolloff``, ``mfcc`` (13, from its own ``melspectrogram`` + dB) and
-    ``delta``; then the 93 statistics of seed 000 (mean, median, std per descriptor).
+    ``delta``; then the 93 statistics of Pun & Nazirkhanova 2020 (mean, median, std per descriptor).
 (b) ``genre segment --seconds 3 --jobs 2`` then ``genre featurize --mel 128 --handcrafted
     --jobs 2``, each a CLI subprocess (Python start-up and imports included).
 (c) mel only: ``genre featurize --mel 128 --jobs 2`` on the same segments; its x-realtime
@@ -81,7 +81,7 @@ def pick_files(data: Path, limit: int | None) -> list[tuple[str, Path]]:
 
 
 def seeds_features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """One window the seeds' way: (log-mel (t, 128), 93 statistics)."""
+    """One window the papers' way: (log-mel (t, 128), 93 statistics)."""
     import librosa
 
     mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=128), ref=1.0, amin=1e-10, top_db=None)
@@ -255,7 +255,7 @@ def main() -> int:
     print(f"data: {data} ({len(files)} tracks, {audio_s / 3600:.2f} h of audio, {audio_s:.0f} s); 3 s windows, no overlap")
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared: timings are noisy)")
     print(f"index (genre fetch, not timed in the comparison): {t_fetch:.1f} s")
-    print(f"(a) seeds' way, librosa per file and per feature: {t_a:8.1f} s  {n_a} windows  {audio_s / t_a:7.0f}x realtime")
+    print(f"(a) papers' way, librosa per file and per feature: {t_a:8.1f} s  {n_a} windows  {audio_s / t_a:7.0f}x realtime")
     for name, b in (("run 1", b1), ("run 2", b2)):
         print(f"(b) genre segment + featurize --mel 128 --handcrafted --jobs 2, {name}: "
               f"{b['segment'] + b['featurize']:6.1f} s  (segment {b['segment']:.1f} s, featurize {b['featurize']:.1f} s)")

@@ -1,4 +1,4 @@
-"""Which handcrafted columns differ from the seeds' librosa calls, on a few real windows.
+"""Which handcrafted columns differ from the papers' librosa calls, on a few real windows.
 
 Light diagnostic for bench/featurize.py's "library on (a)'s float audio vs (a)" value: draws
 ``--windows-per-file`` random 3 s windows from ``--files`` random tracks (soundfile, float32),

@@ -197,8 +197,8 @@ def segment(
 ) -> None:
     """Decode tracks once (mono, resampled) and cut them into windows.
 
-    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (seed 001);
-    [bold]--first 10 --seconds 5[/] (seed 002); [bold]--frames 128 --frame-hop 512[/] (seed 004).
+    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (F. Zhang 2022);
+    [bold]--first 10 --seconds 5[/] (Schrader et al. 2021); [bold]--frames 128 --frame-hop 512[/] (Yang & Zhang 2019).
     """
     from genre_cli import segment as seg_stage
     from genre_cli.errors import UsageError
@@ -233,8 +233,8 @@ def featurize(
     stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT (n_fft/2+1 bins).")] = False,
     mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
     deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas and delta-deltas (3N columns).")] = False,
-    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (seed 002: 30x30).", show_default=False)] = None,
-    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Seed 000's 93 hand-crafted statistics.")] = False,
+    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (Schrader et al. 2021: 30x30).", show_default=False)] = None,
+    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Pun & Nazirkhanova's (2020) 93 hand-crafted statistics.")] = False,
     kaggle: Annotated[bool, typer.Option("--kaggle", help="The 57 values of the Kaggle GTZAN table.")] = False,
     n_fft: Annotated[int, typer.Option("--n-fft", min=16, help="FFT size (samples).")] = 2048,
     hop_length: Annotated[int, typer.Option("--hop-length", min=1, help="STFT hop (samples).")] = 512,
@@ -677,7 +677,7 @@ def run_pipeline(
     """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date.
 
     With no options: the embedded demo dataset (official split), 3 s windows at a 1.5 s hop,
-    128-band log-mel, seed 002's cnn6 with its paper settings, track-level test report.
+    128-band log-mel, Schrader et al.'s (2021) cnn6 with its paper settings, track-level test report.
     Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
     """
     from genre_cli import pipeline

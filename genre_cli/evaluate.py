@@ -10,7 +10,7 @@ Levels
     One prediction per segment (window) of the features file.
 ``track``
     Segment probabilities aggregated per track by :func:`genre_cli.inference.aggregate_tracks`:
-    ``mean`` (default; seed 004 *sums* them, which has the same argmax, so the same
+    ``mean`` (default; Yang & Zhang 2019 *sums* them, which has the same argmax, so the same
     predictions) or ``vote`` (majority of segment argmaxes, ties broken by mean probability).
 
 Metrics (per level)
@@ -281,7 +281,7 @@ def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str 
     return {
         "model": str(model_path), "model_name": clf.name, "dataset": feats.dataset, "features": str(feats.path),
         "index": prov["index"], "split": split, "split_method": prov["split_method"],
-        "aggregate": aggregate, "aggregate_note": "track = mean of segment probabilities (seed 004 sums them: same argmax)" if aggregate == "mean"
+        "aggregate": aggregate, "aggregate_note": "track = mean of segment probabilities (Yang & Zhang 2019 sum them: same argmax)" if aggregate == "mean"
         else "track = majority vote of segment predictions (ties: highest mean probability)",
         "labels": clf.labels, "n_tracks": int(len(keys)), "n_segments": int(len(rows)),
         "leakage": leak, "segment": seg, "track": trk,

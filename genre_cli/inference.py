@@ -239,7 +239,7 @@ def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mea
     track : np.ndarray [shape=(n_segments,)]
         Track key of each segment.
     method : {"mean", "vote"}
-        ``mean`` averages probabilities (seed 004 sums them: same argmax); ``vote`` counts
+        ``mean`` averages probabilities (Yang & Zhang 2019 sums them: same argmax); ``vote`` counts
         segment argmaxes (ties → highest mean probability).
 
     Returns

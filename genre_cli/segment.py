@@ -65,13 +65,13 @@ class SegmentConfig:
     hop : float > 0 or None
         Hop between window starts in seconds; ``None`` = ``seconds`` (no overlap).
     frames, frame_hop : int
-        Window length given in STFT frames instead (seed 004: 128 frames at hop 512):
+        Window length given in STFT frames instead (Yang & Zhang 2019: 128 frames at hop 512):
         ``(frames - 1) * frame_hop`` samples, which a centred STFT with that hop turns into
         exactly ``frames`` frames.
     policy : {"fixed", "random", "first"}
         ``fixed``: every window at the hop; ``random``: ``count`` non-overlapping windows per
-        track at random, seeded positions (seed 001: 5 x 3 s); ``first``: the first ``count``
-        fixed windows (seed 002: 10 x 5 s).
+        track at random, seeded positions (F. Zhang 2022: 5 x 3 s); ``first``: the first ``count``
+        fixed windows (Schrader et al. 2021: 10 x 5 s).
     count : int
         Windows per track for ``random`` / ``first``.
     last : {"drop", "pad"}

@@ -3,7 +3,7 @@
 Hyper-parameters
 ----------------
 Every field of :class:`TrainConfig` left as ``None`` takes the model's paper value when the
-registry's ``train`` metadata states one (e.g. seed 004: Adadelta, lr 1.0, batch 50), otherwise
+registry's ``train`` metadata states one (e.g. Yang & Zhang 2019: Adadelta, lr 1.0, batch 50), otherwise
 our default (:data:`DEFAULTS`); explicit values override both. A paper ``lr`` is only used with the
 paper's optimizer (Adadelta's lr 1.0 would wreck Adam), otherwise the optimizer's usual lr
 (:data:`DEFAULT_LR`). The *resolved* values are part of the fingerprint and stored in the
@@ -70,7 +70,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 CLASS_WEIGHTS = ("none", "balanced")
 #: Our defaults for hyper-parameters the paper does not give.
 DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 32, "optimizer": "adamw", "patience": 10}
-#: Default learning rate per optimizer (Adadelta's is Zeiler's 1.0, as Keras and seed 004).
+#: Default learning rate per optimizer (Adadelta's is Zeiler's 1.0, as Keras and Yang & Zhang 2019).
 DEFAULT_LR = {"adamw": 1e-3, "adam": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
 DEFAULT_WEIGHT_DECAY = 1e-4
 #: Hyper-parameters the registry's ``train`` metadata may set.

@@ -110,7 +110,7 @@ def test_mean_and_vote_aggregation_differ_where_they_should():
     _, vote = aggregate_tracks(proba, track, method="vote")
     assert mean[0].argmax() == 0 and vote[0].argmax() == 1  # 2 of 3 windows vote class 1
     np.testing.assert_allclose(vote[0], [1 / 3, 2 / 3], atol=1e-4)
-    # summing (seed 004) instead of averaging never changes the decision
+    # summing (Yang & Zhang 2019) instead of averaging never changes the decision
     assert (proba[:3].sum(0)).argmax() == mean[0].argmax()
 
 

@@ -131,7 +131,7 @@ def test_contrast_top_band_above_lowpass():
 
 
 def _handcrafted_reference(y: np.ndarray) -> np.ndarray:
-    """The 93-vector built the seed's way: one librosa call per feature."""
+    """The 93-vector built the paper's way: one librosa call per feature."""
     feats = [
         librosa.feature.zero_crossing_rate(y),
         librosa.feature.spectral_centroid(y=y, sr=SR),

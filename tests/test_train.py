@@ -136,7 +136,7 @@ def test_paper_defaults_apply_and_flags_override():
     hp, src = tr.resolve_hparams(tr.TrainConfig(model="resnet18"), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
     assert set(src.values()) == {"default", "flag"}
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", epochs=3), model_info("cnn6"))  # seed 002: 0.001, batch 100
+    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", epochs=3), model_info("cnn6"))  # Schrader et al. 2021: 0.001, batch 100
     assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
         tr.resolve_hparams(tr.TrainConfig(optimizer="rmsprop"), model_info("cnn6"))
@@ -321,7 +321,7 @@ def test_cli_train_and_list_models(feat, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--list-models"])
     assert r.exit_code == 0
-    for needle in ("dupconv", "seed 004", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
+    for needle in ("dupconv", "Yang & Zhang 2019", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
         assert needle in r.stdout, needle
     out = tmp_path / "cli.h5"
     r = runner.invoke(app, ["train", str(feat), "--model", "mlp", "--epochs", "2", "--device", "cpu", "--optimizer", "sgd",

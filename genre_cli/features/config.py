@@ -62,13 +62,13 @@ class FeatureConfig:
         Append delta and delta-delta (``librosa.feature.delta``, width 9) to ``"mfcc"``:
         columns are ``[mfcc | delta | delta2]``. Requires ``mfcc > 0``.
     mfcc_frames : tuple of (int, int)
-        ``(n_steps, n_mfcc)``; ``(0, 0)`` = off. The fixed-size MFCC sequence of seed 002's
+        ``(n_steps, n_mfcc)``; ``(0, 0)`` = off. The fixed-size MFCC sequence of Schrader et al.'s (2021)
         LSTM ("30 segments ... and 30 MFCCs for each segment", i.e. ``(30, 30)`` for a
         30 s clip): the segment is cut into ``n_steps`` equal consecutive blocks and each
         row is the mean of the frame-level MFCCs whose frame centres fall in that block,
         so the shape is ``(n_steps, n_mfcc)`` whatever the segment length.
     handcrafted : bool
-        ``"handcrafted"`` output: the 93-value vector of seed 000 Table 1 (see
+        ``"handcrafted"`` output: the 93-value vector of Pun & Nazirkhanova 2020, Table 1 (see
         :func:`genre_cli.features.extract.column_names`). Requires ``sr >= 12801``.
     kaggle : bool
         ``"kaggle"`` output: the 57 values of the Kaggle GTZAN ``features_30_sec.csv``

@@ -604,12 +604,12 @@ class _Chunk:
 
 
 def _handcrafted(c: _Chunk) -> np.ndarray:
-    """Seed 000 Table 1: 93 values per segment, ``(n, 93)`` float32.
+    """Pun & Nazirkhanova 2020, Table 1: 93 values per segment, ``(n, 93)`` float32.
 
     Derivation of 93: five scalar-per-frame descriptors x (mean, median, std) = 15, plus
     13 MFCCs x 3 = 39, plus their deltas (``librosa.feature.delta``, width 9) x 3 = 39.
     The table gives spectral contrast only 3 values although librosa returns 7 bands
-    (6 octaves above 200 Hz + the remainder): the seed's ``np.mean/np.median/np.std``
+    (6 octaves above 200 Hz + the remainder): the paper's ``np.mean/np.median/np.std``
     without ``axis`` reduce the whole ``(7, n_frames)`` matrix, so here contrast's
     statistics are taken over all bands and frames together (its mean equals the mean
     of the band-averaged contrast; median and std are over the flattened matrix).

@@ -1,4 +1,4 @@
-"""Seed 004 (Yang & Zhang, "Duplicated convolutional layers"): ``dupconv`` (net1) and ``rescat`` (net2).
+"""Yang & Zhang 2019 ("Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks"): ``dupconv`` (net1) and ``rescat`` (net2).
 
 Input orientation
 -----------------
@@ -46,6 +46,7 @@ from torch import nn
 from genre_cli.errors import UsageError
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, SamePad1d, check_pos_int, check_prob, to_image
+from genre_cli.papers import YANG_ZHANG_2019
 
 
 def _conv1xk(c_in: int, c_out: int, k: int) -> nn.Sequential:
@@ -144,7 +145,7 @@ def _common(input_shapes, filters, kernel, dense, dropout1, dropout2, l2_first, 
 
 
 @MODELS.register(
-    "dupconv", kind="torch", inputs=("spectrogram",), source="seed 004 (net1)",
+    "dupconv", kind="torch", inputs=("spectrogram",), source=f"{YANG_ZHANG_2019.short} (net1)",
     features={"spectrogram": "mel"},
     train={"optimizer": "adadelta", "lr": 1.0, "batch_size": 50},
     description="Duplicated 1x4 convs feeding max- and average-pooling, concatenated, dense 256-64 (net1).",
@@ -152,7 +153,7 @@ def _common(input_shapes, filters, kernel, dense, dropout1, dropout2, l2_first, 
 def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: int = 256, kernel: int = 4,
             dense: tuple[int, int] = (256, 64), dropout1: float = 0.2, dropout2: float = 0.1,
             l2_first: float = 0.02, l2_conv: float = 0.01) -> DupConv:
-    """Seed 004 §3.1 net1 (see the module docstring for orientation, parameter count and L2).
+    """Yang & Zhang 2019, §3.1 net1 (see the module docstring for orientation, parameter count and L2).
 
     The paper's input is 256 mel x 128 frames (1024-sample frames, 50 % overlap, ~3 s).
     Silent in the paper, our choices: which of conv1/conv2 goes to max- vs average-pooling
@@ -165,7 +166,7 @@ def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters
 
 
 @MODELS.register(
-    "rescat", kind="torch", inputs=("spectrogram",), source="seed 004 (net2)",
+    "rescat", kind="torch", inputs=("spectrogram",), source=f"{YANG_ZHANG_2019.short} (net2)",
     features={"spectrogram": "mel"},
     train={"optimizer": "adadelta", "lr": 1.0, "batch_size": 50},
     description="Residual-style sum of three conv outputs, global max+avg pooling, dense 128-32 (net2).",
@@ -173,7 +174,7 @@ def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters
 def rescat(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: int = 256, kernel: int = 4,
            dense: tuple[int, int] = (128, 32), dropout1: float = 0.2, dropout2: float = 0.1,
            l2_first: float = 0.02, l2_conv: float = 0.01) -> ResCat:
-    """Seed 004 §3.2 net2, the contrastive residual network (see module docstring).
+    """Yang & Zhang 2019, §3.2 net2, the contrastive residual network (see module docstring).
 
     §3.2 says net2 is "similar to net1": the third conv has the parameters of net1's two
     duplicated convs (256 kernels of 1x4), the three outputs are added, then max- and

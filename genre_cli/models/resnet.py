@@ -1,4 +1,4 @@
-"""ResNet-18 (He et al. 2016) for one-channel spectrogram images — seed 001. No torchvision."""
+"""ResNet-18 (He et al. 2016) for one-channel spectrogram images — F. Zhang 2022. No torchvision."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from torch import nn
 
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, check_pos_int, check_prob, to_image
+from genre_cli.papers import ZHANG_2022
 
 
 class BasicBlock(nn.Module):
@@ -62,12 +63,12 @@ class ResNet18(GenreModule):
 
 
 @MODELS.register(
-    "resnet18", kind="torch", inputs=("spectrogram",), source="seed 001",
+    "resnet18", kind="torch", inputs=("spectrogram",), source=ZHANG_2022.short,
     features={"spectrogram": "mel"},
     description="ResNet-18 (BasicBlock, [2,2,2,2]) on the one-channel mel spectrogram image.",
 )
 def resnet18(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], width: int = 64, dropout: float = 0.0) -> ResNet18:
-    """Seed 001: ResNet-18 as a feature extractor on mel spectrograms (128 mel, 3 s clips, 0.87).
+    """F. Zhang 2022: ResNet-18 as a feature extractor on mel spectrograms (128 mel, 3 s clips, 0.87).
 
     The slides give no details beyond "ResNet18"; we use the standard architecture from scratch
     (no ImageNet weights: torchvision is not available, and the input has one channel) with a
