@@ -9,7 +9,7 @@ Benchmarks
 ----------
 1. **Groove styles** (``/work/shared/data/groove-styles``, 9 drum styles, 410 real performances):
    the official train/validation/test split and a performer-disjoint split
-   (``--split random --group-by drummer``). 3 s windows; track level = mean of segment
+   (``--split-mode random --group-by drummer``). 3 s windows; track level = mean of segment
    probabilities. Every model, several seeds where the budget allows.
 2. **GTZAN feature table** (Kaggle ``features_30_sec.csv`` via ``genre featurize --table``):
    the classical baselines and the MLP on the artist-filtered split and on seeded random
@@ -285,7 +285,7 @@ def tuning_block(benchmark: str, split: str, model: str, key: str, tried: list[d
 def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
     labels = GROOVE / "tracks.csv"
     out: dict[str, Any] = {"dataset": "groove-styles (Magenta Groove MIDI rendered with FluidR3, 410 tracks, 9 styles)", "splits": {}, "tuning": []}
-    split_defs = [("official", []), ("performer-disjoint", ["--split", "random", "--seed", str(args.split_seed)])]
+    split_defs = [("official", []), ("performer-disjoint", ["--split-mode", "random", "--seed", str(args.split_seed)])]
     if args.only_official:
         split_defs = split_defs[:1]
     seg_args = ["--seconds", args.seconds, "--hop", args.hop]
@@ -394,7 +394,7 @@ def gtzan_table(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
     randoms = []
     for s in range(args.table_split_seeds):
         try:
-            p, _, cmd = r.path("featurize", "--table", rel(GTZAN_TABLE), "--table-split", "random", "--seed", s, "--workdir", rel(r.workdir),
+            p, _, cmd = r.path("featurize", "--table", rel(GTZAN_TABLE), "--split-mode", "random", "--seed", s, "--workdir", rel(r.workdir),
                                what=f"featurize table (random seed {s})")
             randoms.append((s, p))
             out["commands"][f"featurize random seed {s}"] = cmd

@@ -157,7 +157,7 @@ def run_genre(idx: Path, work: Path, tag: str, compress: bool, audio_dtype: str)
 
 def compare(kept: dict, feat_path: Path, data_root: Path) -> dict[str, float]:
     """Differences on the sampled windows: (b) vs (a), and the library on (a)'s audio vs (a)."""
-    from genre_cli.featurize import load_features
+    from genre_cli.formats.features import read as load_features
     from genre_cli.features import FeatureConfig, column_names, compute
 
     feats = load_features(feat_path)
@@ -239,7 +239,7 @@ def main() -> int:
         # map the symlinked paths back to the real files for the comparison
         kept_real = {(str(Path(p).resolve()), s): v for (p, s), v in kept.items()}
         cmp = compare(kept_real, b1["feat_path"], root)
-        from genre_cli.segment import load_segments
+        from genre_cli.formats.segments import read as load_segments
 
         segs = load_segments(b1["seg_path"])
         audio_s = float(segs.tracks["n_samples"].sum()) / segs.sr

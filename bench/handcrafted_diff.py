@@ -38,11 +38,11 @@ def main() -> int:
     import soundfile as sf
 
     from genre_cli.features import FeatureConfig, column_names, compute
-    from genre_cli.features import extract as fx
+    from genre_cli.features import spectral
 
     if args.float32_stft:
-        fast = fx._stft
-        fx._stft = lambda y, n_fft, hop, workers=1, precise=False: fast(y, n_fft, hop, workers, precise=False)
+        fast = spectral.stft
+        spectral.stft = lambda y, n_fft, hop, workers=1, precise=False: fast(y, n_fft, hop, workers, precise=False)
     files = pick_files(args.data.resolve(), None)
     rng = np.random.default_rng(args.seed)
     wins, where = [], []

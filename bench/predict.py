@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from genre_cli import predict as pred  # noqa: E402
 from genre_cli.inference import load_classifier  # noqa: E402
+from genre_cli.windows import plan_windows  # noqa: E402
 
 
 def train_demo_model(work: Path) -> Path:
@@ -53,8 +54,8 @@ def train_demo_model(work: Path) -> Path:
     from genre_cli import featurize, fetch, segment, train
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
+    from genre_cli.training.config import TrainConfig
+    from genre_cli.windows import SegmentConfig
 
     idx = fetch.run("demo", options=FetchOptions(jobs=2, progress=False), out=work / "idx.h5")
     seg = segment.run(idx.path, config=SegmentConfig(seconds=3.0, hop=1.5), out=work / "seg.h5", jobs=2, show_progress=False)
@@ -79,7 +80,7 @@ def naive(clf, files: list[Path]) -> tuple[float, float, dict[Path, np.ndarray]]
             continue
         audio_s += len(y) / sr
         mels = []
-        for s, n in pred.plan_windows(len(y), seg):
+        for s, n in plan_windows(len(y), seg):
             w = np.zeros(seg.win, dtype=np.float32)
             w[:n] = y[s : s + n]
             m = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=fc["n_fft"], hop_length=fc["hop_length"], n_mels=fc["mel"],

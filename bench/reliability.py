@@ -45,7 +45,9 @@ def run(long_seconds: float, work: Path) -> tuple[list[str], dict]:
     from genre_cli import fetch, segment
     from genre_cli import predict as pred
     from genre_cli.datasets import FetchOptions
-    from genre_cli.segment import SegmentConfig, load_segments
+    from genre_cli.formats.index import read as load_index
+    from genre_cli.formats.segments import read as load_segments
+    from genre_cli.windows import SegmentConfig
 
     corpus = make_corpus(work / "corpus", long_seconds=long_seconds)
     hook = [] if really_unreadable(corpus.unreadable.path) else [corpus.unreadable.path]
@@ -57,7 +59,7 @@ def run(long_seconds: float, work: Path) -> tuple[list[str], dict]:
         t0 = time.time()
         idx = fetch.run("folder", source=str(corpus.root), options=FetchOptions(jobs=2, progress=False), out=work / "idx.h5")
         timing["fetch"] = time.time() - t0
-        t = fetch.load_index(idx.path).tracks
+        t = load_index(idx.path).tracks
         row = {p: i for i, p in enumerate(t["path"])}
         for c in corpus.cases:
             i = row[rel[c.name]]

@@ -33,9 +33,10 @@ import h5py
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.featurize import load_features
+from genre_cli.formats.features import read as load_features
 from genre_cli.models import build_model, list_models, model_info
-from genre_cli.train import TrainConfig, run
+from genre_cli.train import run
+from genre_cli.training.config import TrainConfig
 
 
 def subset(src: Path, dst: Path, limit: int, seed: int = 0) -> Path:

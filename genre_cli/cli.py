@@ -19,6 +19,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions
+from genre_cli.datasets.table import TableOptions
+from genre_cli.features import FeatureConfig
+from genre_cli.options import command_options
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
+
 app = typer.Typer(
     name="genre",
     help="Music genre classification: fetch → segment → featurize → train → evaluate → predict.\n\n"
@@ -109,27 +116,25 @@ def _report_stage(result) -> None:
 # ----------------------------------------------------------------------------- fetch
 
 
+def _notice(text: str) -> None:
+    _err().print(f"[yellow]notice:[/] {_esc(text)}")
+
+
 @app.command()
 @handle_errors
+@command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
     dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False)] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV with a `path` column (relative to --from) and labels.", show_default=False)] = None,
-    label_column: Annotated[str, typer.Option("--label-column", help="Label column of --labels.")] = "label",
-    split_column: Annotated[str, typer.Option("--split-column", help="Split column of --labels (used when present).")] = "split",
-    group_by: Annotated[Optional[str], typer.Option("--group-by", help="Column naming a group (artist, performer): no group on two sides.", show_default=False)] = None,
-    folds: Annotated[int, typer.Option("--folds", min=0, help="Also assign K group-aware stratified folds.")] = 0,
-    split: Annotated[str, typer.Option("--split", help="default (dataset's honest split) | random (stratified by track, seeded) | official.")] = "default",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits.")] = 0,
-    checksum: Annotated[Optional[str], typer.Option("--checksum", help="Expected md5:HEX or sha256:HEX of a downloaded archive.", show_default=False)] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never download; use what is on disk.")] = False,
+    legacy_split: Annotated[Optional[str], typer.Option("--split", hidden=True)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the registered datasets and exit.")] = False,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    options: dict | None = None,
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
@@ -137,15 +142,17 @@ def fetch(
     `genre fetch folder --from music/ --labels tracks.csv --label-column style --group-by drummer -o idx.h5`
     """
     from genre_cli import fetch as fetch_stage
-    from genre_cli.datasets import DATASETS, FetchOptions, list_datasets
+    from genre_cli.datasets import DATASETS, list_datasets
 
     if list_:
         for name in list_datasets():
             typer.echo(f"{name}\t{DATASETS.meta(name).get('description', '')}")
         return
-    options = FetchOptions(labels_csv=labels, label_column=label_column, split_column=split_column, group_by=group_by,
-                           folds=folds, split=split, seed=seed, jobs=jobs, offline=offline, checksum=checksum, progress=sys.stderr.isatty())
-    result = fetch_stage.run(dataset, source=source, root=root, options=options, out=out, workdir=workdir, force=force, dry_run=dry_run)
+    values = dict(options or {})
+    if legacy_split is not None:  # `--split` meant the split mode before `genre run` needed it for the scored split
+        _notice("in `genre fetch`, --split is now --split-mode (--split names the split a model is scored on)")
+        values["split"] = legacy_split
+    result = fetch_stage.run(dataset, source=source, root=root, options=FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty()), out=out, workdir=workdir, force=force, dry_run=dry_run)
     _report_stage(result)
     if result.ran:
         _print_fetch_summary(result.summary)
@@ -176,17 +183,9 @@ def _print_fetch_summary(summary: dict) -> None:
 
 @app.command()
 @handle_errors
+@command_options({"segment": SegmentConfig.cli_options()})
 def segment(
     index: Annotated[Path, typer.Argument(help="Track index from `genre fetch`.")],
-    seconds: Annotated[float, typer.Option("--seconds", help="Window length in seconds.")] = 3.0,
-    hop: Annotated[Optional[float], typer.Option("--hop", help="Hop between windows in seconds [default: --seconds, no overlap].", show_default=False)] = None,
-    frames: Annotated[int, typer.Option("--frames", min=0, help="Window length in STFT frames instead (e.g. 128), at --frame-hop.")] = 0,
-    frame_hop: Annotated[int, typer.Option("--frame-hop", min=1, help="STFT hop (samples) used by --frames.")] = 512,
-    random_k: Annotated[int, typer.Option("--random", min=0, help="K non-overlapping windows per track at random (seeded) positions.")] = 0,
-    first: Annotated[int, typer.Option("--first", min=0, help="Only the first N windows of each track.")] = 0,
-    last: Annotated[str, typer.Option("--last", help="Last partial window: drop | pad (zero-padded).")] = "drop",
-    sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
     compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free).")] = True,
     audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).")] = "float32",
     jobs: JobsOpt = 2,
@@ -194,6 +193,7 @@ def segment(
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    segment: dict | None = None,
 ) -> None:
     """Decode tracks once (mono, resampled) and cut them into windows.
 
@@ -201,12 +201,8 @@ def segment(
     [bold]--first 10 --seconds 5[/] (Schrader et al. 2021); [bold]--frames 128 --frame-hop 512[/] (Yang & Zhang 2019).
     """
     from genre_cli import segment as seg_stage
-    from genre_cli.errors import UsageError
 
-    if random_k and first:
-        raise UsageError("--random and --first are exclusive")
-    policy, count = ("random", random_k) if random_k else ("first", first) if first else ("fixed", 0)
-    cfg = seg_stage.SegmentConfig(sr=sr, seconds=seconds, hop=hop, frames=frames, frame_hop=frame_hop, policy=policy, count=count, last=last, seed=seed)
+    cfg = SegmentConfig.from_cli(segment or {})
     result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, compress=compress, audio_dtype=audio_dtype, force=force, dry_run=dry_run, show_progress=True)
     _report_stage(result)
     if result.ran:
@@ -227,35 +223,18 @@ def segment(
 
 @app.command()
 @handle_errors
+@command_options({"features": FeatureConfig.cli_options(), "table_options": TableOptions.cli_options()}, notice=_notice)
 def featurize(
     segments: Annotated[Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)] = None,
-    mel: Annotated[int, typer.Option("--mel", min=0, help="Log-mel spectrogram with N bands.")] = 0,
-    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT (n_fft/2+1 bins).")] = False,
-    mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
-    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas and delta-deltas (3N columns).")] = False,
-    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (Schrader et al. 2021: 30x30).", show_default=False)] = None,
-    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Pun & Nazirkhanova's (2020) 93 hand-crafted statistics.")] = False,
-    kaggle: Annotated[bool, typer.Option("--kaggle", help="The 57 values of the Kaggle GTZAN table.")] = False,
-    n_fft: Annotated[int, typer.Option("--n-fft", min=16, help="FFT size (samples).")] = 2048,
-    hop_length: Annotated[int, typer.Option("--hop-length", min=1, help="STFT hop (samples).")] = 512,
-    fmin: Annotated[float, typer.Option("--fmin", min=0, help="Lowest mel frequency (Hz).")] = 0.0,
-    fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz) [default: sr/2].", show_default=False)] = None,
-    top_db: Annotated[Optional[float], typer.Option("--top-db", help="Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in librosa.feature.mfcc) [default: no floor, -100 dB].", show_default=False)] = None,
-    power: Annotated[bool, typer.Option("--power", help="No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).")] = False,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
     table: Annotated[Optional[Path], typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False)] = None,
-    split_files: Annotated[Optional[list[Path]], typer.Option("--split-file", help="With --table: id list per split (train*/valid*/test* by file name), repeatable.", show_default=False)] = None,
-    table_split: Annotated[str, typer.Option("--table-split", help="With --table: default (GTZAN ids → artist-filtered; else the table's split column) | random.")] = "default",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="With --table-split random.")] = 0.2,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="With --table-split random: validation share (for early stopping/tuning).")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="With --table-split random.")] = 0,
-    label_column: Annotated[str, typer.Option("--label-column", help="With --table: label column.")] = "label",
-    id_column: Annotated[str, typer.Option("--id-column", help="With --table: id column.")] = "filename",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    features: dict | None = None,
+    table_options: dict | None = None,
 ) -> None:
     """Compute features for every segment (all representations share one STFT), or import a table.
 
@@ -269,8 +248,8 @@ def featurize(
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(table, split_files=split_files, split=table_split, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
-                                 label_column=label_column, id_column=id_column, out=out, workdir=workdir, force=force, dry_run=dry_run)
+        result = table_stage.run(table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force,
+                                 dry_run=dry_run)
         _report_stage(result)
         if result.ran:
             s = result.summary
@@ -280,20 +259,8 @@ def featurize(
     if segments is None:
         raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
     from genre_cli import featurize as feat_stage
-    from genre_cli.errors import UsageError
-    from genre_cli.features import FeatureConfig
 
-    steps_mfcc = (0, 0)
-    if mfcc_frames:
-        try:
-            a, b = mfcc_frames.lower().split("x")
-            steps_mfcc = (int(a), int(b))
-        except ValueError:
-            raise UsageError(f"--mfcc-frames expects STEPSxN such as 30x30, got {mfcc_frames!r}") from None
-    params = {"n_fft": n_fft, "hop_length": hop_length, "mel": mel, "fmin": fmin, "fmax": fmax, "stft": stft,
-              "mfcc": mfcc, "deltas": deltas, "mfcc_frames": steps_mfcc, "handcrafted": handcrafted, "kaggle": kaggle,
-              "db": not power, "top_db": top_db}
-    cfg = FeatureConfig.from_params(params).validate()
+    cfg = FeatureConfig.from_cli(features or {}).validate()
     result = feat_stage.run(segments, config=cfg, out=out, workdir=workdir, jobs=jobs, float16=float16, force=force, dry_run=dry_run)
     _report_stage(result)
     if result.ran:
@@ -314,48 +281,17 @@ def featurize(
 # ----------------------------------------------------------------------------- train
 
 
-def _parse_sets(items: list[str]) -> dict:
-    from genre_cli.errors import UsageError
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
-
-
 @app.command()
 @handle_errors
+@command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
     features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see --list-models).")] = "cnn6",
     list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")] = False,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: the paper's, else 30].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Batch size per process [default: the paper's, else 32].", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate [default: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].", show_default=False)] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | adam | adadelta | sgd [default: the paper's, else adamw].", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay of parameters without the model's own per-layer L2 [default: 0 if the model declares L2, else 1e-4].", show_default=False)] = None,
-    patience: Annotated[Optional[int], typer.Option("--patience", min=1, help="Early stopping: epochs without validation improvement [default 10].", show_default=False)] = None,
-    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (weigh the loss against class imbalance).")] = "none",
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.999)] = 0.0,
-    specaugment: Annotated[bool, typer.Option("--specaugment", help="Time/frequency masking of spectrogram inputs (training only).")] = False,
-    mixup: Annotated[float, typer.Option("--mixup", min=0.0, help="Mixup alpha (0 = off).", metavar="ALPHA")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, shuffling, dropout and augmentation.")] = 0,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), repeatable.", show_default=False)] = None,
-    inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.", show_default=False)] = None,
-    device: DeviceOpt = "auto",
-    amp: Annotated[str, typer.Option("--amp", help="Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.")] = "auto",
-    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream batches from HDF5 instead of memory [default: automatic by size].", show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt.h5 when it was written with the same settings.")] = False,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    train: dict | None = None,
 ) -> None:
     """Train a registered model on the train split (validation selects the best epoch).
 
@@ -389,11 +325,7 @@ def train(
         raise UsageError("missing FEATURES artifact", hint="`genre train FEATURES.h5 --model NAME`")
     from genre_cli import train as train_stage
 
-    cfg = train_stage.TrainConfig(
-        model=model, model_config=_parse_sets(sets or []), features={k: str(v) for k, v in _parse_sets(inputs or []).items()},
-        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, patience=patience,
-        class_weights=class_weights, label_smoothing=label_smoothing, specaugment=specaugment, mixup=mixup, seed=seed,
-        device=device, amp=amp, stream=stream, resume=resume)
+    cfg = TrainConfig.from_cli(train or {})
     con = _err()
 
     def on_epoch(rec):
@@ -422,9 +354,9 @@ def train(
 
 @app.command()
 @handle_errors
+@command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
-    split: Annotated[str, typer.Option("--split", help="Split to score: test | validation | train | all.")] = "test",
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
     allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON on stdout.")] = False,
@@ -435,6 +367,7 @@ def evaluate(
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    scored: dict | None = None,
 ) -> None:
     """Segment- and track-level metrics of one or more models on a split of a features file.
 
@@ -449,6 +382,7 @@ def evaluate(
 
     if len(paths) < 2:
         raise UsageError("give MODEL.h5 ... FEATURES.h5 (at least one model and the features)")
+    split = SCORE_SPLIT_OPTION.check((scored or {}).get("split", "test"))
     result = eval_stage.run(paths[:-1], paths[-1], split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device,
                             out=out, workdir=workdir, force=force, dry_run=dry_run)
     if result.status == "would run":
@@ -650,49 +584,54 @@ class _Writer:
 # ----------------------------------------------------------------------------- run / info
 
 
+#: ``genre run`` exposes the options of every stage it runs; one ``--seed`` seeds the split and the training.
+_RUN_GROUPS = {
+    "fetch_options": tuple(o for o in FetchOptions.cli_options() if o.name != "seed"),
+    "segment": tuple(o for o in SegmentConfig.cli_options() if o.name != "seed"),
+    "features": FeatureConfig.cli_options(),
+    "train": tuple(o for o in TrainConfig.cli_options() if o.name not in ("seed", "resume")),
+    "scored": (SCORE_SPLIT_OPTION,),
+}
+
+
 @app.command("run")
 @handle_errors
+@command_options(_RUN_GROUPS, after="source", defaults={"segment": {"hop": 1.5}},
+                 help_texts={"segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
+                             "features": {"mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
+                                                 "when none selected can fill its input; cnn6: --mel 128]."}})
 def run_pipeline(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (default: the embedded demo).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="Dataset source (URL, archive, folder).", show_default=False)] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Labels CSV for the folder dataset.", show_default=False)] = None,
-    label_column: Annotated[str, typer.Option("--label-column")] = "label",
-    group_by: Annotated[Optional[str], typer.Option("--group-by", show_default=False)] = None,
-    seconds: Annotated[float, typer.Option("--seconds", help="Window length (s).")] = 3.0,
-    hop: Annotated[Optional[float], typer.Option("--hop", help="Window hop (s).")] = 1.5,
-    mel: Annotated[int, typer.Option("--mel", min=0, help="Mel bands.")] = 128,
-    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Also compute the 93 hand-crafted features.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m")] = "cnn6",
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Training epochs [default: the model's paper value, else 30].", show_default=False)] = None,
-    class_weights: Annotated[str, typer.Option("--class-weights", help="none | balanced (loss weights for imbalanced classes).")] = "none",
-    split_mode: Annotated[str, typer.Option("--split-mode", help="Fetch split: default | random | official (see `genre fetch --split`).")] = "default",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    split: Annotated[str, typer.Option("--split", help="Split to evaluate on.")] = "test",
-    device: DeviceOpt = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and of training.")] = 0,
     jobs: JobsOpt = 2,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    fetch_options: dict | None = None,
+    segment: dict | None = None,
+    features: dict | None = None,
+    train: dict | None = None,
+    scored: dict | None = None,
 ) -> None:
     """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date.
 
-    With no options: the embedded demo dataset (official split), 3 s windows at a 1.5 s hop,
-    128-band log-mel, Schrader et al.'s (2021) cnn6 with its paper settings, track-level test report.
+    Every option of `genre fetch`, `segment`, `featurize` and `train` is accepted, with the same
+    name and default; `--split` names the split the model is scored on (`--split-mode` says how
+    splits are made). With no options: the embedded demo dataset (official split), 3 s windows at
+    a 1.5 s hop, the features the model's paper used (cnn6: 128-band log-mel), Schrader et al.'s
+    (2021) cnn6 with its paper settings, track-level test report.
     Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
     """
     from genre_cli import pipeline
-    from genre_cli.datasets import FetchOptions
-    from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
 
     cfg = pipeline.PipelineConfig(
         dataset=dataset, source=source,
-        fetch=FetchOptions(labels_csv=labels, label_column=label_column, group_by=group_by, split=split_mode, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
-        segment=SegmentConfig(seconds=seconds, hop=hop),
-        features=FeatureConfig.from_params({"mel": mel, "handcrafted": handcrafted}),
-        train=TrainConfig(model=model, epochs=epochs, class_weights=class_weights, seed=seed, device=device),
-        split=split, jobs=jobs, workdir=workdir,
+        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
+        segment=SegmentConfig.from_cli(segment or {}),
+        features=FeatureConfig.from_cli(features or {}),
+        train=TrainConfig.from_cli(train or {}, seed=seed),
+        split=(scored or {}).get("split", "test"), jobs=jobs, workdir=workdir,
     )
     results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
     last = results[-1]

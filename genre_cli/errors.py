@@ -27,6 +27,10 @@ class UsageError(GenreError):
     exit_code = 2
 
 
+class OptionTypeError(UsageError):
+    """An option value of the wrong type (a string where an integer is needed, ...). Exit code 2."""
+
+
 class InputError(GenreError):
     """An input file or value cannot be used (missing, corrupt, wrong kind). Exit code 2."""
 

@@ -1,7 +1,7 @@
 """Loaded classifiers: input slots, normalisation, devices, batched probabilities.
 
 Shared by ``train`` (validation), ``evaluate`` and ``predict`` so all three compute
-probabilities the same way.
+probabilities the same way. The model file's layout is :mod:`genre_cli.formats.model`.
 """
 
 from __future__ import annotations
@@ -12,26 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from genre_cli import artifacts
 from genre_cli.errors import ArtifactError, DeviceError, UsageError
-
-#: Wildcard slots and the concrete features that fill them, in order of preference.
-SLOT_CHOICES: dict[str, tuple[str, ...]] = {
-    "spectrogram": ("mel", "stft", "mfcc", "mfcc_frames"),
-    "vector": ("handcrafted", "kaggle", "table"),
-}
-
-#: The ``genre featurize`` flags that produce each feature.
-FEATURE_FLAGS: dict[str, str] = {
-    "mel": "--mel 128",
-    "stft": "--stft",
-    "mfcc": "--mfcc 20",
-    "mfcc_frames": "--mfcc-frames",
-    "handcrafted": "--handcrafted",
-    "kaggle": "--kaggle",
-    "table": "--table CSV",
-}
-
+from genre_cli.features.kind import SLOTS, make_hint, slot_choices
+from genre_cli.formats import model as model_format
 
 def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, prefer: dict[str, str] | None = None) -> dict[str, str]:
     """Map each of a model's input slots to a feature present in the features file.
@@ -44,7 +27,7 @@ def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, 
     prefer = prefer or {}
     out: dict[str, str] = {}
     for slot in slots:
-        choices = SLOT_CHOICES.get(slot, (slot,))
+        choices = slot_choices(slot)
         if slot in prefer:
             if prefer[slot] not in available or prefer[slot] not in choices:
                 raise UsageError(f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})")
@@ -52,9 +35,9 @@ def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, 
             continue
         found = [c for c in choices if c in available]
         if not found:
-            flags = " or ".join(f"`{FEATURE_FLAGS.get(c, c)}`" for c in choices)
+            flags = " or ".join(f"`{make_hint(c)}`" for c in choices)
             raise UsageError(
-                f"model {model!r} needs {'a ' + slot if slot in SLOT_CHOICES else 'the ' + slot + ' feature'} input "
+                f"model {model!r} needs {'a ' + slot if slot in SLOTS else 'the ' + slot + ' feature'} input "
                 f"({', '.join(choices)}), but the features file has only: {', '.join(available) or 'nothing'}",
                 hint=f"run `genre featurize` with {flags}",
             )
@@ -111,7 +94,7 @@ class Classifier:
         out = {}
         for slot, name in self.inputs.items():
             if name not in feats:
-                raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{FEATURE_FLAGS.get(name, name)}`")
+                raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{make_hint(name)}`")
             x = feats[name]
             if tuple(x.shape[1:]) != tuple(self.input_shapes[slot]):
                 raise UsageError(f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}")
@@ -159,75 +142,29 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
     caller can start decoding audio while the model itself loads.
     """
     path = Path(path)
-    with artifacts.open_artifact(path, "train") as (f, meta):
-        a = f.attrs
-        try:
-            name = str(a["model"])
-            kind = str(a["model_kind"])
-            labels = artifacts.get_json_attr(f, "labels", [])
-            inputs = artifacts.get_json_attr(f, "inputs", {})
-            shapes = artifacts.get_json_attr(f, "input_shapes", {})
-            config = artifacts.get_json_attr(f, "model_config", {})
-            fcfg = artifacts.get_json_attr(f, "feature_config", {})
-            scfg = artifacts.get_json_attr(f, "segment_config", {})
-        except KeyError as exc:
-            raise ArtifactError(f"{path}: model file lacks attribute {exc}") from None
-        _check_model_attrs(path, labels, inputs, shapes, config, fcfg, scfg)
-        norm = {}
-        for slot, feat in inputs.items():
-            g = f.get(f"norm/{feat}")
-            if g is not None:
-                mean, std = (artifacts.require_dataset(g, k, ndim=1, kind="f")[()] for k in ("mean", "std"))
-                width = shapes[slot][-1]
-                if len(mean) != width or len(std) != width:
-                    raise ArtifactError(f"{path}: /norm/{feat} has {len(mean)} means and {len(std)} stds; its input {slot!r} has {width} columns")
-                norm[feat] = (mean, std)
-        if "weights" not in f:
-            raise ArtifactError(f"{path}: model file has no /weights group")
+    with model_format.open_model(path) as (d, group):
         if not weights:
-            return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, None, None, config, path)
-        from genre_cli.models import build_model
-        from genre_cli.models import persist
+            return Classifier(d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config,
+                              None, None, d.model_config, path)
+        from genre_cli.models import build_model, persist
         from genre_cli.models.base import for_inference
 
         dev = None
-        if kind == "torch":
+        if d.kind == "torch":
             dev = resolve_device(device)
-            model = build_model(name, n_classes=len(labels), input_shapes=shapes, **config)
-            state = persist.load_torch_state(f["weights"])
+            model = build_model(d.name, n_classes=len(d.labels), input_shapes=d.input_shapes, **d.model_config)
+            state = persist.load_torch_state(group)
             try:
                 model.load_state_dict(state)
             except (RuntimeError, KeyError) as exc:
-                raise ArtifactError(f"{path}: weights do not fit model {name!r}: {str(exc).splitlines()[0]}") from None
+                raise ArtifactError(f"{path}: weights do not fit model {d.name!r}: {str(exc).splitlines()[0]}") from None
             for_inference(model.to(dev))  # folds BatchNorm into convs, channels_last: never trained again
-        elif kind == "sklearn":
-            model = persist.load_sklearn(f["weights"])
+        elif d.kind == "sklearn":
+            model = persist.load_sklearn(group)
         else:
-            raise ArtifactError(f"{path}: unknown model kind {kind!r}")
-    return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, model, dev, config, path)
-
-
-def _check_model_attrs(path: Path, labels, inputs, shapes, config, fcfg, scfg) -> None:
-    """Raise :class:`ArtifactError` unless a model file's JSON attributes have the types
-    ``genre train`` writes (a file from elsewhere may hold anything); turns ``shapes``
-    lists into tuples in place."""
-
-    def bad(name: str, want: str, got) -> ArtifactError:
-        return ArtifactError(f"{path}: model attribute {name!r} must be {want}, got {str(got)[:80]!r}")
-
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise bad("labels", "a JSON list of at least two strings", labels)
-    if not isinstance(inputs, dict) or not inputs or not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
-        raise bad("inputs", "a JSON object {slot: feature name}", inputs)
-    if not isinstance(shapes, dict) or set(shapes) != set(inputs):
-        raise bad("input_shapes", f"a JSON object with one shape per input slot ({', '.join(inputs)})", shapes)
-    for slot, shape in shapes.items():
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-            raise bad("input_shapes", f"positive integer lists; slot {slot!r} has", shape)
-        shapes[slot] = tuple(shape)
-    for name, value in (("model_config", config), ("feature_config", fcfg), ("segment_config", scfg)):
-        if not isinstance(value, dict):
-            raise bad(name, "a JSON object", value)
+            raise ArtifactError(f"{path}: unknown model kind {d.kind!r}")
+    return Classifier(d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config, model, dev,
+                      d.model_config, path)
 
 
 def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mean") -> tuple[np.ndarray, np.ndarray]:

@@ -5,15 +5,15 @@ parameters, normalisation statistics, weights), so nothing else is read.
 
 Pipeline
 --------
-* **Streaming decode.** Each file is decoded block by block (``soundfile``; ``ffmpeg``
-  for m4a/aac/opus/wma when installed), downmixed to mono and resampled with soxr's
-  streaming resampler, whose output is identical to resampling the whole file at once.
-  A one-hour recording never sits in memory: only one block and the samples of the
-  windows still open are kept.
+* **Streaming decode.** Each file is decoded block by block by :func:`genre_cli.audio.stream`
+  (the decoder ``segment`` uses: soundfile, ffmpeg for m4a/aac/opus/wma when installed),
+  downmixed to mono and resampled with soxr's streaming resampler, whose output is identical
+  to resampling the whole file at once. A one-hour recording never sits in memory: only one
+  block and the samples of the windows still open are kept.
 * **Windows.** The model's window length and hop, over the whole file: every full window
   at the hop, plus, when the hop grid leaves a tail uncovered, one full window aligned
   to the end of the file (so no window is mostly zero padding). A file shorter than one
-  window gives one zero-padded window. See :func:`plan_windows`.
+  window gives one zero-padded window. See :func:`genre_cli.windows.plan_windows`.
 * **Workers.** Decoding and featurizing run in ``jobs`` worker threads (numpy, soxr,
   libsndfile and the FFT release the GIL); feature chunks go through a bounded queue.
 * **Batched inference.** The caller's thread loads the model once and runs it on batches
@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,18 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_cli.audio import FFMPEG_EXTENSIONS, check_complete, check_file, downmix, error_reason, is_audio_path, open_reason
+from genre_cli import audio
+from genre_cli.audio import BLOCK_SECONDS, error_reason, is_audio_path
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
 from genre_cli.parallel import available_cores
-from genre_cli.segment import SegmentConfig, window_starts
+from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
 FEATURE_CHUNK = 32
 #: Windows per forward pass (may mix files).
 BATCH_SIZE = 128
-#: Seconds of native-rate audio decoded per block.
-BLOCK_SECONDS = 30.0
 
 
 @dataclass
@@ -125,175 +122,7 @@ def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
 
 def windows_for(clf: Classifier) -> SegmentConfig:
     """The model's window length, hop and sample rate (fixed grid over the whole file)."""
-    cfg = SegmentConfig.from_params(clf.segment_config)
-    return SegmentConfig(sr=cfg.sr, seconds=cfg.seconds, hop=cfg.hop, frames=cfg.frames, frame_hop=cfg.frame_hop, policy="fixed", last="drop")
-
-
-def plan_windows(n: int, seg: SegmentConfig) -> list[tuple[int, int]]:
-    """Windows ``(start, length)`` covering a signal of ``n`` samples.
-
-    Every full window on the hop grid (:func:`genre_cli.segment.window_starts`); if the
-    last of them ends before the signal does, one more full window ending at the last
-    sample; a signal shorter than one window gives ``[(0, n)]`` (zero-padded when
-    featurized); ``[]`` when ``n == 0``.
-    """
-    win = seg.win
-    if n <= 0:
-        return []
-    if n < win:
-        return [(0, n)]
-    spans = window_starts(n, SegmentConfig(sr=seg.sr, seconds=seg.seconds, hop=seg.hop, frames=seg.frames, frame_hop=seg.frame_hop, policy="fixed", last="drop"))
-    if spans[-1][0] + win < n:
-        spans.append((n - win, win))
-    return spans
-
-
-# ----------------------------------------------------------------------------- decoding
-
-
-def decode_blocks(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
-    """Decode ``path`` block by block to mono float32 at ``sr`` Hz.
-
-    The concatenated blocks equal :func:`genre_cli.audio.load` of the whole file (same
-    downmix, same soxr resampler in streaming mode).
-
-    Raises
-    ------
-    AudioError
-        Missing, empty, undecodable or non-finite audio; a format that needs ffmpeg when
-        ffmpeg is not installed.
-    """
-    import soundfile as sf
-
-    path = Path(path)
-    check_file(path)
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as exc:
-        if path.suffix.lower() in FFMPEG_EXTENSIONS:
-            yield from _ffmpeg_blocks(path, sr, block_seconds)
-            return
-        raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
-    with f:
-        native = int(f.samplerate)
-        block = max(1, int(block_seconds * native))
-
-        def read() -> Iterator[np.ndarray]:
-            got = 0
-            while True:
-                try:
-                    data = f.read(block, dtype="float32", always_2d=True)
-                except Exception as exc:
-                    raise AudioError(f"{path}: decoding failed ({error_reason(exc)})") from None
-                if not len(data):
-                    if got:
-                        check_complete(path, got, f.frames, native)
-                    return
-                got += len(data)
-                yield downmix(data)
-
-        yield from _resampled(path, read(), native, sr)
-
-
-def _resampled(path: Path, blocks: Iterator[np.ndarray], native: int, sr: int) -> Iterator[np.ndarray]:
-    import soxr
-
-    stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
-    total = 0
-    for y in blocks:
-        if not np.all(np.isfinite(y)):
-            raise AudioError(f"{path}: audio contains NaN or Inf samples")
-        total += len(y)
-        out = y if stream is None else stream.resample_chunk(y, last=False)
-        if len(out):
-            yield np.ascontiguousarray(out, dtype=np.float32)
-    if total == 0:
-        raise AudioError(f"{path}: no audio samples")
-    if stream is not None:
-        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-        if len(tail):
-            yield np.ascontiguousarray(tail, dtype=np.float32)
-
-
-def ffmpeg_available() -> bool:
-    """True when both ``ffmpeg`` and ``ffprobe`` are on the PATH."""
-    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
-
-
-def _ffmpeg_blocks(path: Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
-    """Stream m4a/aac/opus/wma through ffmpeg (native rate, mono f32le), resample with soxr."""
-    if not ffmpeg_available():
-        raise AudioError(f"{path}: {path.suffix} files need ffmpeg, which is not installed (e.g. apt-get install ffmpeg)")
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=60,
-    )
-    try:
-        native = int(probe.stdout.strip().splitlines()[0])
-    except (ValueError, IndexError):
-        msg = (probe.stderr.strip().splitlines() or ["no audio stream"])[-1]
-        raise AudioError(f"{path}: not decodable audio ({msg[:200]})") from None
-    proc = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1", "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    nbytes = 4 * max(1, int(block_seconds * native))
-
-    def read() -> Iterator[np.ndarray]:
-        while buf := proc.stdout.read(nbytes):
-            yield np.frombuffer(buf[: len(buf) // 4 * 4], dtype="<f4").astype(np.float32)
-
-    try:
-        yield from _resampled(path, read(), native, sr)
-        err = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0:
-            raise AudioError(f"{path}: ffmpeg failed ({(err.splitlines() or ['exit ' + str(proc.returncode)])[-1][:200]})")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
-class Windower:
-    """Cut a stream of sample blocks into the windows of :func:`plan_windows`.
-
-    Only the samples that a window still open (or the end-aligned last window) may need
-    are kept, so memory is bounded by the block size plus one window.
-    """
-
-    def __init__(self, seg: SegmentConfig):
-        self.win, self.hop = seg.win, seg.hop_samples
-        self.seg = seg
-        self.buf = np.zeros(0, dtype=np.float32)
-        self.buf_start = 0  # sample index of buf[0]
-        self.total = 0
-        self.k = 0  # next grid window
-
-    def push(self, block: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Add samples; return the ``(start, window)`` pairs now complete."""
-        self.buf = np.concatenate([self.buf, block]) if len(self.buf) else block
-        self.total += len(block)
-        out = []
-        while self.k * self.hop + self.win <= self.total:
-            s = self.k * self.hop - self.buf_start
-            out.append((self.k * self.hop, self.buf[s : s + self.win].copy()))
-            self.k += 1
-        keep = min(self.k * self.hop, max(self.total - self.win, 0), self.total)
-        if keep > self.buf_start:
-            self.buf = self.buf[keep - self.buf_start :]
-            self.buf_start = keep
-        return out
-
-    def finish(self) -> list[tuple[int, np.ndarray]]:
-        """The windows left at the end of the stream (end-aligned or padded)."""
-        out = []
-        for start, n in plan_windows(self.total, self.seg)[self.k :]:
-            w = np.zeros(self.win, dtype=np.float32)
-            w[:n] = self.buf[start - self.buf_start : start - self.buf_start + n]
-            out.append((start, w))
-        return out
+    return SegmentConfig.from_params(clf.segment_config).grid()
 
 
 # ----------------------------------------------------------------------------- running
@@ -352,7 +181,7 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
             chunk.clear()
             return _put(ctx, item)
 
-        for block in decode_blocks(path, ctx.seg.sr, block_seconds=ctx.block_seconds):
+        for block in audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds):
             if ctx.stop.is_set():
                 return
             for item in w.push(block):

@@ -240,8 +240,8 @@ def tiny_pipeline(d: Path, *, sr: int = 8000) -> dict[str, Path]:
     from genre_cli import featurize, fetch, segment, train
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
+    from genre_cli.training.config import TrainConfig
+    from genre_cli.windows import SegmentConfig
 
     rng = np.random.default_rng(0)
     for label in ("low", "high"):

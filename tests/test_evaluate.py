@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -21,8 +22,9 @@ from genre_cli.datasets import FetchOptions
 from genre_cli.errors import InputError
 from genre_cli.features import FeatureConfig
 from genre_cli.inference import aggregate_tracks, load_classifier
-from genre_cli.segment import SegmentConfig
-from genre_cli.train import TrainConfig
+from genre_cli.formats import features as feat_format
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
 
 runner = CliRunner()
 LABELS = ("low", "high", "noise")
@@ -73,7 +75,7 @@ def test_numbers_equal_sklearn_on_the_same_predictions(official, tmp_path):
     rep = res.summary["reports"][0]
     assert rep["dataset"] == "music" and rep["split"] == "test" and rep["n_tracks"] == 3 and rep["n_segments"] == 12
     # the predictions, recomputed independently of evaluate
-    feats = featurize.load_features(official["feat"])
+    feats = feat_format.read(official["feat"])
     rows = np.flatnonzero(feats.segments["split"] == "test")
     clf = load_classifier(official["model"], device="cpu")
     proba = clf.predict_proba({"mel": feats.load("mel", rows)})
@@ -157,18 +159,18 @@ def test_group_overlap_on_an_official_split_is_reported_not_refused(official, tm
 
 
 def test_group_overlap_on_a_group_aware_split_is_refused(official, tmp_path):
-    feats = featurize.load_features(official["feat"])
-    prov = ev.split_provenance(official["feat"])
-    assert prov["group_by"] == "performer" and prov["group_aware"] is False and prov["index"]
-    aware = dict(prov, group_aware=True, split_method="random, stratified by label, grouped by 'performer' (seed 0)")
+    feats = feat_format.read(official["feat"])
+    prov = feats.provenance  # recorded by fetch, carried forward by segment and featurize
+    assert prov.group_by == "performer" and prov.group_aware is False and prov.index
+    aware = dataclasses.replace(prov, group_aware=True, split_method="random, stratified by label, grouped by 'performer' (seed 0)")
     with pytest.raises(InputError, match="share a performer .* although this split was made performer-disjoint"):
         ev.evaluate_model(official["model"], feats, split="test", provenance=aware)
     rep = ev.evaluate_model(official["model"], feats, split="test", provenance=aware, allow_leakage=True)
     assert rep["leakage"]["allowed"] is True and rep["leakage"]["group_policy"] == "refuse"
-    # a real group-aware index is recognised through the upstream chain
+    # a real group-aware index is recognised through the provenance its features carry
     feat2 = _chain(official["music"], official["table"], tmp_path / "w2", split="random")
-    prov2 = ev.split_provenance(feat2)
-    assert prov2["group_aware"] is True and "grouped by 'performer'" in prov2["split_method"]
+    prov2 = feat_format.read(feat2).provenance
+    assert prov2.group_aware is True and "grouped by 'performer'" in prov2.split_method
 
 
 def test_cli_tables_plots_and_two_models(official, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from genre_cli.errors import AudioError, InputError, UsageError
 from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
-from genre_cli.features import extract as fx
+from genre_cli.features import extract, filters, spectral
 
 SR = 22050
 L = 2 * SR  # 2 s segments: 87 frames
@@ -88,11 +88,11 @@ def test_mfcc_matches_librosa():
 
 
 def test_spectral_descriptors_match_librosa():
-    mag = np.abs(fx._stft(Y, 2048, 512))
-    centroid, bandwidth, rolloff = fx._spectral_shape(mag, SR, 2048)
-    contrast = fx._contrast(mag, SR, 2048)
-    zcr = fx._zcr(Y, 2048, 512)
-    chroma = fx._chroma(mag**2, SR, 2048)
+    mag = np.abs(spectral.stft(Y, 2048, 512))
+    centroid, bandwidth, rolloff = spectral.spectral_shape(mag, SR, 2048)
+    contrast = spectral.contrast(mag, SR, 2048)
+    zcr = spectral.zcr(Y, 2048, 512)
+    chroma = spectral.chroma(mag**2, SR, 2048)
     for i, y in enumerate(Y):
         np.testing.assert_allclose(centroid[i], librosa.feature.spectral_centroid(y=y, sr=SR)[0], rtol=1e-4)
         np.testing.assert_allclose(bandwidth[i], librosa.feature.spectral_bandwidth(y=y, sr=SR)[0], rtol=1e-4)
@@ -119,10 +119,10 @@ def test_contrast_top_band_above_lowpass():
     y = (scipy.signal.sosfilt(sos, 0.01 * rng.standard_normal(L)) + low).astype(np.float32)
     ref = librosa.feature.spectral_contrast(y=y, sr=SR)
     # the float32 FFT's error (~1e-7 of the frame peak) swamps the top band's valley ...
-    fast = fx._contrast(np.abs(fx._stft(y[None], 2048, 512)), SR, 2048)[0]
+    fast = spectral.contrast(np.abs(spectral.stft(y[None], 2048, 512)), SR, 2048)[0]
     assert np.abs(fast - ref).max() > 1.0
     # ... so the vector statistics use the float64 FFT (rounded to complex64, as librosa does)
-    contrast = fx._contrast(np.abs(fx._stft(y[None], 2048, 512, precise=True)), SR, 2048)[0]
+    contrast = spectral.contrast(np.abs(spectral.stft(y[None], 2048, 512, precise=True)), SR, 2048)[0]
     np.testing.assert_allclose(contrast, ref, atol=0.1)
     hc = compute(y[None], FeatureConfig(handcrafted=True))["handcrafted"][0]
     cols = column_names("handcrafted", FeatureConfig(handcrafted=True))
@@ -201,7 +201,7 @@ def test_click_train_zcr():
     y = np.zeros((1, L), np.float32)
     y[0, ::period] = 1.0
     y[0, 1::period] = -1.0
-    zcr = fx._zcr(y, 2048, 512)[0]
+    zcr = spectral.zcr(y, 2048, 512)[0]
     np.testing.assert_allclose(zcr, librosa.feature.zero_crossing_rate(y[0])[0], atol=1e-7)
     inner = zcr[4:-4]
     assert np.all(np.abs(inner - 2 / period) <= 2 / 2048 + 1e-9)
@@ -270,7 +270,7 @@ def test_batched_equals_per_segment(all_out):
 def test_internal_chunking_is_invisible(monkeypatch):
     cfg = FeatureConfig(mel=32, mfcc=13, handcrafted=True, top_db=80.0)
     whole = compute(Y, cfg)
-    monkeypatch.setattr(fx, "_CHUNK_BYTES", 1)  # one segment per chunk
+    monkeypatch.setattr(extract, "CHUNK_BYTES", 1)  # one segment per chunk
     chunked = compute(Y, cfg)
     for name in cfg.names():
         np.testing.assert_allclose(whole[name], chunked[name], rtol=1e-5, atol=1e-4)
@@ -382,14 +382,14 @@ def test_kaggle_vector_matches_table():
 ])
 def test_mel_filterbank_equals_librosa(sr, n_fft, n_mels, fmin, fmax):
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32)
-    np.testing.assert_array_equal(fx._mel_basis_t(sr, n_fft, n_mels, fmin, fmax), ref.T)
+    np.testing.assert_array_equal(filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax), ref)
 
 
 @pytest.mark.parametrize("n_fft", [256, 512, 2048, 1000])
 def test_window_equals_librosa_hann(n_fft):
     ref = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
-    np.testing.assert_allclose(fx._window(n_fft), ref, rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(fx._fft_freqs(22050, n_fft), librosa.fft_frequencies(sr=22050, n_fft=n_fft))
+    np.testing.assert_allclose(filters.hann(n_fft), ref, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(filters.fft_frequencies(22050, n_fft), librosa.fft_frequencies(sr=22050, n_fft=n_fft))
 
 
 @pytest.mark.parametrize("width,order", [(9, 1), (9, 2), (5, 1), (3, 1), (7, 2)])
@@ -398,7 +398,7 @@ def test_delta_kernels_equal_savgol(width, order):
 
     full = scipy.signal.savgol_filter(np.eye(width), width, polyorder=order, deriv=order, axis=0, mode="interp")
     half = width // 2
-    taps, head, tail = fx._delta_kernels(width, order)
+    taps, head, tail = filters.delta_kernels(width, order)
     np.testing.assert_allclose(taps, full[half], rtol=0, atol=1e-12)
     np.testing.assert_allclose(head, full[:half], rtol=0, atol=1e-12)
     np.testing.assert_allclose(tail, full[width - half:], rtol=0, atol=1e-12)

@@ -11,9 +11,11 @@ import soundfile as sf
 from conftest import synth, write_folder
 from typer.testing import CliRunner
 
-from genre_cli import featurize, segment
+from genre_cli import featurize
 from genre_cli.cli import app
 from genre_cli.features import FeatureConfig, compute
+from genre_cli.formats import features as feat_format
+from genre_cli.formats import segments as seg_format
 
 runner = CliRunner()
 SR = 16000
@@ -57,12 +59,12 @@ def test_jobs_1_and_2_are_bit_identical(segs, tmp_path):
 def test_features_equal_the_library_on_the_decoded_windows(segs, tmp_path):
     cfg = FeatureConfig(mel=32, handcrafted=True)
     res = featurize.run(segs, config=cfg, out=tmp_path / "f.h5", jobs=1, show_progress=False)
-    s = segment.load_segments(segs)
+    s = seg_format.read(segs)
     rows = np.array([0, 7, 50, 83])
     with h5py.File(segs) as f:
-        y = segment.read_windows(f["audio"], s, rows)
+        y = seg_format.read_windows(f["audio"], s, rows)
     ref = compute(y, FeatureConfig.from_params({**cfg.to_params(), "sr": SR}))
-    feats = featurize.load_features(res.path)
+    feats = feat_format.read(res.path)
     for name in ("mel", "handcrafted"):  # equal up to float32 rounding (BLAS blocks differ with batch size)
         np.testing.assert_allclose(feats.load(name, rows), ref[name], rtol=1e-5, atol=1e-4, err_msg=name)
     for k in ("track_id", "label", "group", "split"):
@@ -71,7 +73,7 @@ def test_features_equal_the_library_on_the_decoded_windows(segs, tmp_path):
 
 def test_norm_stats_are_over_the_train_split_only(segs, tmp_path):
     res = featurize.run(segs, config=FeatureConfig(mel=16, handcrafted=True), out=tmp_path / "n.h5", jobs=1, show_progress=False)
-    feats = featurize.load_features(res.path)
+    feats = feat_format.read(res.path)
     train = np.flatnonzero(feats.segments["split"] == "train")
     assert 0 < len(train) < 84
     for name in ("mel", "handcrafted"):

@@ -16,14 +16,15 @@ from typer.testing import CliRunner
 
 from conftest import synth, write_folder
 from genre_cli import featurize, fetch, segment, train
+from genre_cli import audio, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
 from genre_cli.cli import app
 from genre_cli.datasets import FetchOptions
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
-from genre_cli.segment import SegmentConfig
-from genre_cli.train import TrainConfig
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
 
 runner = CliRunner()
 
@@ -136,12 +137,12 @@ def test_plan_windows_and_windower_match_for_any_block_size(rng):
     seg = SegmentConfig(sr=1000, seconds=1.0, hop=0.3)
     for n in (0, 1, 999, 1000, 1001, 2345, 5000):
         y = rng.standard_normal(n).astype(np.float32)
-        spans = pred.plan_windows(n, seg)
+        spans = windows.plan_windows(n, seg)
         if n:
             assert spans[0][0] == 0 and spans[-1][0] + min(spans[-1][1], n) == n
         expected = [np.pad(y[s : s + k], (0, 1000 - k)) for s, k in spans]
         for block in (1, 7, 300, 1000, 4096):
-            w = pred.Windower(seg)
+            w = windows.Windower(seg)
             got = [x for i in range(0, n, block) for x in w.push(y[i : i + block])] + w.finish()
             assert [s for s, _ in got] == [s for s, _ in spans]
             for (_, a), b in zip(got, expected):
@@ -154,13 +155,13 @@ def test_blockwise_equals_whole_file(model, tmp_path, rng):
     y = np.concatenate([synth(k, 4.4, 44100, rng) for k in ("low", "noise", "high")])
     sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100)
     clf = load_classifier(model, device="cpu")
-    blocks = list(pred.decode_blocks(path, 22050, block_seconds=1.5))
+    blocks = list(audio.stream(path, 22050, block_seconds=1.5))
     assert len(blocks) >= 8
     whole, _ = load(path, sr=22050)
     np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
     # reference: whole file in memory, same window plan, one compute() call
     seg = pred.windows_for(clf)
-    spans = pred.plan_windows(len(whole), seg)
+    spans = windows.plan_windows(len(whole), seg)
     x = np.stack([np.pad(whole[s : s + k], (0, seg.win - k)) for s, k in spans])
     ref = clf.predict_proba(compute(x, FeatureConfig.from_params(clf.feature_config)))
     (res,) = pred.run(clf, [path], jobs=2, timeline=True, block_seconds=1.5, batch_size=5)
@@ -187,7 +188,7 @@ def test_many_files_batched_across_files_keep_input_order(model, tmp_path, rng):
 def test_ffmpeg_formats(model, mixed_folder, tmp_path, monkeypatch):
     m4a = tmp_path / "clip.m4a"
     m4a.write_bytes(b"\x00\x00\x00\x18ftypM4A not really")  # what it holds does not matter when ffmpeg is absent
-    monkeypatch.setattr(pred, "ffmpeg_available", lambda: False)
+    monkeypatch.setattr(audio, "ffmpeg_available", lambda: False)
     (res,) = pred.run(model, [m4a], jobs=1, device="cpu")
     assert isinstance(res, pred.Failure) and "need ffmpeg, which is not installed" in res.reason
     monkeypatch.undo()

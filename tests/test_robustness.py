@@ -26,9 +26,11 @@ import pytest
 from typer.testing import CliRunner
 
 from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
-from genre_cli import artifacts, featurize, fetch
+from genre_cli import artifacts
 from genre_cli.cli import app
-from genre_cli.segment import load_segments
+from genre_cli.formats import features as feat_format
+from genre_cli.formats import index as index_format
+from genre_cli.formats.segments import read as load_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 8000  #: every stage here works at 8 kHz: the 2-hour file needs no resampling, 192 kHz does
@@ -91,7 +93,7 @@ def index(corpus, hook, tmp_path_factory) -> Path:
 
 
 def test_fetch_indexes_valid_files_and_marks_bad_ones_with_path_and_reason(corpus, index):
-    t = fetch.load_index(index).tracks
+    t = index_format.read(index).tracks
     rows = {p: i for i, p in enumerate(t["path"])}
     assert len(rows) == len(corpus.cases)  # the directory symlink loop was not followed (no duplicates)
     for case in corpus.cases:
@@ -145,7 +147,7 @@ def test_silence_and_dc_give_finite_features(corpus, index, tmp_path):
     out = tmp_path / "feat.h5"
     r = genre("featurize", seg, "--mel", 16, "--mfcc", 8, "--handcrafted", "-o", out, "--jobs", 1)
     assert r.exit_code == 0, r.stderr
-    feats = featurize.load_features(out)
+    feats = feat_format.read(out)
     for name in feats.names:
         x = feats.load(name)
         assert len(x) == 6 and np.isfinite(x).all(), name

@@ -12,7 +12,10 @@ from typer.testing import CliRunner
 
 from genre_cli.cli import app
 from genre_cli.errors import UsageError
-from genre_cli.segment import AUDIO_SCALE, SegmentConfig, load_segments, read_windows, run, window_starts
+from genre_cli.formats.segments import AUDIO_SCALE, read_windows
+from genre_cli.formats.segments import read as load_segments
+from genre_cli.segment import run
+from genre_cli.windows import SegmentConfig, window_starts
 
 from conftest import synth, write_folder
 

@@ -41,9 +41,9 @@ def test_kaggle_table_gets_artist_filtered_split_and_trains(tmp_path):
 @pytest.mark.skipif(not KAGGLE.exists(), reason="shared GTZAN table absent")
 def test_random_table_split_warns_and_is_seeded(tmp_path):
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    r = runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--table-split", "random", "--seed", "3", "-o", str(a)])
+    r = runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--split-mode", "random", "--seed", "3", "-o", str(a)])
     assert r.exit_code == 0 and "inflate" in r.stderr
-    runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--table-split", "random", "--seed", "3", "-o", str(b)])
+    runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--split-mode", "random", "--seed", "3", "-o", str(b)])
     with h5py.File(a) as fa, h5py.File(b) as fb:
         sa, sb = fa["segments/split"].asstr()[()], fb["segments/split"].asstr()[()]
         labels = fa["segments/label"][()]
@@ -55,7 +55,7 @@ def test_random_table_split_warns_and_is_seeded(tmp_path):
 def test_table_errors_are_bad_input(tmp_path):
     bad = tmp_path / "t.csv"
     bad.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,oops,y\n")
-    r = runner.invoke(app, ["featurize", "--table", str(bad), "--table-split", "random", "-o", str(tmp_path / "o.h5")])
+    r = runner.invoke(app, ["featurize", "--table", str(bad), "--split-mode", "random", "-o", str(tmp_path / "o.h5")])
     assert r.exit_code == 2 and "'oops' is not a number" in r.stderr
     ok = tmp_path / "u.csv"
     ok.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,2.0,y\n")
