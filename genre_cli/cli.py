@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions
+from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions, check_score_split
 from genre_cli.datasets.table import TableOptions
 from genre_cli.features import FeatureConfig
 from genre_cli.options import command_options
@@ -382,7 +382,7 @@ def evaluate(
 
     if len(paths) < 2:
         raise UsageError("give MODEL.h5 ... FEATURES.h5 (at least one model and the features)")
-    split = SCORE_SPLIT_OPTION.check((scored or {}).get("split", "test"))
+    split = check_score_split((scored or {}).get("split", "test"))
     result = eval_stage.run(paths[:-1], paths[-1], split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device,
                             out=out, workdir=workdir, force=force, dry_run=dry_run)
     if result.status == "would run":

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
+from genre_cli.datasets import check_score_split
 from genre_cli.errors import GenreError, InputError, UsageError
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
@@ -266,6 +267,7 @@ def run(
     ``segment_label``, ``segment_track``, ``track_id``, ``track_proba``, ``track_label``.
     A ``.json`` copy of the reports is written beside it.
     """
+    split = check_score_split(split)
     if not model_paths:
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_cli import evaluate, featurize, fetch, segment, train
-from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions
+from genre_cli.datasets import FetchOptions, check_score_split
 from genre_cli.features import FeatureConfig
 from genre_cli.features import kind as feature_kinds
 from genre_cli.stage import StageResult
@@ -50,7 +50,7 @@ class PipelineConfig:
     workdir: str | Path | None = None
 
     def __post_init__(self) -> None:
-        self.split = SCORE_SPLIT_OPTION.check(self.split)
+        self.split = check_score_split(self.split)
 
 
 def features_for(model: str, cfg: FeatureConfig) -> FeatureConfig:

@@ -1,4 +1,5 @@
-"""Shared fixtures: generated audio datasets (no network, no committed binaries)."""
+"""Shared fixtures and helpers: generated audio datasets (no network, no committed binaries),
+and :func:`genre`, the command line run in-process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import soundfile as sf
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
+
+
+def genre(*args, input: str | None = None):
+    """Run ``genre ARGS`` in-process (typer's CliRunner); an uncaught exception fails the test."""
+    from typer.testing import CliRunner
+
+    from genre_cli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture

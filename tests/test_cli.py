@@ -8,16 +8,8 @@ import sys
 
 import h5py
 import pytest
-from typer.testing import CliRunner
 
-from genre_cli.cli import app
-
-runner = CliRunner()
-
-
-def genre(*args: str):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
+from conftest import genre
 
 def _statuses(stderr: str) -> dict[str, str]:
     out = {}

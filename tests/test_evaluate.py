@@ -12,12 +12,10 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
-from conftest import synth
+from conftest import genre, synth
 from genre_cli import evaluate as ev
 from genre_cli import featurize, fetch, segment, train
-from genre_cli.cli import app
 from genre_cli.datasets import FetchOptions
 from genre_cli.errors import InputError
 from genre_cli.features import FeatureConfig
@@ -26,12 +24,7 @@ from genre_cli.formats import features as feat_format
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
-runner = CliRunner()
 LABELS = ("low", "high", "noise")
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def _table_dataset(root: Path) -> Path:

@@ -8,21 +8,14 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import synth, write_folder
-from typer.testing import CliRunner
+from conftest import genre, synth, write_folder
 
 from genre_cli import featurize
-from genre_cli.cli import app
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import segments as seg_format
 
-runner = CliRunner()
 SR = 16000
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -12,25 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
-from conftest import synth, write_folder
+from conftest import genre, synth, write_folder
 from genre_cli import featurize, fetch, segment, train
 from genre_cli import audio, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
-from genre_cli.cli import app
 from genre_cli.datasets import FetchOptions
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
-
-runner = CliRunner()
-
-
-def genre(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

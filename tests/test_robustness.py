@@ -23,11 +23,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
+import conftest
 from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
 from genre_cli import artifacts
-from genre_cli.cli import app
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import index as index_format
 from genre_cli.formats.segments import read as load_segments
@@ -52,10 +51,10 @@ def deadline(seconds: int):
 
 
 def genre(*args, timeout: int = 120, unreadable: list[Path] | None = None):
-    """The CLI in-process; uncaught exceptions fail the test (catch_exceptions=False)."""
+    """:func:`conftest.genre` under a deadline, with ``unreadable`` paths made unreadable."""
     hook = unreadable_hook(unreadable) if unreadable else contextlib.nullcontext()
     with deadline(timeout), hook:
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+        return conftest.genre(*args)
 
 
 @pytest.fixture(scope="module")

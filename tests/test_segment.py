@@ -8,23 +8,16 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
-from genre_cli.cli import app
 from genre_cli.errors import UsageError
 from genre_cli.formats.segments import AUDIO_SCALE, read_windows
 from genre_cli.formats.segments import read as load_segments
 from genre_cli.segment import run
 from genre_cli.windows import SegmentConfig, window_starts
 
-from conftest import synth, write_folder
+from conftest import genre, synth, write_folder
 
-runner = CliRunner()
 SR = 16000
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

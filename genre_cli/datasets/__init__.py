@@ -47,6 +47,16 @@ SCORE_SPLIT_OPTION = Option("split", str, "test", "Split to score: test | valida
                             choices=SCORE_SPLITS)
 
 
+def check_score_split(name: str) -> str:
+    """``name`` if it is a split a model can be scored on; :class:`UsageError` otherwise (with a
+    pointer to ``--split-mode`` when ``name`` is a way of making splits)."""
+    try:
+        return SCORE_SPLIT_OPTION.check(name)
+    except UsageError as exc:
+        hint = f"--split names the split to score; to make a {name} split use --split-mode {name}" if name in SPLIT_MODES else None
+        raise UsageError(exc.message, hint=hint) from None
+
+
 #: How the train/validation/test split of an index is made (``genre fetch --split-mode``).
 SPLIT_MODES = ("default", "random", "official")
 
