@@ -3,6 +3,7 @@ and :func:`genre`, the command line run in-process."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,21 @@ def write_folder(root: Path, *, per_label: int, seconds: float, sr: int, rng: np
         for i in range(per_label):
             sf.write(root / label / f"{label}{i}.wav", synth(label, seconds, sr, rng), sr)
     return root
+
+
+def write_labels_table(root: Path, *, splits: tuple[str, ...]) -> Path:
+    """``root/tracks.csv`` for a :func:`write_folder` dataset: columns path, style (the label),
+    split (``splits[i]`` for track ``i`` of each label) and performer (``p0``/``p1`` alternating)."""
+    rows = []
+    for label in ("low", "high", "noise"):
+        for i, split in enumerate(splits):
+            rows.append({"path": f"{label}/{label}{i}.wav", "style": label, "split": split, "performer": f"p{i % 2}"})
+    table = root / "tracks.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return table
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import shutil
@@ -11,9 +10,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import soundfile as sf
 
-from conftest import genre, synth
+from conftest import genre, write_folder, write_labels_table
 from genre_cli import evaluate as ev
 from genre_cli import featurize, fetch, segment, train
 from genre_cli.datasets import FetchOptions
@@ -29,20 +27,8 @@ LABELS = ("low", "high", "noise")
 
 def _table_dataset(root: Path) -> Path:
     """3 labels x 6 tracks of 2 s; official split 4/1/1 per label; performers p0/p1 on every side."""
-    rng = np.random.default_rng(1)
-    rows = []
-    for label in LABELS:
-        (root / label).mkdir(parents=True)
-        for i in range(6):
-            sf.write(root / label / f"{label}{i}.wav", synth(label, 2.0, 16000, rng), 16000)
-            split = "train" if i < 4 else "validation" if i == 4 else "test"
-            rows.append({"path": f"{label}/{label}{i}.wav", "style": label, "split": split, "performer": f"p{i % 2}"})
-    table = root / "tracks.csv"
-    with open(table, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return table
+    write_folder(root, per_label=6, seconds=2.0, sr=16000, rng=np.random.default_rng(1))
+    return write_labels_table(root, splits=("train",) * 4 + ("validation", "test"))
 
 
 def _chain(root: Path, table: Path, work: Path, **opts) -> Path:

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import genre, write_folder
+from conftest import genre, write_folder, write_labels_table
 from genre_cli import artifacts, evaluate, featurize, fetch, segment, table, train
 from genre_cli.datasets import FetchOptions
 from genre_cli.datasets.table import TableOptions
@@ -25,27 +25,13 @@ from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
 
-def _labels_table(root: Path) -> Path:
-    """tracks.csv for a folder of 3 labels x 4 tracks: official split 2/1/1, performers p0/p1."""
-    rows = []
-    for label in ("high", "low", "noise"):
-        for i in range(4):
-            rows.append({"path": f"{label}/{label}{i}.wav", "style": label, "split": ("train", "train", "validation", "test")[i],
-                         "performer": f"p{i % 2}"})
-    path = root / "tracks.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """index, segments, features and a model made from a folder with a group-aware random split."""
     base = tmp_path_factory.mktemp("prov")
     music = write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(3))
-    opts = FetchOptions(labels_csv=_labels_table(music), label_column="style", group_by="performer", split="random", folds=2,
+    table = write_labels_table(music, splits=("train", "train", "validation", "test"))
+    opts = FetchOptions(labels_csv=table, label_column="style", group_by="performer", split="random", folds=2,
                         jobs=1, progress=False)
     idx = fetch.run("folder", source=str(music), options=opts, out=base / "idx.h5").path
     seg = segment.run(idx, config=SegmentConfig(seconds=0.5), out=base / "seg.h5", jobs=1, show_progress=False).path
