@@ -682,6 +682,11 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
+    if d.get("provenance"):
+        p = d["provenance"]
+        groups = f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
+        folds = f"; {p['folds']} folds" if p["folds"] else ""
+        con.print(f"split: {_esc(p['split_method'])}{_esc(groups)}{folds}")
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
         con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")

@@ -9,6 +9,7 @@ import h5py
 
 from genre_cli import artifacts
 from genre_cli.errors import GenreError
+from genre_cli.formats import provenance
 
 
 def describe(path: str | Path) -> dict[str, Any]:
@@ -19,6 +20,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
+        prov = provenance.read(f)
     chain = []
     for role, up in meta.upstream.items():
         p = Path(up.get("path", ""))
@@ -37,4 +39,5 @@ def describe(path: str | Path) -> dict[str, Any]:
         "path": str(path), "stage": meta.stage, "schema_version": meta.schema_version, "complete": meta.complete,
         "created": meta.created, "fingerprint": meta.fingerprint, "params": meta.params, "versions": meta.versions,
         "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets,
+        "provenance": prov.to_dict() if prov is not None else None,
     }
