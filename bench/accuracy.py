@@ -26,7 +26,7 @@ error (``--strict-targets`` makes it one).
 Usage::
 
     PYTHONPATH=$PWD nice -n 10 python bench/accuracy.py            # full run (CPU, ~40 min on 2 cores)
-    PYTHONPATH=$PWD python bench/accuracy.py --quick               # smoke run: fewer models/seeds/epochs
+    PYTHONPATH=$PWD python bench/accuracy.py --quick               # smoke run: fewer models, seeds and epochs
 """
 
 from __future__ import annotations
