@@ -451,9 +451,9 @@ def gtzan_table(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
             for mlist, meta in rows:
                 random_rows.setdefault((mlist[0].label, meta["variant"]), []).append((mlist[0], test))
     # random splits: seeds of the SPLIT are the repetitions (mean ± std over split seeds)
-    for (label, variant), items in random_rows.items():
+    for (_label, variant), items in random_rows.items():
         merged_test: dict[str, dict] = {}
-        for m, test in items:
+        for _m, test in items:
             merged_test |= test
         row = summarize([m for m, _ in items], merged_test, {}, benchmark="gtzan-table", dataset="gtzan-table", split="random 80/20 stratified (split seeds " +
                         ",".join(str(s) for s, _ in randoms) + ")", level="track (one row per 30 s clip)", device="cpu", variant=variant)

@@ -157,8 +157,8 @@ def run_genre(idx: Path, work: Path, tag: str, compress: bool, audio_dtype: str)
 
 def compare(kept: dict, feat_path: Path, data_root: Path) -> dict[str, float]:
     """Differences on the sampled windows: (b) vs (a), and the library on (a)'s audio vs (a)."""
-    from genre_cli.formats.features import read as load_features
     from genre_cli.features import FeatureConfig, column_names, compute
+    from genre_cli.formats.features import read as load_features
 
     feats = load_features(feat_path)
     tracks = feats.tracks

@@ -37,8 +37,7 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     import soundfile as sf
 
-    from genre_cli.features import FeatureConfig, column_names, compute
-    from genre_cli.features import spectral
+    from genre_cli.features import FeatureConfig, column_names, compute, spectral
 
     if args.float32_stft:
         fast = spectral.stft

@@ -39,6 +39,7 @@ import numpy as np
 
 from genre_cli.errors import ArtifactError, GenreError, LockError, MissingInputError
 
+
 @dataclass(frozen=True)
 class Kind:
     """An artifact kind: the stage that writes it, its layout version, the command that makes it.
@@ -404,7 +405,7 @@ def write_artifact(
             f.attrs["upstream"] = canonical_json(ups)
             f.attrs["fingerprint"] = fp
             f.attrs["versions"] = canonical_json(library_versions())
-            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             f.attrs["complete"] = False
             for k, v in (attrs or {}).items():
                 f.attrs[k] = canonical_json(v) if isinstance(v, (dict, list, tuple)) else v

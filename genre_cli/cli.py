@@ -324,7 +324,8 @@ def train(
         from rich.console import Console
         from rich.table import Table
 
-        from genre_cli.models import list_models as names, model_info
+        from genre_cli.models import list_models as names
+        from genre_cli.models import model_info
 
         header = ("model", "kind", "inputs", "paper features", "source", "paper training", "description")
         rows = []

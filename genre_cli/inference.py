@@ -16,6 +16,7 @@ from genre_cli.errors import ArtifactError, DeviceError, UsageError
 from genre_cli.features.kind import SLOTS, make_hint, slot_choices
 from genre_cli.formats import model as model_format
 
+
 def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, prefer: dict[str, str] | None = None) -> dict[str, str]:
     """Map each of a model's input slots to a feature present in the features file.
 

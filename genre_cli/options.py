@@ -244,7 +244,7 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _options(cls: type) -> tuple[Option, ...]:
     out = []
     for f in dataclasses.fields(cls):

@@ -334,7 +334,7 @@ def run(
         feats = {k: np.concatenate([b[1][k] for b in batch]) for k in ctx.names}
         proba = clf.predict_proba(feats, batch_size=max(batch_size, 1))
         i = 0
-        for idx, f, starts in batch:
+        for idx, _feats, starts in batch:
             n = len(starts)
             st = states.get(idx)
             if st is not None:

@@ -27,6 +27,7 @@ from genre_cli.stage import StageResult, execute
 from genre_cli.ui import progress
 from genre_cli.windows import SegmentConfig, window_starts
 
+
 def run(
     index_path: str | Path,
     *,

@@ -23,8 +23,16 @@ class Bar:
         if not enabled or not sys.stderr.isatty():
             return
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn()]
         if kind == "bytes":

@@ -236,12 +236,13 @@ def restore_modes(corpus: Corpus) -> None:
 def tiny_pipeline(d: Path, *, sr: int = 8000) -> dict[str, Path]:
     """idx/seg/feat/model of a tiny 2-label dataset (2 s windows at ``sr``, mel 16, 1-epoch cnn6)
     under ``d``: the throwaway model the robustness tests and ``bench/reliability.py`` predict with."""
-    from conftest import synth
     from genre_cli import featurize, fetch, segment, train
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
     from genre_cli.training.config import TrainConfig
     from genre_cli.windows import SegmentConfig
+
+    from conftest import synth
 
     rng = np.random.default_rng(0)
     for label in ("low", "high"):

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import genre, write_folder
 from genre_cli.inference import sklearn_proba
+
+from conftest import genre, write_folder
 
 SKLEARN = ("logreg", "svm", "naive-bayes", "knn", "random-forest")
 

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import genre
 
+
 def _statuses(stderr: str) -> dict[str, str]:
     out = {}
     for line in stderr.splitlines():

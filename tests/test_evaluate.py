@@ -11,16 +11,17 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import genre, write_folder, write_labels_table
 from genre_cli import evaluate as ev
 from genre_cli import featurize, fetch, segment, train
 from genre_cli.datasets import FetchOptions
 from genre_cli.errors import InputError
 from genre_cli.features import FeatureConfig
-from genre_cli.inference import aggregate_tracks, load_classifier
 from genre_cli.formats import features as feat_format
+from genre_cli.inference import aggregate_tracks, load_classifier
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
+
+from conftest import genre, write_folder, write_labels_table
 
 LABELS = ("low", "high", "noise")
 

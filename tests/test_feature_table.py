@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import write_folder
 from genre_cli import featurize, fetch, predict, segment, train
 from genre_cli.datasets import FetchOptions
 from genre_cli.errors import UsageError
@@ -17,6 +16,8 @@ from genre_cli.formats import features as feat_format
 from genre_cli.options import Option
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
+
+from conftest import write_folder
 
 RATE = 8000  # the toy network's own sample rate
 DIM = 4

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from genre_cli.errors import AudioError, InputError, UsageError
-from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
-from genre_cli.features import extract, filters, spectral
+from genre_cli.features import FeatureConfig, column_names, compute, extract, filters, n_frames, output_shape, spectral
 
 SR = 22050
 L = 2 * SR  # 2 s segments: 87 frames

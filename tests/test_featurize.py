@@ -8,12 +8,13 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import genre, synth, write_folder
 
 from genre_cli import featurize
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import segments as seg_format
+
+from conftest import genre, synth, write_folder
 
 SR = 16000
 

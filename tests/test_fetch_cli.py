@@ -8,11 +8,12 @@ import tarfile
 
 import h5py
 import pytest
+from test_datasets import KNOWN, ArchiveServer, gtzan_targz  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
-from conftest import SHARED_DATA
 from genre_cli.cli import app
-from test_datasets import KNOWN, ArchiveServer, gtzan_targz  # noqa: F401  (fixture)
+
+from conftest import SHARED_DATA
 
 runner = CliRunner()
 GROOVE = SHARED_DATA / "groove-styles"
@@ -38,7 +39,7 @@ def test_exact_groove_command_keeps_official_split(tmp_path):
     assert all(official[p] == s for p, s in zip(path, split))
 
 
-def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan_targz):
+def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan_targz):  # noqa: F811  (the fixture)
     good, bad = tmp_path / "good.h5", tmp_path / "bad.h5"
     with ArchiveServer(gtzan_targz.read_bytes()) as srv:
         r = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data"), "-o", str(good)])

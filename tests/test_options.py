@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import typer.main
 
-from conftest import genre, write_folder
 from genre_cli import pipeline
 from genre_cli.cli import app
 from genre_cli.datasets import FetchOptions
@@ -15,6 +14,8 @@ from genre_cli.errors import UsageError
 from genre_cli.features import FeatureConfig
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
+
+from conftest import genre, write_folder
 
 CONFIGS = (SegmentConfig, FeatureConfig, TrainConfig, FetchOptions, TableOptions)
 

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import genre, synth, write_folder
-from genre_cli import featurize, fetch, segment, train
-from genre_cli import audio, windows
+from genre_cli import audio, featurize, fetch, segment, train, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
 from genre_cli.datasets import FetchOptions
@@ -23,6 +21,8 @@ from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
+
+from conftest import genre, synth, write_folder
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import genre, write_folder, write_labels_table
 from genre_cli import artifacts, evaluate, featurize, fetch, segment, table, train
 from genre_cli.datasets import FetchOptions
 from genre_cli.datasets.table import TableOptions
@@ -23,6 +22,8 @@ from genre_cli.formats import model as model_format
 from genre_cli.formats import segments as seg_format
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
+
+from conftest import genre, write_folder, write_labels_table
 
 
 @pytest.fixture(scope="module")

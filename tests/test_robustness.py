@@ -24,12 +24,13 @@ import h5py
 import numpy as np
 import pytest
 
-import conftest
-from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
 from genre_cli import artifacts
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import index as index_format
 from genre_cli.formats.segments import read as load_segments
+
+import conftest
+from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 8000  #: every stage here works at 8 kHz: the 2-hour file needs no resampling, 192 kHz does

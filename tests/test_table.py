@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+
 from conftest import SHARED_DATA, genre
 
 KAGGLE = SHARED_DATA / "gtzan" / "features_30_sec.csv"

@@ -26,9 +26,9 @@ torch = pytest.importorskip("torch")
 
 from genre_cli import train as tr  # noqa: E402
 from genre_cli.formats import checkpoint  # noqa: E402
+from genre_cli.inference import aggregate_tracks, load_classifier  # noqa: E402
 from genre_cli.training import config as tc  # noqa: E402
 from genre_cli.training import loop  # noqa: E402
-from genre_cli.inference import aggregate_tracks, load_classifier  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["a", "b", "c"]

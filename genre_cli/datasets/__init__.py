@@ -147,7 +147,7 @@ class TrackIndex:
         return len(self.tracks["track_id"])
 
     @classmethod
-    def from_rows(cls, rows: list[dict[str, Any]], *, root: Path, labels: list[str], info: dict | None = None) -> "TrackIndex":
+    def from_rows(cls, rows: list[dict[str, Any]], *, root: Path, labels: list[str], info: dict | None = None) -> TrackIndex:
         """Build from row dicts; missing columns get defaults (-1, "", 0, "ok")."""
         defaults = {"label": -1, "group": "", "split": "", "fold": -1, "duration": 0.0, "sr": 0, "channels": 0, "checksum": "", "status": "ok", "reason": ""}
         cols: dict[str, np.ndarray] = {}

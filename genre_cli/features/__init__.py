@@ -18,8 +18,8 @@ segments and stores the result with :meth:`FeatureConfig.to_params`.
 {'mel': (2, 130, 128), 'handcrafted': (2, 93)}
 """
 
-from genre_cli.features.extract import column_names, compute, n_frames, output_shape
 from genre_cli.features.config import FeatureConfig
+from genre_cli.features.extract import column_names, compute, n_frames, output_shape
 from genre_cli.features.kind import FEATURES, SLOTS, FeatureKind, make_hint, slot_choices
 
 __all__ = ["FEATURES", "SLOTS", "FeatureConfig", "FeatureKind", "column_names", "compute", "make_hint", "n_frames",

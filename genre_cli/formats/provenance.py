@@ -9,7 +9,6 @@ Artifacts written before this attribute existed are read by walking the chain on
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any

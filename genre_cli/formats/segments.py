@@ -51,7 +51,10 @@ TRACK_COLUMNS = ("track_id", "path", "label", "group", "split", "fold")
 STORAGE_PARAMS = ("compress", "audio_dtype")
 
 
-def encode(y: np.ndarray, dtype: np.dtype = np.dtype(np.int16)) -> np.ndarray:
+_INT16 = np.dtype(np.int16)
+
+
+def encode(y: np.ndarray, dtype: np.dtype = _INT16) -> np.ndarray:
     """``y`` as stored values of ``dtype`` (sample / the dtype's audio_scale; int16 rounded),
     zero-padded to a whole number of :data:`AUDIO_CHUNK` chunks. Modifies ``y`` in place."""
     n_chunks = -(-len(y) // AUDIO_CHUNK)

@@ -53,7 +53,7 @@ class GenreModule(nn.Module):
             prefix = next(n for n, m in self.named_modules() if m is prefix_or_module)
         else:
             prefix = prefix_or_module
-        for name, p in self.named_parameters():
+        for name, _p in self.named_parameters():
             if name.startswith(prefix + ".") or name == prefix:
                 if weights_only and not name.endswith("weight"):
                     continue

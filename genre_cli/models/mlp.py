@@ -43,7 +43,7 @@ class MLP(GenreModule):
         self.body = dense_stack(d_in, widths, dropout)
         self.out = nn.Linear(widths[-1] if widths else d_in, n_out)
         # weight_decay is torch-style (decay = 2*lambda) -> Keras lambda = weight_decay / 2
-        for name, p in self.named_parameters():
+        for name, _p in self.named_parameters():
             if name.endswith("weight") and weight_decay:
                 self.l2_penalties[name] = weight_decay / 2.0
 
