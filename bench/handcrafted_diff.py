@@ -51,15 +51,14 @@ def main() -> int:
         if sr != SR or y.ndim != 1 or not starts:
             continue
         for s in rng.choice(starts, min(args.windows_per_file, len(starts)), replace=False):
-            wins.append(y[s:s + WIN])
+            wins.append(y[s : s + WIN])
             where.append(f"{files[i][0]}/{files[i][1].name}@{s}")
     y = np.stack(wins)
     ref = np.stack([seeds_features(w, SR)[1] for w in y])
     lib = compute(y, FeatureConfig(handcrafted=True))["handcrafted"].astype(np.float64)
     rel = np.abs(lib - ref) / np.maximum(np.abs(ref).max(axis=0), 1e-12)
     cols = column_names("handcrafted", FeatureConfig(handcrafted=True))
-    print(f"{len(y)} windows; handcrafted max rel {rel.max():.3g}"
-          f"{' (float32 STFT)' if args.float32_stft else ''}")
+    print(f"{len(y)} windows; handcrafted max rel {rel.max():.3g}{' (float32 STFT)' if args.float32_stft else ''}")
     for j in np.argsort(-rel.max(axis=0))[:8]:
         i = int(rel[:, j].argmax())
         print(f"  {cols[j]:26s} {rel[i, j]:.3g}  library {lib[i, j]:.6g}  librosa {ref[i, j]:.6g}  {where[i]}")

@@ -48,10 +48,13 @@ def subset(src: Path, dst: Path, limit: int, seed: int = 0) -> Path:
         rows = np.flatnonzero(fe.segments["split"] == split)
         keep.append(np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False)))
     rows = np.sort(np.concatenate(keep))
-    with artifacts.write_artifact(dst, stage="featurize", params={"subset_of": fe.meta.fingerprint, "limit": limit, "seed": seed},
-                                  upstream={"features": (fe.meta.fingerprint, src)},
-                                  attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config,
-                                         "segment_config": fe.segment_config}) as f:
+    with artifacts.write_artifact(
+        dst,
+        stage="featurize",
+        params={"subset_of": fe.meta.fingerprint, "limit": limit, "seed": seed},
+        upstream={"features": (fe.meta.fingerprint, src)},
+        attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config, "segment_config": fe.segment_config},
+    ) as f:
         g, ng = f.create_group("features"), f.create_group("norm")
         for name in fe.names:
             g.create_dataset(name, data=fe.load(name, rows))
@@ -76,16 +79,26 @@ def n_params(name: str, feat: Path) -> int | None:
 
 def bench_one(name: str, feat: Path, epochs: int, device: str, workdir: Path) -> dict:
     t0 = time.perf_counter()
-    r = run(feat, config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device), out=workdir / f"{name}-{device}.h5",
-            force=True, show_progress=False)
+    r = run(
+        feat,
+        config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device),
+        out=workdir / f"{name}-{device}.h5",
+        force=True,
+        show_progress=False,
+    )
     with h5py.File(r.path) as f:
         hist = artifacts.get_json_attr(f, "history", [])
     timed = hist[1:] if len(hist) > 1 else hist
     secs = [h.get("seconds") for h in timed if h.get("seconds") is not None]
     sps = [h.get("samples_per_s") for h in timed if h.get("samples_per_s") is not None]
-    return {"s_epoch": float(np.mean(secs)) if secs else time.perf_counter() - t0, "samples_s": float(np.mean(sps)) if sps else None,
-            "batch": r.summary["train"].get("batch_size", "-"), "optimizer": r.summary["train"].get("optimizer", "-"),
-            "val": r.summary.get("val_track_accuracy"), "n_train": r.summary["n_train"]}
+    return {
+        "s_epoch": float(np.mean(secs)) if secs else time.perf_counter() - t0,
+        "samples_s": float(np.mean(sps)) if sps else None,
+        "batch": r.summary["train"].get("batch_size", "-"),
+        "optimizer": r.summary["train"].get("optimizer", "-"),
+        "val": r.summary.get("val_track_accuracy"),
+        "n_train": r.summary["n_train"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,15 +128,26 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             c = row.get("cpu") or {}
             print(f"# {name}: {c.get('s_epoch', float('nan')):.2f} s/epoch on cpu", file=sys.stderr, flush=True)
-    print(f"features: {args.features} (subset: {args.limit} train segments), epochs: {args.epochs}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
-    head = ["model", "kind", "params", "batch", "optimizer", "cpu s/epoch", "cpu samples/s"] + (["cuda samples/s"] if "cuda" in devices else [])
+    print(
+        f"features: {args.features} (subset: {args.limit} train segments), epochs: {args.epochs}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}"
+    )
+    head = ["model", "kind", "params", "batch", "optimizer", "cpu s/epoch", "cpu samples/s"] + (
+        ["cuda samples/s"] if "cuda" in devices else []
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
         c = row.get("cpu") or {}
-        cells = [row["model"], row["kind"], f"{row['params']:,}" if row["params"] else "-", str(c.get("batch", "-")), str(c.get("optimizer", "-")),
-                 f"{c['s_epoch']:.2f}" if c else "FAILED", f"{c['samples_s']:.0f}" if c.get("samples_s") else "-"]
+        cells = [
+            row["model"],
+            row["kind"],
+            f"{row['params']:,}" if row["params"] else "-",
+            str(c.get("batch", "-")),
+            str(c.get("optimizer", "-")),
+            f"{c['s_epoch']:.2f}" if c else "FAILED",
+            f"{c['samples_s']:.0f}" if c.get("samples_s") else "-",
+        ]
         if "cuda" in devices:
             g = row.get("cuda") or {}
             cells.append(f"{g['samples_s']:.0f}" if g.get("samples_s") else ("FAILED" if not g else "-"))

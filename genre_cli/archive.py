@@ -195,7 +195,9 @@ def _extract_zip(archive: Path, tmp: Path) -> None:
                 target_path = root.joinpath(*name.split("/"))
                 # Re-check against the real filesystem (a symlink extracted earlier could redirect us).
                 if not _inside(target_path.parent, root):
-                    raise UnsafeArchiveError(f"{archive.name}: member {info.filename!r} would be written outside the extraction folder; archive refused")
+                    raise UnsafeArchiveError(
+                        f"{archive.name}: member {info.filename!r} would be written outside the extraction folder; archive refused"
+                    )
                 if kind == "dir":
                     target_path.mkdir(parents=True, exist_ok=True)
                 elif kind == "symlink":

@@ -435,7 +435,12 @@ _HDF5_ERRNO = re.compile(r"errno = (\d+)")
 def _is_hdf5_io_error(exc: BaseException) -> bool:
     """True for HDF5's own I/O failures (h5py raises them as RuntimeError from flush/close)."""
     text = str(exc)
-    return "write failed" in text or "Unable to synchronously flush" in text or "Unable to synchronously close" in text or bool(_HDF5_ERRNO.search(text))
+    return (
+        "write failed" in text
+        or "Unable to synchronously flush" in text
+        or "Unable to synchronously close" in text
+        or bool(_HDF5_ERRNO.search(text))
+    )
 
 
 def _io_reason(exc: BaseException) -> str:

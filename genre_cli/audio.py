@@ -318,9 +318,21 @@ def _ffprobe(path: Path) -> AudioInfo:
     """Sample rate, channels and duration of the first audio stream (``ffprobe``)."""
     try:
         probe = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels:format=duration",
-             "-of", "default=noprint_wrappers=1", str(path)],
-            capture_output=True, text=True, timeout=60,
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=sample_rate,channels:format=duration",
+                "-of",
+                "default=noprint_wrappers=1",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AudioError(f"{path}: not decodable audio (ffprobe: {error_reason(exc)})") from None

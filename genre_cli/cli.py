@@ -38,8 +38,16 @@ app = typer.Typer(
 
 _STATE = {"debug": False}
 
-WorkdirOpt = Annotated[Optional[Path], typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False)]
-OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output artifact (default: a name derived from the parameters in the work directory).", show_default=False)]
+WorkdirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
+]
+OutOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "-o", "--out", help="Output artifact (default: a name derived from the parameters in the work directory).", show_default=False
+    ),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rerun even if the output is up to date.")]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would run; write nothing.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
@@ -99,10 +107,15 @@ def _unexpected(exc: BaseException, command: str) -> None:
     """Report an error no stage raised on purpose: what, in which command, how to report it."""
     text = (str(exc).strip().splitlines() or [""])[0][:200]
     con = _err()
-    con.print(f"[bold red]error:[/] unexpected {type(exc).__name__} in `genre {command}`" + (f": {_esc(text)}" if text else ""),
-              markup=True, highlight=False)
-    con.print(f"[dim]hint: this is a bug in genre; please report it with the output of `genre --debug {command} ...` "
-              "(the same command with --debug shows the traceback)[/]")
+    con.print(
+        f"[bold red]error:[/] unexpected {type(exc).__name__} in `genre {command}`" + (f": {_esc(text)}" if text else ""),
+        markup=True,
+        highlight=False,
+    )
+    con.print(
+        f"[dim]hint: this is a bug in genre; please report it with the output of `genre --debug {command} ...` "
+        "(the same command with --debug shows the traceback)[/]"
+    )
 
 
 def _version(value: bool) -> None:
@@ -146,8 +159,13 @@ def _notice(text: str) -> None:
 @command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
     dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
-    source: Annotated[Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False)] = None,
+    source: Annotated[
+        Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
+    ] = None,
+    root: Annotated[
+        Optional[Path],
+        typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
+    ] = None,
     legacy_split: Annotated[Optional[str], typer.Option("--split", hidden=True)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the registered datasets and exit.")] = False,
     jobs: JobsOpt = 2,
@@ -173,7 +191,16 @@ def fetch(
     if legacy_split is not None:  # `--split` meant the split mode before `genre run` needed it for the scored split
         _notice("in `genre fetch`, --split is now --split-mode (--split names the split a model is scored on)")
         values["split"] = legacy_split
-    result = fetch_stage.run(dataset, source=source, root=root, options=FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty()), out=out, workdir=workdir, force=force, dry_run=dry_run)
+    result = fetch_stage.run(
+        dataset,
+        source=source,
+        root=root,
+        options=FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty()),
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+    )
     _report_stage(result)
     if result.ran:
         _print_fetch_summary(result.summary)
@@ -184,7 +211,10 @@ def _print_fetch_summary(summary: dict) -> None:
     from rich.table import Table
 
     counts = summary["counts"]
-    splits = sorted({s for c in counts.values() for s in c}, key=lambda s: ("train", "validation", "test", "-").index(s) if s in ("train", "validation", "test", "-") else 9)
+    splits = sorted(
+        {s for c in counts.values() for s in c},
+        key=lambda s: ("train", "validation", "test", "-").index(s) if s in ("train", "validation", "test", "-") else 9,
+    )
     table = Table(title=f"{summary['n_tracks']} tracks", title_justify="left")
     table.add_column("label")
     for s in splits:
@@ -207,8 +237,17 @@ def _print_fetch_summary(summary: dict) -> None:
 @command_options({"segment": SegmentConfig.cli_options()})
 def segment(
     index: Annotated[Path, typer.Argument(help="Track index from `genre fetch`.")],
-    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free).")] = True,
-    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).")] = "float32",
+    compress: Annotated[
+        bool,
+        typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free)."),
+    ] = True,
+    audio_dtype: Annotated[
+        str,
+        typer.Option(
+            "--audio-dtype",
+            help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).",
+        ),
+    ] = "float32",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
@@ -224,14 +263,27 @@ def segment(
     from genre_cli import segment as seg_stage
 
     cfg = SegmentConfig.from_cli(segment or {})
-    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, compress=compress, audio_dtype=audio_dtype, force=force, dry_run=dry_run, show_progress=True)
+    result = seg_stage.run(
+        index,
+        config=cfg,
+        out=out,
+        workdir=workdir,
+        jobs=jobs,
+        compress=compress,
+        audio_dtype=audio_dtype,
+        force=force,
+        dry_run=dry_run,
+        show_progress=True,
+    )
     _report_stage(result)
     if result.ran:
         from rich.markup import escape
 
         s = result.summary
         con = _err()
-        con.print(f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
+        con.print(
+            f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
+        )
         for line in s["skipped"][:10]:
             con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
         if len(s["skipped"]) > 10:
@@ -246,9 +298,14 @@ def segment(
 @handle_errors
 @command_options({"features": FeatureConfig.cli_options(), "table_options": TableOptions.cli_options()}, notice=_notice)
 def featurize(
-    segments: Annotated[Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)] = None,
+    segments: Annotated[
+        Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)
+    ] = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
-    table: Annotated[Optional[Path], typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False)] = None,
+    table: Annotated[
+        Optional[Path],
+        typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False),
+    ] = None,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
@@ -269,8 +326,9 @@ def featurize(
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force,
-                                 dry_run=dry_run)
+        result = table_stage.run(
+            table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force, dry_run=dry_run
+        )
         _report_stage(result)
         if result.ran:
             s = result.summary
@@ -291,7 +349,9 @@ def featurize(
         con = _err()
         dtype = "float16" if float16 else "float32"
         shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["shapes"].items())
-        con.print(f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)")
+        con.print(
+            f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)"
+        )
         if s["n_skipped_tracks"]:
             con.print(f"{s['n_skipped_tracks']} tracks were skipped by `genre segment` (no segments):")
             for line in s["skipped"][:10]:
@@ -307,7 +367,9 @@ def featurize(
 @command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
     features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
-    list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")] = False,
+    list_models: Annotated[
+        bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")
+    ] = False,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
@@ -331,9 +393,17 @@ def train(
         rows = []
         for name in names():
             info = model_info(name)
-            rows.append((name, info.get("kind", ""), ", ".join(info.get("inputs", ())),
-                         ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()), info.get("source", ""),
-                         ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-", info.get("description", "")))
+            rows.append(
+                (
+                    name,
+                    info.get("kind", ""),
+                    ", ".join(info.get("inputs", ())),
+                    ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()),
+                    info.get("source", ""),
+                    ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-",
+                    info.get("description", ""),
+                )
+            )
         if not sys.stdout.isatty():  # piped: one tab-separated line per model
             for row in (header, *rows):
                 typer.echo("\t".join(row))
@@ -365,8 +435,10 @@ def train(
         va = "n/a" if s["val_track_accuracy"] is None else f"{s['val_track_accuracy']:.3f}"
         hp = ", ".join(f"{k} {v}" for k, v in s["train"].items())
         resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
-        con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
-                  f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
+        con.print(
+            f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
+            f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}"
+        )
         con.print(f"[dim]settings: {hp}[/]")
     typer.echo(str(result.path))
 
@@ -380,9 +452,21 @@ def train(
 def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
-    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report.")] = False,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON on stdout.")] = False,
-    plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].", show_default=False)] = None,
+    plots: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plots",
+            help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].",
+            show_default=False,
+        ),
+    ] = None,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
     device: DeviceOpt = "cpu",
     out: OutOpt = None,
@@ -405,8 +489,18 @@ def evaluate(
     if len(paths) < 2:
         raise UsageError("give MODEL.h5 ... FEATURES.h5 (at least one model and the features)")
     split = check_score_split((scored or {}).get("split", "test"))
-    result = eval_stage.run(paths[:-1], paths[-1], split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device,
-                            out=out, workdir=workdir, force=force, dry_run=dry_run)
+    result = eval_stage.run(
+        paths[:-1],
+        paths[-1],
+        split=split,
+        aggregate=aggregate,
+        allow_leakage=allow_leakage,
+        device=device,
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+    )
     if result.status == "would run":
         _report_stage(result)
         return
@@ -439,8 +533,10 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
     con = _err()
     r0 = reports[0]
     how = r0.get("aggregate_note", f"track = {r0['aggregate']} of segment probabilities")
-    title = (f"{r0['dataset']} · split {r0['split']} ({r0.get('split_method', 'unknown')}) · "
-             f"{r0['n_tracks']} tracks / {r0['n_segments']} segments · {how}")
+    title = (
+        f"{r0['dataset']} · split {r0['split']} ({r0.get('split_method', 'unknown')}) · "
+        f"{r0['n_tracks']} tracks / {r0['n_segments']} segments · {how}"
+    )
     table = Table(title=title, title_justify="left")
     for col in ("model", "level", "n", "accuracy", "balanced acc", "macro F1", "macro AUC"):
         table.add_column(col, justify="left" if col in ("model", "level") else "right")
@@ -448,13 +544,19 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
         for level in ("track", "segment"):
             m = r[level]
             name = r["model_name"] + (" [red](LEAKAGE ALLOWED)[/]" if r["leakage"]["allowed"] else "")
-            table.add_row(name, level, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", _fmt(m["auc"]))
+            table.add_row(
+                name, level, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", _fmt(m["auc"])
+            )
     con.print(table)
     for r in reports:
         leak = r["leakage"]
         if leak.get("allowed"):
-            con.print(f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
-                      f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated", markup=True, highlight=False)
+            con.print(
+                f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
+                f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated",
+                markup=True,
+                highlight=False,
+            )
         elif leak.get("note"):
             con.print(f"[bold yellow]warning:[/] {r['model_name']}: {_esc(leak['note'])}", markup=True, highlight=False)
     if not details:
@@ -462,15 +564,21 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
     for r in reports:
         for level in ("track", "segment"):
             m = r[level]
-            pc = Table(title=f"{r['model_name']} per class · {r['dataset']} {r['split']} split · {level} level (n={m['n']})", title_justify="left")
+            pc = Table(
+                title=f"{r['model_name']} per class · {r['dataset']} {r['split']} split · {level} level (n={m['n']})", title_justify="left"
+            )
             for col in ("class", "support", "precision", "recall", "F1", "AUC (OvR)"):
                 pc.add_column(col, justify="left" if col == "class" else "right")
             for lab in r["labels"]:
                 c = m["per_class"][lab]
                 pc.add_row(lab, str(c["support"]), _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), _fmt(c.get("auc")))
-            pc.add_row("[dim]macro[/]", str(m["n"]), _fmt(m["macro_precision"]), _fmt(m["macro_recall"]), _fmt(m["macro_f1"]), _fmt(m["auc"]))
+            pc.add_row(
+                "[dim]macro[/]", str(m["n"]), _fmt(m["macro_precision"]), _fmt(m["macro_recall"]), _fmt(m["macro_f1"]), _fmt(m["auc"])
+            )
             con.print(pc)
-        cm = Table(title=f"{r['model_name']} track-level confusion ({r['n_tracks']} tracks; rows true, columns predicted)", title_justify="left")
+        cm = Table(
+            title=f"{r['model_name']} track-level confusion ({r['n_tracks']} tracks; rows true, columns predicted)", title_justify="left"
+        )
         cm.add_column("true \\ pred")
         for lab in r["labels"]:
             cm.add_column(lab, justify="right")
@@ -583,17 +691,31 @@ class _Writer:
 
         top = res.top(self.k)
         if self.fmt == "jsonl":
-            rec = {"path": str(res.path), "genre": top[0][0], "probability": round(top[0][1], 6), "duration": round(res.duration, 3),
-                   "n_windows": res.n_windows, "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
-                   "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)}}
+            rec = {
+                "path": str(res.path),
+                "genre": top[0][0],
+                "probability": round(top[0][1], 6),
+                "duration": round(res.duration, 3),
+                "n_windows": res.n_windows,
+                "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
+                "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
+            }
             if self.timeline:
                 rec["windows"] = []
                 for s, e, p in res.windows:
                     wt = top_k(p, res.labels, self.k)
-                    rec["windows"].append({"start": round(s, 3), "end": round(e, 3), "genre": wt[0][0], "probability": round(wt[0][1], 6),
-                                           "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt]})
+                    rec["windows"].append(
+                        {
+                            "start": round(s, 3),
+                            "end": round(e, 3),
+                            "genre": wt[0][0],
+                            "probability": round(wt[0][1], 6),
+                            "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
+                        }
+                    )
             self.stream.write(json.dumps(rec) + "\n")
         else:
+
             def cells(pairs):
                 return [x for g, q in pairs for x in (g, f"{q:.4f}")]
 
@@ -618,10 +740,18 @@ _RUN_GROUPS = {
 
 @app.command("run")
 @handle_errors
-@command_options(_RUN_GROUPS, after="source", defaults={"segment": {"hop": 1.5}},
-                 help_texts={"segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
-                             "features": {"mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
-                                                 "when none selected can fill its input; cnn6: --mel 128]."}})
+@command_options(
+    _RUN_GROUPS,
+    after="source",
+    defaults={"segment": {"hop": 1.5}},
+    help_texts={
+        "segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
+        "features": {
+            "mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
+            "when none selected can fill its input; cnn6: --mel 128]."
+        },
+    },
+)
 def run_pipeline(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (default: the embedded demo).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="Dataset source (URL, archive, folder).", show_default=False)] = None,
@@ -648,25 +778,32 @@ def run_pipeline(
     from genre_cli import pipeline
 
     cfg = pipeline.PipelineConfig(
-        dataset=dataset, source=source,
+        dataset=dataset,
+        source=source,
         fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
         segment=SegmentConfig.from_cli(segment or {}),
         features=FeatureConfig.from_cli(features or {}),
         train=TrainConfig.from_cli(train or {}, seed=seed),
-        split=(scored or {}).get("split", "test"), jobs=jobs, workdir=workdir,
+        split=(scored or {}).get("split", "test"),
+        jobs=jobs,
+        workdir=workdir,
     )
     results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
     last = results[-1]
     if last.status != "would run":
         print_reports(last.summary["reports"])
         r = last.summary["reports"][0]
-        typer.echo(f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
-                   f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks")
+        typer.echo(
+            f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
+            f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks"
+        )
 
 
 @app.command()
 @handle_errors
-def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def info(
+    artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness."""
     from genre_cli.describe import describe
 
@@ -685,7 +822,9 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
     if d.get("provenance"):
         p = d["provenance"]
-        groups = f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
+        groups = (
+            f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
+        )
         folds = f"; {p['folds']} folds" if p["folds"] else ""
         con.print(f"split: {_esc(p['split_method'])}{_esc(groups)}{folds}")
     con.print("upstream:" if d["chain"] else "upstream: none")

@@ -36,8 +36,17 @@ def describe(path: str | Path) -> dict[str, Any]:
             status = "source"
         chain.append({"role": role, "path": str(p), "stage": stage, "status": status, "fingerprint": up.get("fingerprint", "")})
     return {
-        "path": str(path), "stage": meta.stage, "schema_version": meta.schema_version, "complete": meta.complete,
-        "created": meta.created, "fingerprint": meta.fingerprint, "params": meta.params, "versions": meta.versions,
-        "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets,
+        "path": str(path),
+        "stage": meta.stage,
+        "schema_version": meta.schema_version,
+        "complete": meta.complete,
+        "created": meta.created,
+        "fingerprint": meta.fingerprint,
+        "params": meta.params,
+        "versions": meta.versions,
+        "dataset": meta.extra.get("dataset"),
+        "labels": labels,
+        "chain": chain,
+        "datasets": datasets,
         "provenance": prov.to_dict() if prov is not None else None,
     }

@@ -220,7 +220,9 @@ def _advice(notes: list[str]) -> str:
     return "Check the network connection (or proxy settings), or download the file yourself and pass its path as SOURCE."
 
 
-def _try_url(url: str, part: Path, *, retries: int, timeout: float, progress: bool, backoff: float, sleep: Callable[[float], None]) -> bool | str:
+def _try_url(
+    url: str, part: Path, *, retries: int, timeout: float, progress: bool, backoff: float, sleep: Callable[[float], None]
+) -> bool | str:
     """Attempts on one URL. True/False (resumed or not) when ``part`` is complete, else a reason."""
     attempt = 0
     resumed = False

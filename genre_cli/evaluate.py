@@ -100,7 +100,10 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
         "macro_precision": float(np.mean(p[present])) if len(present) else 0.0,
         "macro_recall": float(np.mean(r[present])) if len(present) else 0.0,
         "macro_f1": float(np.mean(f1[present])) if len(present) else 0.0,
-        "per_class": {labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c]), "auc": None} for c in k},
+        "per_class": {
+            labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c]), "auc": None}
+            for c in k
+        },
         "confusion": M.confusion_matrix(y_true, y_pred, labels=k).tolist(),
         "classes_present": [labels[c] for c in present],
         "auc": None,
@@ -155,7 +158,12 @@ def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray,
     leaked = sorted(set(map(str, tracks)) & seen)
     shared = sorted({str(t) for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
     shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if str(t) in shared})
-    return {"track_ids": leaked, "group_track_ids": shared, "groups": shared_groups, "selection_track_ids": sorted(set(map(str, tracks)) & selection)}
+    return {
+        "track_ids": leaked,
+        "group_track_ids": shared,
+        "groups": shared_groups,
+        "selection_track_ids": sorted(set(map(str, tracks)) & selection),
+    }
 
 
 def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, allow: bool) -> dict[str, Any]:
@@ -178,16 +186,24 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
     note = ""
     n_sel = len(leak.get("selection_track_ids", []))
     if n_sel:
-        note = (f"{n_sel} of {n_tracks} evaluated tracks are the model's own validation tracks (they selected its best epoch): "
-                "this is a tuning score, not a test score. ")
+        note = (
+            f"{n_sel} of {n_tracks} evaluated tracks are the model's own validation tracks (they selected its best epoch): "
+            "this is a tuning score, not a test score. "
+        )
     if n_group:
-        note += (f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
-                f"this split is not {prov.group_by or 'performer'}-disjoint ({prov.split_method}); "
-                "read the scores as seen-performer scores")
+        note += (
+            f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
+            f"this split is not {prov.group_by or 'performer'}-disjoint ({prov.split_method}); "
+            "read the scores as seen-performer scores"
+        )
     return {
-        "tracks": n_leak, "track_ids": leak["track_ids"][:20],
-        "group_tracks": n_group, "groups": leak["groups"][:20], "group_column": prov.group_by,
-        "group_disjoint": n_group == 0, "group_policy": "refuse" if prov.group_aware else "report",
+        "tracks": n_leak,
+        "track_ids": leak["track_ids"][:20],
+        "group_tracks": n_group,
+        "groups": leak["groups"][:20],
+        "group_column": prov.group_by,
+        "group_disjoint": n_group == 0,
+        "group_policy": "refuse" if prov.group_aware else "report",
         "allowed": bool(allow and (n_leak or (n_group and prov.group_aware))),
         "selection_tracks": n_sel,
         "note": note,
@@ -197,8 +213,16 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate_model(model_path: str | Path, feats: feat_format.Features, *, split: str, aggregate: str = "mean",
-                   allow_leakage: bool = False, device: str = "cpu", provenance: Provenance | None = None) -> dict[str, Any]:
+def evaluate_model(
+    model_path: str | Path,
+    feats: feat_format.Features,
+    *,
+    split: str,
+    aggregate: str = "mean",
+    allow_leakage: bool = False,
+    device: str = "cpu",
+    provenance: Provenance | None = None,
+) -> dict[str, Any]:
     """Report for one model on the ``split`` segments of features ``feats``.
 
     ``provenance`` (default: the features file's) says how the split was made (leakage policy).
@@ -223,7 +247,9 @@ def evaluate_model(model_path: str | Path, feats: feat_format.Features, *, split
         raise InputError(f"{feats.path}: {int(np.sum(y < 0))} segments of split {split!r} have no label")
     keys, first = np.unique(tracks, return_index=True)
     groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
-    leak = _leakage_report(model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage)
+    leak = _leakage_report(
+        model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage
+    )
     clf = load_classifier(model_path, device=device)
     if clf.labels != feats.labels:
         raise InputError(f"{model_path} predicts labels {clf.labels}, but {feats.path} has {feats.labels}")
@@ -235,15 +261,31 @@ def evaluate_model(model_path: str | Path, feats: feat_format.Features, *, split
     assert np.array_equal(tkeys, keys)
     trk = metrics(ty, tproba.argmax(1), tproba, clf.labels)
     return {
-        "model": str(model_path), "model_name": clf.name, "dataset": feats.dataset, "features": str(feats.path),
-        "index": prov.index, "split": split, "split_method": prov.split_method,
-        "aggregate": aggregate, "aggregate_note": f"track = mean of segment probabilities ({YANG_ZHANG_2019.short} sum them: same argmax)"
+        "model": str(model_path),
+        "model_name": clf.name,
+        "dataset": feats.dataset,
+        "features": str(feats.path),
+        "index": prov.index,
+        "split": split,
+        "split_method": prov.split_method,
+        "aggregate": aggregate,
+        "aggregate_note": f"track = mean of segment probabilities ({YANG_ZHANG_2019.short} sum them: same argmax)"
         if aggregate == "mean"
         else "track = majority vote of segment predictions (ties: highest mean probability)",
-        "labels": clf.labels, "n_tracks": int(len(keys)), "n_segments": int(len(rows)),
-        "leakage": leak, "segment": seg, "track": trk,
-        "_arrays": {"segment_proba": proba.astype(np.float32), "segment_label": y.astype(np.int64), "segment_track": tracks,
-                    "track_id": keys, "track_proba": tproba.astype(np.float32), "track_label": ty.astype(np.int64)},
+        "labels": clf.labels,
+        "n_tracks": int(len(keys)),
+        "n_segments": int(len(rows)),
+        "leakage": leak,
+        "segment": seg,
+        "track": trk,
+        "_arrays": {
+            "segment_proba": proba.astype(np.float32),
+            "segment_label": y.astype(np.int64),
+            "segment_track": tracks,
+            "track_id": keys,
+            "track_proba": tproba.astype(np.float32),
+            "track_label": ty.astype(np.int64),
+        },
     }
 
 
@@ -282,15 +324,24 @@ def run(
     names = "+".join(slugify(Path(m).stem) for m in model_paths)[:80]
 
     def build(f) -> dict[str, Any]:
-        reports = [evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device)
-                   for m in model_paths]
+        reports = [
+            evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device) for m in model_paths
+        ]
         arrays = [rep.pop("_arrays") for rep in reports]
         report_format.write(f, reports, arrays, prov=feats.provenance)
         return {"reports": reports}
 
     result = execute(
-        stage=report_format.KIND.stage, params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=feats.dataset, slug=f"eval-{split}-{names}", force=force, dry_run=dry_run,
+        stage=report_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=feats.dataset,
+        slug=f"eval-{split}-{names}",
+        force=force,
+        dry_run=dry_run,
     )
     if result.status == "skipped":
         result.summary["reports"] = report_format.read(result.path)
@@ -330,6 +381,8 @@ def write_plots(reports: list[dict[str, Any]], out_dir: str | Path) -> list[Path
             hist = []
         if hist:
             p = out_dir / f"{stem}-history.png"
-            plots.history_png(hist, p, title=f"{r['model_name']} training curves ({r['dataset']}; validation = the model's validation split)")
+            plots.history_png(
+                hist, p, title=f"{r['model_name']} training curves ({r['dataset']}; validation = the model's validation split)"
+            )
             written.append(p)
     return written

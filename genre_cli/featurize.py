@@ -79,10 +79,19 @@ def run(
         return _build(f, segs, cfg, names, jobs=jobs, float16=float16, show_progress=show_progress)
 
     return execute(
-        stage=feat_format.KIND.stage, params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=segs.dataset, slug=slug, force=force, dry_run=dry_run,
-        attrs=feat_format.attrs(labels=segs.labels, feature_config=cfg.to_params(), segment_config=segs.config.to_params(),
-                                sr=segs.sr, prov=segs.provenance),
+        stage=feat_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=segs.dataset,
+        slug=slug,
+        force=force,
+        dry_run=dry_run,
+        attrs=feat_format.attrs(
+            labels=segs.labels, feature_config=cfg.to_params(), segment_config=segs.config.to_params(), sr=segs.sr, prov=segs.provenance
+        ),
     )
 
 
@@ -125,20 +134,27 @@ def _chunk_worker(args: tuple[str, np.ndarray, np.ndarray, dict, bool]) -> dict[
     try:
         y = seg_format.read_windows(f["audio"], segs, rows)
     except OSError as exc:  # a damaged chunk: the input is bad, not the output being written
-        raise ArtifactError(f"{path}: cannot read /audio of segments {rows[0]}-{rows[-1]} ({exc}); the segments file is damaged",
-                            hint="rerun `genre segment --force`") from None
+        raise ArtifactError(
+            f"{path}: cannot read /audio of segments {rows[0]}-{rows[-1]} ({exc}); the segments file is damaged",
+            hint="rerun `genre segment --force`",
+        ) from None
     feats = compute(y, FeatureConfig.from_params(cfg_params), workers=1)
     dtype = np.float16 if float16 else np.float32
     return {k: (v.astype(dtype, copy=False), feat_format.moments(v[stat_mask])) for k, v in feats.items()}
 
 
 # ---------------------------------------------------------------- main side
-def _build(f, segs: seg_format.Segments, cfg: FeatureConfig, names: list[str], *, jobs: int, float16: bool,
-           show_progress: bool) -> dict[str, Any]:
+def _build(
+    f, segs: seg_format.Segments, cfg: FeatureConfig, names: list[str], *, jobs: int, float16: bool, show_progress: bool
+) -> dict[str, Any]:
     n = len(segs.segments["track"])
     dtype = np.float16 if float16 else np.float32
-    dsets = {name: feat_format.create_feature(f, name, n=n, shape=output_shape(name, cfg, segs.win), dtype=dtype,
-                                              columns=column_names(name, cfg)) for name in names}
+    dsets = {
+        name: feat_format.create_feature(
+            f, name, n=n, shape=output_shape(name, cfg, segs.win), dtype=dtype, columns=column_names(name, cfg)
+        )
+        for name in names
+    }
     tr = segs.segments["track"]
     split = segs.tracks["split"][tr] if n else np.zeros(0, dtype=object)
     stat_mask = split == "train"
@@ -151,8 +167,10 @@ def _build(f, segs: seg_format.Segments, cfg: FeatureConfig, names: list[str], *
             warnings.append("no train split: normalisation statistics are over all segments")
     seg_cfg = segs.config
     if seg_cfg.frames and seg_cfg.frame_hop != cfg.hop_length:
-        warnings.append(f"segments were cut for {seg_cfg.frames} frames at hop {seg_cfg.frame_hop} but --hop-length is "
-                        f"{cfg.hop_length}: {n_frames(segs.win, cfg)} frames per segment")
+        warnings.append(
+            f"segments were cut for {seg_cfg.frames} frames at hop {seg_cfg.frame_hop} but --hop-length is "
+            f"{cfg.hop_length}: {n_frames(segs.win, cfg)} frames per segment"
+        )
     step = work_rows(cfg, segs.win)
     chunks = [np.arange(s, min(s + step, n)) for s in range(0, n, step)]
     params = cfg.to_params()
@@ -179,9 +197,14 @@ def _build(f, segs: seg_format.Segments, cfg: FeatureConfig, names: list[str], *
     feat_format.write_rows(f, {"track": tr, "start": segs.segments["start"], "length": segs.segments["length"]}, segs.tracks)
     sk = segs.skipped
     return {
-        "n_segments": n, "shapes": {k: list(v.shape) for k, v in dsets.items()}, "norm_split": norm_split,
-        "n_norm_segments": int(stat_mask.sum()), "n_skipped_tracks": len(sk["track_id"]),
-        "skipped": [f"{p}: {r}" for p, r in zip(sk["path"], sk["reason"])], "work_rows": step, "warnings": warnings,
+        "n_segments": n,
+        "shapes": {k: list(v.shape) for k, v in dsets.items()},
+        "norm_split": norm_split,
+        "n_norm_segments": int(stat_mask.sum()),
+        "n_skipped_tracks": len(sk["track_id"]),
+        "skipped": [f"{p}: {r}" for p, r in zip(sk["path"], sk["reason"])],
+        "work_rows": step,
+        "warnings": warnings,
     }
 
 

@@ -114,8 +114,16 @@ def run(
         }
 
     return execute(
-        stage=index_format.KIND.stage, params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=name, slug="index", force=force, dry_run=dry_run,
+        stage=index_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=name,
+        slug="index",
+        force=force,
+        dry_run=dry_run,
     )
 
 
@@ -138,8 +146,10 @@ def missing_class_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
             continue
         missing = sorted(label for label, c in counts.items() if not c.get(split))
         if missing:
-            out.append(f"the {split} split has no track of {', '.join(missing)}: "
-                       + ("the model cannot learn them" if split == "train" else f"{split} metrics cover the other labels only"))
+            out.append(
+                f"the {split} split has no track of {', '.join(missing)}: "
+                + ("the model cannot learn them" if split == "train" else f"{split} metrics cover the other labels only")
+            )
     return out
 
 

@@ -31,7 +31,9 @@ def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, 
         choices = slot_choices(slot)
         if slot in prefer:
             if prefer[slot] not in available or prefer[slot] not in choices:
-                raise UsageError(f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})")
+                raise UsageError(
+                    f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})"
+                )
             out[slot] = prefer[slot]
             continue
         found = [c for c in choices if c in available]
@@ -55,7 +57,10 @@ def resolve_device(spec: str = "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"--device {spec} asked for CUDA, but no CUDA device is available (torch {torch.__version__})", hint="use --device cpu or auto")
+            raise DeviceError(
+                f"--device {spec} asked for CUDA, but no CUDA device is available (torch {torch.__version__})",
+                hint="use --device cpu or auto",
+            )
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
@@ -98,7 +103,9 @@ class Classifier:
                 raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{make_hint(name)}`")
             x = feats[name]
             if tuple(x.shape[1:]) != tuple(self.input_shapes[slot]):
-                raise UsageError(f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}")
+                raise UsageError(
+                    f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}"
+                )
             out[slot] = normalise(x, self.norm.get(name))
         return out
 
@@ -181,8 +188,20 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
     path = Path(path)
     with model_format.open_model(path) as (d, group):
         if not weights:
-            return Classifier(d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config,
-                              None, None, d.model_config, path)
+            return Classifier(
+                d.name,
+                d.kind,
+                d.labels,
+                d.inputs,
+                d.input_shapes,
+                d.norm,
+                d.feature_config,
+                d.segment_config,
+                None,
+                None,
+                d.model_config,
+                path,
+            )
         from genre_cli.models import build_model, persist
         from genre_cli.models.base import for_inference
 
@@ -200,8 +219,9 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
             model = persist.load_sklearn(group)
         else:
             raise ArtifactError(f"{path}: unknown model kind {d.kind!r}")
-    return Classifier(d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config, model, dev,
-                      d.model_config, path)
+    return Classifier(
+        d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config, model, dev, d.model_config, path
+    )
 
 
 def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mean") -> tuple[np.ndarray, np.ndarray]:

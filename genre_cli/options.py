@@ -261,9 +261,14 @@ def _param_name(group: str, name: str) -> str:
     return f"{group}__{name}"
 
 
-def command_options(groups: dict[str, Sequence[Option]], *, defaults: dict[str, dict[str, Any]] | None = None,
-                    help_texts: dict[str, dict[str, str]] | None = None, notice: Callable[[str], None] | None = None,
-                    after: str | None = None):
+def command_options(
+    groups: dict[str, Sequence[Option]],
+    *,
+    defaults: dict[str, dict[str, Any]] | None = None,
+    help_texts: dict[str, dict[str, str]] | None = None,
+    notice: Callable[[str], None] | None = None,
+    after: str | None = None,
+):
     """Decorator adding each group's options to a typer command's parameters.
 
     The command receives one keyword argument per group: ``{option name: value}`` of the
@@ -295,13 +300,25 @@ def command_options(groups: dict[str, Sequence[Option]], *, defaults: dict[str, 
                 seen[o.flag] = pname
                 routes[pname] = [(group, o.name)]
                 default = defaults.get(group, {}).get(o.name, o.cli_default if o.cli_default is not _MISSING else o.default)
-                extra.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                               annotation=_typer_annotation(typer, o, default, help_texts.get(group, {}).get(o.name))))
+                extra.append(
+                    inspect.Parameter(
+                        pname,
+                        inspect.Parameter.KEYWORD_ONLY,
+                        default=default,
+                        annotation=_typer_annotation(typer, o, default, help_texts.get(group, {}).get(o.name)),
+                    )
+                )
                 for i, flag in enumerate(o.deprecated):
                     hidden = f"{pname}__old{i}"
                     old[hidden] = (pname, flag, o.flag)
-                    extra.append(inspect.Parameter(hidden, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                                   annotation=_typer_annotation(typer, o, None, None, flag=flag, hidden=True)))
+                    extra.append(
+                        inspect.Parameter(
+                            hidden,
+                            inspect.Parameter.KEYWORD_ONLY,
+                            default=None,
+                            annotation=_typer_annotation(typer, o, None, None, flag=flag, hidden=True),
+                        )
+                    )
         names = [p.name for p in own]
         if after is not None:
             cut = names.index(after) + 1

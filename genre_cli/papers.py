@@ -34,23 +34,47 @@ class Paper:
 
 
 PUN_2020 = Paper(
-    "pun2020", "Pun & Nazirkhanova 2020", "A. Pun and K. Nazirkhanova", 2020, "Music Genre Classification with Mel Spectrograms and CNN",
-    "Project report, Stanford University", dated=False,
+    "pun2020",
+    "Pun & Nazirkhanova 2020",
+    "A. Pun and K. Nazirkhanova",
+    2020,
+    "Music Genre Classification with Mel Spectrograms and CNN",
+    "Project report, Stanford University",
+    dated=False,
 )
 ZHANG_2022 = Paper(
-    "zhang2022", "F. Zhang 2022", "F. Zhang", 2022, "Music Genre Classification With Deep Learning",
-    "Student presentation, SCIE30001", dated=False,
+    "zhang2022",
+    "F. Zhang 2022",
+    "F. Zhang",
+    2022,
+    "Music Genre Classification With Deep Learning",
+    "Student presentation, SCIE30001",
+    dated=False,
 )
 SCHRADER_2021 = Paper(
-    "schrader2021", "Schrader et al. 2021", "S. Schrader, D. Tucek, R. K. Sura and R. Cafarelli", 2021, "Classifying Music Subgenres Using Neural Networks",
-    "Final report, Southern Illinois University Edwardsville", dated=False,
+    "schrader2021",
+    "Schrader et al. 2021",
+    "S. Schrader, D. Tucek, R. K. Sura and R. Cafarelli",
+    2021,
+    "Classifying Music Subgenres Using Neural Networks",
+    "Final report, Southern Illinois University Edwardsville",
+    dated=False,
 )
 VERMA_2022 = Paper(
-    "verma2022", "Verma et al. 2022", "A. Verma, D. Latha, K. P. Gupta and M. G. Paul", 2022, "Music Genre Classification Using CNN",
-    "AI-ML course project report", dated=False,
+    "verma2022",
+    "Verma et al. 2022",
+    "A. Verma, D. Latha, K. P. Gupta and M. G. Paul",
+    2022,
+    "Music Genre Classification Using CNN",
+    "AI-ML course project report",
+    dated=False,
 )
 YANG_ZHANG_2019 = Paper(
-    "yang2019", "Yang & Zhang 2019", "H. Yang and W.-Q. Zhang", 2019, "Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks",
+    "yang2019",
+    "Yang & Zhang 2019",
+    "H. Yang and W.-Q. Zhang",
+    2019,
+    "Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks",
     "Proc. Interspeech 2019",
 )
 

@@ -72,8 +72,15 @@ def features_for(model: str, cfg: FeatureConfig) -> FeatureConfig:
     return cfg.replace(**add) if add else cfg
 
 
-def run(cfg: PipelineConfig, *, force: bool = False, dry_run: bool = False, show_progress: bool = True,
-        on_stage: Callable[[StageResult], None] | None = None, on_epoch=None) -> list[StageResult]:
+def run(
+    cfg: PipelineConfig,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    show_progress: bool = True,
+    on_stage: Callable[[StageResult], None] | None = None,
+    on_epoch=None,
+) -> list[StageResult]:
     """Run every stage in order; ``force`` reruns all of them; ``dry_run`` runs none.
 
     In a dry run a stage whose input would be rebuilt is reported as ``would run`` without

@@ -304,8 +304,14 @@ def run(
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
     seg = windows_for(clf)
-    ctx = _Context(seg, FeatureConfig.from_params(clf.feature_config), sorted(set(clf.inputs.values())), block_seconds,
-                   threading.Event(), queue.Queue(maxsize=4 * jobs))
+    ctx = _Context(
+        seg,
+        FeatureConfig.from_params(clf.feature_config),
+        sorted(set(clf.inputs.values())),
+        block_seconds,
+        threading.Event(),
+        queue.Queue(maxsize=4 * jobs),
+    )
     win_s = seg.win / seg.sr
     states: dict[int, _State] = {}
     batch: list[tuple[int, dict[str, np.ndarray], np.ndarray]] = []

@@ -87,8 +87,16 @@ def run(
         return _build(f, index, cfg, jobs=jobs, compress=compress, dtype=np.dtype(audio_dtype), show_progress=show_progress)
 
     return execute(
-        stage=seg_format.KIND.stage, params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=index.dataset, slug=cfg.slug(), force=force, dry_run=dry_run,
+        stage=seg_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=index.dataset,
+        slug=cfg.slug(),
+        force=force,
+        dry_run=dry_run,
         attrs=seg_format.attrs(labels=index.labels, cfg=cfg, audio_dtype=audio_dtype, prov=index.provenance),
     )
 

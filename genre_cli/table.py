@@ -55,8 +55,9 @@ def run(
         except OSError as exc:
             raise InputError(f"{p}: cannot read ({exc.strerror})") from None
     params = options.params(csv_path)
-    ids, label_names, cols, values, rows = read_table(csv_path, label_column=options.label_column, id_column=options.id_column,
-                                                      drop_columns=options.drop_columns)
+    ids, label_names, cols, values, rows = read_table(
+        csv_path, label_column=options.label_column, id_column=options.id_column, drop_columns=options.drop_columns
+    )
     labels = sorted(set(label_names))
     y = np.array([labels.index(v) for v in label_names], dtype=np.int64)
     splits, method, warnings = assign_splits(ids, y, rows, options)
@@ -69,20 +70,42 @@ def run(
         feat_format.write_feature(f, "table", x, columns=cols)
         train = splits == "train"
         ref = x[train] if train.any() else x
-        feat_format.write_norm(f, {"table": feat_format.norm_stats(feat_format.moments(ref), len(cols))},
-                               split="train" if train.any() else "all")
+        feat_format.write_norm(
+            f, {"table": feat_format.norm_stats(feat_format.moments(ref), len(cols))}, split="train" if train.any() else "all"
+        )
         empty = np.array([""] * n, dtype=object)
-        tracks = {"track_id": np.array(ids, dtype=object), "path": np.array([r[options.id_column] for r in rows], dtype=object),
-                  "label": y, "group": empty, "split": splits, "fold": np.full(n, -1, dtype=np.int64)}
+        tracks = {
+            "track_id": np.array(ids, dtype=object),
+            "path": np.array([r[options.id_column] for r in rows], dtype=object),
+            "label": y,
+            "group": empty,
+            "split": splits,
+            "fold": np.full(n, -1, dtype=np.int64),
+        }
         segments = {"track": np.arange(n, dtype=np.int64), "start": np.zeros(n, dtype=np.int64), "length": np.zeros(n, dtype=np.int64)}
         feat_format.write_rows(f, segments, tracks)
         counts = {s or "-": int(np.sum(splits == s)) for s in ("train", "validation", "test", "")}
-        return {"n_rows": n, "n_features": len(cols), "split_method": method, "counts": counts, "shapes": {"table": [n, len(cols)]},
-                "warnings": warnings}
+        return {
+            "n_rows": n,
+            "n_features": len(cols),
+            "split_method": method,
+            "counts": counts,
+            "shapes": {"table": [n, len(cols)]},
+            "warnings": warnings,
+        }
 
     return execute(
-        stage=feat_format.KIND.stage, params=params, upstream={"table": (digest.hexdigest(), csv_path)}, build=build, out=out,
-        workdir=workdir, dataset=dataset, slug=f"table-{slugify(csv_path.stem)}-{options.split}", force=force, dry_run=dry_run,
-        attrs=feat_format.attrs(labels=labels, feature_config={"table": str(csv_path.name), "columns": len(cols)}, segment_config={},
-                                prov=prov),
+        stage=feat_format.KIND.stage,
+        params=params,
+        upstream={"table": (digest.hexdigest(), csv_path)},
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=dataset,
+        slug=f"table-{slugify(csv_path.stem)}-{options.split}",
+        force=force,
+        dry_run=dry_run,
+        attrs=feat_format.attrs(
+            labels=labels, feature_config={"table": str(csv_path.name), "columns": len(cols)}, segment_config={}, prov=prov
+        ),
     )

@@ -101,8 +101,19 @@ def run(
     if info["kind"] == "torch":
         job.dist = dist
     try:
-        result = execute(stage=stage, params=params, upstream=upstream, build=lambda f: build(job, f), out=out_path, workdir=workdir,
-                         dataset=feats.dataset, slug="", force=force, dry_run=dry_run, writer=dist.main)
+        result = execute(
+            stage=stage,
+            params=params,
+            upstream=upstream,
+            build=lambda f: build(job, f),
+            out=out_path,
+            workdir=workdir,
+            dataset=feats.dataset,
+            slug="",
+            force=force,
+            dry_run=dry_run,
+            writer=dist.main,
+        )
     finally:
         dist.close()
     if result.ran and dist.main:
@@ -128,16 +139,30 @@ def build(job: TrainJob, f) -> dict[str, Any]:
     va_rows = va_rows[labels[va_rows] >= 0]
     seen = np.unique(labels[tr_rows])
     if len(seen) < 2:
-        raise InputError(f"{feats.path}: the train split has segments of only one label ({feats.labels[int(seen[0])]}); "
-                         "a classifier needs at least two", hint="check the index's splits with `genre info`")
+        raise InputError(
+            f"{feats.path}: the train split has segments of only one label ({feats.labels[int(seen[0])]}); a classifier needs at least two",
+            hint="check the index's splits with `genre info`",
+        )
     absent = [lab for i, lab in enumerate(feats.labels) if i not in set(seen.tolist())]
     if absent:
         them = "it" if len(absent) == 1 else "them"
-        job.warnings.append(f"the train split has no segment of {', '.join(absent)}: {job.cfg.model} cannot learn {them}"
-                            + (f" and gives {them} probability 0" if job.info["kind"] == "sklearn" else ""))
+        job.warnings.append(
+            f"the train split has no segment of {', '.join(absent)}: {job.cfg.model} cannot learn {them}"
+            + (f" and gives {them} probability 0" if job.info["kind"] == "sklearn" else "")
+        )
     norm = {name: feats.norm[name] for name in job.inputs.values() if name in feats.norm}
-    clf = Classifier(job.cfg.model, job.info["kind"], feats.labels, job.inputs, job.shapes, norm,
-                     feats.feature_config, feats.segment_config, None, config=job.model_config)
+    clf = Classifier(
+        job.cfg.model,
+        job.info["kind"],
+        feats.labels,
+        job.inputs,
+        job.shapes,
+        norm,
+        feats.feature_config,
+        feats.segment_config,
+        None,
+        config=job.model_config,
+    )
     t0 = time.perf_counter()
     if job.info["kind"] == "sklearn":
         fit = fit_sklearn(job, clf, tr_rows, va_rows)
@@ -146,10 +171,19 @@ def build(job: TrainJob, f) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     best = next((r for r in fit["history"] if r["epoch"] == fit["best_epoch"]), {})
     summary = {
-        "model": job.cfg.model, "best_epoch": fit["best_epoch"], "epochs_run": len(fit["history"]),
-        "seconds": round(seconds, 2), "device": fit["device"], "amp": fit.get("amp", "off"),
-        "n_train": int(len(tr_rows)), "n_val": int(len(va_rows)), "val_track_accuracy": best.get("val_track_accuracy"),
-        "inputs": job.inputs, "train": job.hp, "resumed_from": fit.get("resumed_from"), "stream": fit.get("stream", False),
+        "model": job.cfg.model,
+        "best_epoch": fit["best_epoch"],
+        "epochs_run": len(fit["history"]),
+        "seconds": round(seconds, 2),
+        "device": fit["device"],
+        "amp": fit.get("amp", "off"),
+        "n_train": int(len(tr_rows)),
+        "n_val": int(len(va_rows)),
+        "val_track_accuracy": best.get("val_track_accuracy"),
+        "inputs": job.inputs,
+        "train": job.hp,
+        "resumed_from": fit.get("resumed_from"),
+        "stream": fit.get("stream", False),
         "warnings": job.warnings + fit.get("warnings", []),
     }
     if f is not None:
@@ -162,10 +196,27 @@ def _write(f, clf: Classifier, job: TrainJob, fit: dict[str, Any], seconds: floa
 
     save = persist.save_torch if clf.kind == "torch" else persist.save_sklearn
     model_format.write(
-        f, name=clf.name, kind=clf.kind, labels=clf.labels, inputs=clf.inputs, input_shapes=clf.input_shapes, norm=clf.norm,
-        model_config=clf.config, feature_config=clf.feature_config, segment_config=clf.segment_config,
-        save_weights=lambda group: save(group, clf.model), tracks=job.feats.tracks, history=fit["history"],
-        best_epoch=fit["best_epoch"], train=job.hp, train_sources=job.sources, device=fit["device"], amp=fit.get("amp", "off"),
-        world_size=int(fit.get("world_size", 1)), stream=bool(fit.get("stream", False)), wall_seconds=seconds,
-        features_fingerprint=job.feats.meta.fingerprint, prov=job.feats.provenance,
+        f,
+        name=clf.name,
+        kind=clf.kind,
+        labels=clf.labels,
+        inputs=clf.inputs,
+        input_shapes=clf.input_shapes,
+        norm=clf.norm,
+        model_config=clf.config,
+        feature_config=clf.feature_config,
+        segment_config=clf.segment_config,
+        save_weights=lambda group: save(group, clf.model),
+        tracks=job.feats.tracks,
+        history=fit["history"],
+        best_epoch=fit["best_epoch"],
+        train=job.hp,
+        train_sources=job.sources,
+        device=fit["device"],
+        amp=fit.get("amp", "off"),
+        world_size=int(fit.get("world_size", 1)),
+        stream=bool(fit.get("stream", False)),
+        wall_seconds=seconds,
+        features_fingerprint=job.feats.meta.fingerprint,
+        prov=job.feats.provenance,
     )

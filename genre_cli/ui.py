@@ -17,8 +17,9 @@ from typing import Any
 class Bar:
     """One progress bar (inactive unless enabled and on a terminal)."""
 
-    def __init__(self, total: float | None, description: str, *, enabled: bool = True, unit: str = "", kind: str = "count",
-                 initial: float = 0):
+    def __init__(
+        self, total: float | None, description: str, *, enabled: bool = True, unit: str = "", kind: str = "count", initial: float = 0
+    ):
         self._bar = None
         if not enabled or not sys.stderr.isatty():
             return
@@ -63,8 +64,9 @@ class Bar:
 
 
 @contextlib.contextmanager
-def progress(total: float | None, description: str, *, enabled: bool = True, unit: str = "", kind: str = "count",
-             initial: float = 0) -> Iterator[Bar]:
+def progress(
+    total: float | None, description: str, *, enabled: bool = True, unit: str = "", kind: str = "count", initial: float = 0
+) -> Iterator[Bar]:
     """Context manager yielding a :class:`Bar` (call it to advance); closed on exit."""
     bar = Bar(total, description, enabled=enabled, unit=unit, kind=kind, initial=initial)
     try:

@@ -53,8 +53,9 @@ class SegmentConfig(Config):
 
     sr: int = opt(22050, "--sr", "Sample rate (Hz) to resample to.", type=int, minimum=1)
     seconds: float = opt(3.0, "--seconds", "Window length in seconds.", type=float)
-    hop: float | None = opt(None, "--hop", "Hop between windows in seconds [default: --seconds, no overlap].", type=float,
-                            above=0, nullable=True)
+    hop: float | None = opt(
+        None, "--hop", "Hop between windows in seconds [default: --seconds, no overlap].", type=float, above=0, nullable=True
+    )
     frames: int = opt(0, "--frames", "Window length in STFT frames instead (e.g. 128), at --frame-hop.", type=int, minimum=0)
     frame_hop: int = opt(512, "--frame-hop", "STFT hop (samples) used by --frames.", type=int, minimum=1)
     policy: str = opt("fixed", None, "Window policy.", type=str, choices=POLICIES)
@@ -64,8 +65,14 @@ class SegmentConfig(Config):
 
     #: ``--random K`` and ``--first N`` set ``policy`` and ``count`` (see :meth:`from_cli`).
     CLI_ONLY: ClassVar[tuple[Option, ...]] = (
-        Option("random", int, 0, f"K non-overlapping windows per track at random (seeded) positions ({ZHANG_2022.short}: 5).",
-               flag="--random", minimum=0),
+        Option(
+            "random",
+            int,
+            0,
+            f"K non-overlapping windows per track at random (seeded) positions ({ZHANG_2022.short}: 5).",
+            flag="--random",
+            minimum=0,
+        ),
         Option("first", int, 0, f"Only the first N windows of each track ({SCHRADER_2021.short}: 10).", flag="--first", minimum=0),
     )
 

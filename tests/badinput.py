@@ -149,7 +149,9 @@ def make_corpus(root: str | Path, *, long_seconds: float = LONG_SECONDS, unreada
     uni.parent.mkdir(parents=True, exist_ok=True)
     sf.write(uni, tone(3.0, 16000, f0=300.0), 16000)
     hours = long_seconds / 3600
-    write_long(add("long", "long_8k.wav", True, f"{hours:g} h at 8 kHz (written in blocks)", seconds=long_seconds, sr=8000), long_seconds, 8000)
+    write_long(
+        add("long", "long_8k.wav", True, f"{hours:g} h at 8 kHz (written in blocks)", seconds=long_seconds, sr=8000), long_seconds, 8000
+    )
 
     # --- links, special files, permissions
     loop = d / "loop_dir"

@@ -123,4 +123,3 @@ def test_train_split_with_one_label_is_refused(tmp_path):
         f["segments/label"][...] = lab
     r = genre("train", feat, "--model", "logreg", "-o", tmp_path / "m.h5")
     assert r.exit_code == 2 and "only one label" in r.stderr
-

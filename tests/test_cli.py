@@ -26,8 +26,27 @@ def _statuses(stderr: str) -> dict[str, str]:
 
 
 def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
-    base = ["run", "--dataset", "folder", "--from", audio_folder, "--seconds", "1", "--hop", "1", "--mel", "32",
-            "--epochs", "2", "--device", "cpu", "--jobs", "1", "--workdir", tmp_path / "w"]
+    base = [
+        "run",
+        "--dataset",
+        "folder",
+        "--from",
+        audio_folder,
+        "--seconds",
+        "1",
+        "--hop",
+        "1",
+        "--mel",
+        "32",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--jobs",
+        "1",
+        "--workdir",
+        tmp_path / "w",
+    ]
     r1 = genre(*base)
     assert r1.exit_code == 0, r1.stderr
     assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
@@ -45,7 +64,13 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     assert len(feats) == 2 and any("mel32" in f for f in feats) and any("mel16" in f for f in feats)
 
     r4 = genre(*base, "--dry-run", "--seconds", "2")
-    assert _statuses(r4.stderr) == {"fetch": "skipped", "segment": "would run", "featurize": "would run", "train": "would run", "evaluate": "would run"}
+    assert _statuses(r4.stderr) == {
+        "fetch": "skipped",
+        "segment": "would run",
+        "featurize": "would run",
+        "train": "would run",
+        "evaluate": "would run",
+    }
     r5 = genre(*base, "--force")
     assert set(_statuses(r5.stderr).values()) == {"ran"}
 

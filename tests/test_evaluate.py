@@ -33,7 +33,12 @@ def _table_dataset(root: Path) -> Path:
 
 
 def _chain(root: Path, table: Path, work: Path, **opts) -> Path:
-    idx = fetch.run("folder", source=str(root), options=FetchOptions(labels_csv=table, label_column="style", group_by="performer", jobs=1, progress=False, **opts), out=work / "idx.h5")
+    idx = fetch.run(
+        "folder",
+        source=str(root),
+        options=FetchOptions(labels_csv=table, label_column="style", group_by="performer", jobs=1, progress=False, **opts),
+        out=work / "idx.h5",
+    )
     seg = segment.run(idx.path, config=SegmentConfig(seconds=0.5, hop=0.5), out=work / "seg.h5", jobs=1, show_progress=False)
     return featurize.run(seg.path, config=FeatureConfig(mel=16), out=work / "feat.h5", jobs=1, show_progress=False).path
 
@@ -44,7 +49,9 @@ def official(tmp_path_factory):
     base = tmp_path_factory.mktemp("evaluate")
     table = _table_dataset(base / "music")
     feat = _chain(base / "music", table, base / "w")
-    model = train.run(feat, config=TrainConfig(model="cnn6", epochs=3, device="cpu", seed=0), out=base / "w" / "model.h5", show_progress=False).path
+    model = train.run(
+        feat, config=TrainConfig(model="cnn6", epochs=3, device="cpu", seed=0), out=base / "w" / "model.h5", show_progress=False
+    ).path
     return {"base": base, "music": base / "music", "table": table, "feat": feat, "model": model}
 
 
@@ -118,10 +125,23 @@ def test_track_leakage_refused_and_allow_leakage_flagged(official, tmp_path):
     r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--out", tmp_path / "e.h5", "--no-plots")
     assert r.exit_code == 2
     assert "was trained/validated on 12 of the 12 evaluated tracks" in r.stderr and "--allow-leakage" in r.stderr
-    r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--no-plots")
+    r = genre(
+        "evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--no-plots"
+    )
     assert r.exit_code == 0, r.stderr
     assert "LEAKAGE ALLOWED" in r.stderr and "inflated" in r.stderr
-    r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--json", "--no-plots")
+    r = genre(
+        "evaluate",
+        official["model"],
+        official["feat"],
+        "--split",
+        "train",
+        "--allow-leakage",
+        "--out",
+        tmp_path / "e.h5",
+        "--json",
+        "--no-plots",
+    )
     rep = json.loads(r.stdout)[0]
     assert rep["leakage"]["allowed"] is True and rep["leakage"]["tracks"] == 12
 

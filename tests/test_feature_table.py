@@ -50,13 +50,20 @@ def _check_length(cfg, n_samples):
 def toy_kind():
     """Registers the toy kind (what one new module in genre_cli/features/kinds/ would do) and removes it after."""
     register_frontend(Frontend("toy-net", make=ToyNetFrontend, check_length=_check_length))
-    register(FeatureKind(
-        "toy_embedding", slot="vector", order=65,
-        options=(Option("toy", bool, False, "A toy network embedding.", flag="--toy", stored=False),),
-        enabled=lambda cfg: cfg.toy, shape=lambda cfg, n: (DIM,), frontend="toy-net",
-        compute=lambda front, cfg, out: out.__setitem__(slice(None), front.embedding),
-        columns=lambda cfg: [f"toy{i}" for i in range(DIM)], suggested={"toy": True},
-    ))
+    register(
+        FeatureKind(
+            "toy_embedding",
+            slot="vector",
+            order=65,
+            options=(Option("toy", bool, False, "A toy network embedding.", flag="--toy", stored=False),),
+            enabled=lambda cfg: cfg.toy,
+            shape=lambda cfg, n: (DIM,),
+            frontend="toy-net",
+            compute=lambda front, cfg, out: out.__setitem__(slice(None), front.embedding),
+            columns=lambda cfg: [f"toy{i}" for i in range(DIM)],
+            suggested={"toy": True},
+        )
+    )
     yield
     for reg, name in ((FEATURES, "toy_embedding"), (FRONTENDS, "toy-net")):
         reg._items.pop(name)

@@ -173,8 +173,9 @@ def test_kaggle_batched_tempo_and_hpss_match_librosa():
         h, p = librosa.effects.hpss(y[i])
         tempo, _ = librosa.beat.beat_track(y=y[i], sr=SR)
         got = dict(zip(names, vec[i]))
-        np.testing.assert_allclose([got["harmony_mean"], got["harmony_var"], got["perceptr_var"]],
-                                   [h.mean(), h.var(), p.var()], rtol=1e-3, atol=1e-7)
+        np.testing.assert_allclose(
+            [got["harmony_mean"], got["harmony_var"], got["perceptr_var"]], [h.mean(), h.var(), p.var()], rtol=1e-3, atol=1e-7
+        )
         assert got["tempo"] == pytest.approx(float(np.atleast_1d(tempo)[0]), rel=1e-6)
         assert got["rms_mean"] == pytest.approx(librosa.feature.rms(y=y[i]).mean(), rel=1e-4)
         m = librosa.feature.mfcc(y=y[i], sr=SR)
@@ -205,9 +206,7 @@ def test_click_train_zcr():
     inner = zcr[4:-4]
     assert np.all(np.abs(inner - 2 / period) <= 2 / 2048 + 1e-9)
     hc = compute(y, FeatureConfig(handcrafted=True))["handcrafted"][0]
-    assert hc[column_names("handcrafted", FeatureConfig(handcrafted=True)).index("zcr_median")] == pytest.approx(
-        2 / period, abs=1 / 2048
-    )
+    assert hc[column_names("handcrafted", FeatureConfig(handcrafted=True)).index("zcr_median")] == pytest.approx(2 / period, abs=1 / 2048)
 
 
 def test_db_reference_is_fixed_not_per_segment():
@@ -223,8 +222,7 @@ def test_db_reference_is_fixed_not_per_segment():
 def test_silence_and_dc_are_finite(kind):
     y = {"silence": np.zeros((2, L)), "dc": np.full((2, L), 0.7), "tiny": np.full((2, L), 1e-30)}[kind]
     for top_db in (None, 80.0):
-        cfg = FeatureConfig(mel=64, stft=True, mfcc=20, deltas=True, mfcc_frames=(8, 13), handcrafted=True,
-                            kaggle=True, top_db=top_db)
+        cfg = FeatureConfig(mel=64, stft=True, mfcc=20, deltas=True, mfcc_frames=(8, 13), handcrafted=True, kaggle=True, top_db=top_db)
         out = compute(y.astype(np.float32), cfg)
         for name, arr in out.items():
             assert np.isfinite(arr).all(), (kind, name)
@@ -330,8 +328,9 @@ def test_invalid_use_raises():
     assert compute(np.zeros((0, L), np.float32), FeatureConfig(mel=64))["mel"].shape == (0, 87, 64)
     with pytest.raises(UsageError):
         compute(Y, FeatureConfig(mel=64), workers=0)
-    np.testing.assert_allclose(compute(Y, FeatureConfig(mel=64), workers=2)["mel"],
-                               compute(Y, FeatureConfig(mel=64), workers=None)["mel"], atol=1e-4)
+    np.testing.assert_allclose(
+        compute(Y, FeatureConfig(mel=64), workers=2)["mel"], compute(Y, FeatureConfig(mel=64), workers=None)["mel"], atol=1e-4
+    )
 
 
 def test_column_names():
@@ -376,9 +375,15 @@ def test_kaggle_vector_matches_table():
 
 # The constant tables are built without librosa.filters / scipy.signal (their import costs
 # ~1.3 s per worker process); they must equal what those functions return.
-@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [
-    (22050, 2048, 128, 0.0, None), (22050, 2048, 40, 20.0, 8000.0), (16000, 512, 64, 0.0, None), (44100, 4096, 96, 30.0, 16000.0),
-])
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels,fmin,fmax",
+    [
+        (22050, 2048, 128, 0.0, None),
+        (22050, 2048, 40, 20.0, 8000.0),
+        (16000, 512, 64, 0.0, None),
+        (44100, 4096, 96, 30.0, 16000.0),
+    ],
+)
 def test_mel_filterbank_equals_librosa(sr, n_fft, n_mels, fmin, fmax):
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32)
     np.testing.assert_array_equal(filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax), ref)
@@ -400,17 +405,19 @@ def test_delta_kernels_equal_savgol(width, order):
     taps, head, tail = filters.delta_kernels(width, order)
     np.testing.assert_allclose(taps, full[half], rtol=0, atol=1e-12)
     np.testing.assert_allclose(head, full[:half], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(tail, full[width - half:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(tail, full[width - half :], rtol=0, atol=1e-12)
 
 
 def test_mel_path_imports_neither_librosa_filters_nor_scipy_signal():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np\n"
-            "from genre_cli.features import FeatureConfig, compute\n"
-            "compute(np.zeros((2, 22050), np.float32), FeatureConfig(mel=64, mfcc=13, deltas=True, handcrafted=True))\n"
-            "bad = [m for m in ('librosa.filters', 'scipy.signal', 'numba', 'torch') if m in sys.modules]\n"
-            "print(bad); sys.exit(1 if bad else 0)\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from genre_cli.features import FeatureConfig, compute\n"
+        "compute(np.zeros((2, 22050), np.float32), FeatureConfig(mel=64, mfcc=13, deltas=True, handcrafted=True))\n"
+        "bad = [m for m in ('librosa.filters', 'scipy.signal', 'numba', 'torch') if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -100,7 +100,9 @@ def test_frames_segments_give_exactly_that_many_frames(segs, tmp_path):
     idx = Path(segs).parent / "idx.h5"
     r = genre("segment", idx, "--sr", SR, "--frames", "20", "--frame-hop", "256", "-o", tmp_path / "fr.h5")
     assert r.exit_code == 0, r.stderr
-    r = genre("featurize", tmp_path / "fr.h5", "--mel", "16", "--n-fft", "512", "--hop-length", "256", "--jobs", "1", "-o", tmp_path / "f.h5")
+    r = genre(
+        "featurize", tmp_path / "fr.h5", "--mel", "16", "--n-fft", "512", "--hop-length", "256", "--jobs", "1", "-o", tmp_path / "f.h5"
+    )
     assert r.exit_code == 0, r.stderr
     with h5py.File(tmp_path / "f.h5") as f:
         assert f["features/mel"].shape[1:] == (20, 16)
@@ -131,8 +133,23 @@ def test_cli_forms(segs, tmp_path):
     with h5py.File(tmp_path / "k.h5") as f:
         assert f["features/kaggle"].shape == (12, 57)
 
-    r = genre("featurize", segs, "--mfcc-frames", "8x10", "--stft", "--n-fft", "256", "--power", "--top-db", "80",
-              "--float16", "--jobs", "1", "-o", tmp_path / "m.h5")
+    r = genre(
+        "featurize",
+        segs,
+        "--mfcc-frames",
+        "8x10",
+        "--stft",
+        "--n-fft",
+        "256",
+        "--power",
+        "--top-db",
+        "80",
+        "--float16",
+        "--jobs",
+        "1",
+        "-o",
+        tmp_path / "m.h5",
+    )
     assert r.exit_code == 0, r.stderr
     with h5py.File(tmp_path / "m.h5") as f:
         assert f["features/mfcc_frames"].shape == (84, 8, 10) and f["features/stft"].shape[2] == 129

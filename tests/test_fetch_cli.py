@@ -22,8 +22,23 @@ GROOVE = SHARED_DATA / "groove-styles"
 @pytest.mark.skipif(not GROOVE.exists(), reason="shared groove-styles data absent")
 def test_exact_groove_command_keeps_official_split(tmp_path):
     out = tmp_path / "groove.h5"
-    r = runner.invoke(app, ["fetch", "folder", "--from", str(GROOVE), "--labels", str(GROOVE / "tracks.csv"),
-                            "--label-column", "style", "--group-by", "drummer", "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "fetch",
+            "folder",
+            "--from",
+            str(GROOVE),
+            "--labels",
+            str(GROOVE / "tracks.csv"),
+            "--label-column",
+            "style",
+            "--group-by",
+            "drummer",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     assert "410 tracks" in r.stderr and "drummer" in r.stderr  # summary table + the group warning
     assert "the test split has no track of neworleans" in r.stderr
@@ -44,8 +59,9 @@ def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan
     with ArchiveServer(gtzan_targz.read_bytes()) as srv:
         r = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data"), "-o", str(good)])
         assert r.exit_code == 0, r.stderr
-        r2 = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data2"),
-                                 "--checksum", "md5:" + "0" * 32, "-o", str(bad)])
+        r2 = runner.invoke(
+            app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data2"), "--checksum", "md5:" + "0" * 32, "-o", str(bad)]
+        )
     assert r2.exit_code == 1 and "checksum" in r2.stderr and "Traceback" not in r2.stderr
     assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
     with h5py.File(good) as f:

@@ -22,11 +22,15 @@ def _env():
 
 
 def genre_process(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "genre_cli", *map(str, args)], capture_output=True, text=True, env=_env(), timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "genre_cli", *map(str, args)], capture_output=True, text=True, env=_env(), timeout=300, **kw
+    )
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, "-m", "genre_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "genre_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,15 @@ def test_every_config_refuses_unknown_keys(cls):
 
 
 def test_library_messages_name_the_option_and_its_flag():
-    for make, text in ((lambda: SegmentConfig(hop=0), "hop (--hop)"), (lambda: SegmentConfig(last="keep"), "last (--last)"),
-                       (lambda: FetchOptions(folds=-1), "folds (--folds)"), (lambda: FetchOptions(split="bogus"), "split (--split-mode)"),
-                       (lambda: TrainConfig(optimizer="rmsprop"), "optimizer (--optimizer)"),
-                       (lambda: TrainConfig(class_weights="heavy"), "class_weights (--class-weights)"),
-                       (lambda: FeatureConfig(n_fft=8, mel=4), "n_fft (--n-fft)")):
+    for make, text in (
+        (lambda: SegmentConfig(hop=0), "hop (--hop)"),
+        (lambda: SegmentConfig(last="keep"), "last (--last)"),
+        (lambda: FetchOptions(folds=-1), "folds (--folds)"),
+        (lambda: FetchOptions(split="bogus"), "split (--split-mode)"),
+        (lambda: TrainConfig(optimizer="rmsprop"), "optimizer (--optimizer)"),
+        (lambda: TrainConfig(class_weights="heavy"), "class_weights (--class-weights)"),
+        (lambda: FeatureConfig(n_fft=8, mel=4), "n_fft (--n-fft)"),
+    ):
         with pytest.raises(UsageError) as exc:
             make()
         assert text in str(exc.value), str(exc.value)
@@ -46,7 +50,13 @@ def _params(command: str) -> dict[str, object]:
 
 def test_run_takes_the_stage_options_with_their_defaults():
     run = _params("run")
-    stages = {**_params("fetch"), **_params("segment"), **_params("featurize"), **_params("train"), "--split": _params("evaluate")["--split"]}
+    stages = {
+        **_params("fetch"),
+        **_params("segment"),
+        **_params("featurize"),
+        **_params("train"),
+        "--split": _params("evaluate")["--split"],
+    }
     exposed = {o.flag for cls in (FetchOptions, SegmentConfig, FeatureConfig, TrainConfig) for o in cls.cli_options()}
     exposed -= {"--seed", "--resume"}  # run has one --seed (split and training); resume is per model file
     missing = sorted(f for f in exposed if f.split("/")[0] not in run)

@@ -102,7 +102,19 @@ def test_stdin_paths_jsonl_top_k_and_output_file(model, mixed_folder, tmp_path):
 
 
 def test_csv_header_top_k_and_timeline_covers_the_file(model, mixed_folder):
-    r = genre("predict", model, mixed_folder / "sub" / "b.flac", mixed_folder / "sub" / "c.ogg", "--format", "csv", "--top-k", "2", "--timeline", "--device", "cpu")
+    r = genre(
+        "predict",
+        model,
+        mixed_folder / "sub" / "b.flac",
+        mixed_folder / "sub" / "c.ogg",
+        "--format",
+        "csv",
+        "--top-k",
+        "2",
+        "--timeline",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2", "start", "end"]
@@ -222,4 +234,9 @@ def test_model_description_loads_without_weights(model):
     desc = load_classifier(model, weights=False)
     full = load_classifier(model, device="cpu")
     assert desc.model is None and full.model is not None
-    assert (desc.labels, desc.inputs, desc.feature_config, desc.segment_config) == (full.labels, full.inputs, full.feature_config, full.segment_config)
+    assert (desc.labels, desc.inputs, desc.feature_config, desc.segment_config) == (
+        full.labels,
+        full.inputs,
+        full.feature_config,
+        full.segment_config,
+    )

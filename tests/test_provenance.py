@@ -32,8 +32,7 @@ def chain(tmp_path_factory):
     base = tmp_path_factory.mktemp("prov")
     music = write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(3))
     table = write_labels_table(music, splits=("train", "train", "validation", "test"))
-    opts = FetchOptions(labels_csv=table, label_column="style", group_by="performer", split="random", folds=2,
-                        jobs=1, progress=False)
+    opts = FetchOptions(labels_csv=table, label_column="style", group_by="performer", split="random", folds=2, jobs=1, progress=False)
     idx = fetch.run("folder", source=str(music), options=opts, out=base / "idx.h5").path
     seg = segment.run(idx, config=SegmentConfig(seconds=0.5), out=base / "seg.h5", jobs=1, show_progress=False).path
     feat = featurize.run(seg, config=FeatureConfig(handcrafted=True), out=base / "feat.h5", jobs=1, show_progress=False).path
@@ -96,7 +95,9 @@ def _feature_table(path: Path) -> Path:
         w = csv.writer(f)
         w.writerow(["filename", "f1", "f2", "label", "split"])
         for i in range(24):
-            w.writerow([f"t{i}.wav", rng.normal(i % 2 * 3, 1), rng.normal(0, 1), "ab"[i % 2], ("train", "train", "validation", "test")[i % 4]])
+            w.writerow(
+                [f"t{i}.wav", rng.normal(i % 2 * 3, 1), rng.normal(0, 1), "ab"[i % 2], ("train", "train", "validation", "test")[i % 4]]
+            )
     return path
 
 

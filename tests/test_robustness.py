@@ -157,7 +157,9 @@ def test_silence_and_dc_give_finite_features(corpus, index, tmp_path):
 @pytest.fixture(scope="module")
 def predicted(corpus, hook, pipeline):
     t0 = time.time()
-    r = genre("predict", pipeline["model"], corpus.root, "--format", "jsonl", "--device", "cpu", "--jobs", "2", unreadable=hook, timeout=240)
+    r = genre(
+        "predict", pipeline["model"], corpus.root, "--format", "jsonl", "--device", "cpu", "--jobs", "2", unreadable=hook, timeout=240
+    )
     return r, time.time() - t0
 
 
@@ -215,12 +217,14 @@ def _replace(key, data):
     def fn(f):
         del f[key]
         f.create_dataset(key, data=data)
+
     return fn
 
 
 def _attr(key, value):
     def fn(f):
         f.attrs[key] = value
+
     return fn
 
 
@@ -233,9 +237,21 @@ MALFORMED = {
     "model_norm_strings": ("model", _replace("norm/mel/std", np.array(["x"] * 16, dtype=object)), r"expected kind 'f'"),
     "model_no_weights": ("model", lambda f: f.__delitem__("weights"), r"no /weights group"),
     "feat_mel_rank_1": ("feat", _replace("features/mel", np.zeros(10, np.float32)), r"/features/mel has 1 dimensions"),
-    "feat_mel_strings": ("feat", lambda f: _replace("features/mel", np.array(["x"] * len(f["segments/track"]), dtype=object))(f), r"expected kind 'f'"),
-    "feat_label_out_of_range": ("feat", lambda f: _replace("segments/label", np.full(len(f["segments/track"]), 99))(f), r"labels must index"),
-    "feat_features_not_group": ("feat", lambda f: (f.__delitem__("features"), f.create_dataset("features", data=[1])), r"missing group /features"),
+    "feat_mel_strings": (
+        "feat",
+        lambda f: _replace("features/mel", np.array(["x"] * len(f["segments/track"]), dtype=object))(f),
+        r"expected kind 'f'",
+    ),
+    "feat_label_out_of_range": (
+        "feat",
+        lambda f: _replace("segments/label", np.full(len(f["segments/track"]), 99))(f),
+        r"labels must index",
+    ),
+    "feat_features_not_group": (
+        "feat",
+        lambda f: (f.__delitem__("features"), f.create_dataset("features", data=[1])),
+        r"missing group /features",
+    ),
     "seg_no_audio": ("seg", lambda f: f.__delitem__("audio"), r"missing dataset /audio"),
     "seg_audio_too_short": ("seg", _replace("audio", np.zeros(10, np.int16)), r"lies outside /audio"),
     "seg_sr_garbage": ("seg", _attr("sr", "abc"), r"malformed segment artifact \(ValueError"),
@@ -247,10 +263,14 @@ MALFORMED = {
 def _commands(kind: str, p: Path, pipe: dict, tmp: Path) -> list[list]:
     wav = pipe["dir"] / "music" / "low" / "0.wav"
     return {
-        "model": [["predict", p, wav, "--device", "cpu"],
-                  ["evaluate", p, pipe["feat"], "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"]],
-        "feat": [["train", p, "--epochs", 1, "--device", "cpu", "-o", tmp / "m.h5"],
-                 ["evaluate", pipe["model"], p, "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"]],
+        "model": [
+            ["predict", p, wav, "--device", "cpu"],
+            ["evaluate", p, pipe["feat"], "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"],
+        ],
+        "feat": [
+            ["train", p, "--epochs", 1, "--device", "cpu", "-o", tmp / "m.h5"],
+            ["evaluate", pipe["model"], p, "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"],
+        ],
         "seg": [["featurize", p, "--mel", 16, "--jobs", 1, "-o", tmp / "f.h5"]],
         "idx": [["segment", p, "-o", tmp / "s.h5"]],
     }[kind]
@@ -275,8 +295,13 @@ def test_not_hdf5_or_truncated_artifact_for_every_command(blob, pipeline, tmp_pa
     content = {"random": np.random.default_rng(1).bytes(5000), "truncated": data[: len(data) // 2], "empty": b""}[blob]
     p = tmp_path / "x.h5"
     p.write_bytes(content)
-    cmds = [["info", p], *_commands("model", p, pipeline, tmp_path), *_commands("feat", p, pipeline, tmp_path),
-            *_commands("seg", p, pipeline, tmp_path), *_commands("idx", p, pipeline, tmp_path)]
+    cmds = [
+        ["info", p],
+        *_commands("model", p, pipeline, tmp_path),
+        *_commands("feat", p, pipeline, tmp_path),
+        *_commands("seg", p, pipeline, tmp_path),
+        *_commands("idx", p, pipeline, tmp_path),
+    ]
     for cmd in cmds:
         r = genre(*cmd)
         assert r.exit_code == 2 and "not a readable HDF5 file" in r.stderr and str(p) in r.stderr, (cmd[0], r.stderr)
@@ -284,7 +309,9 @@ def test_not_hdf5_or_truncated_artifact_for_every_command(blob, pipeline, tmp_pa
 
 def test_no_unsafe_deserialisation_in_the_code():
     """No pickle/torch.load/eval/exec/allow_pickle: opening a file never runs code from it."""
-    pattern = re.compile(r"\b(pickle\.loads?|torch\.load|joblib\.load|dill|marshal\.loads?|yaml\.load|eval|exec)\s*\(|allow_pickle\s*=\s*True")
+    pattern = re.compile(
+        r"\b(pickle\.loads?|torch\.load|joblib\.load|dill|marshal\.loads?|yaml\.load|eval|exec)\s*\(|allow_pickle\s*=\s*True"
+    )
     hits = []
     for py in (ROOT / "genre_cli").rglob("*.py"):
         for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
@@ -322,8 +349,13 @@ def test_real_disk_full_on_a_tiny_tmpfs(pipeline, tmp_path):
     try:
         out = mnt / "feat.h5"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        r = subprocess.run([sys.executable, "-m", "genre_cli", "featurize", str(pipeline["seg"]), "--mel", "64", "--stft", "--jobs", "1", "-o", str(out)],
-                           capture_output=True, text=True, env=env, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "genre_cli", "featurize", str(pipeline["seg"]), "--mel", "64", "--stft", "--jobs", "1", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert f"error: writing {out} failed: No space left on device (errno 28 ENOSPC); nothing was written" in r.stderr, r.stderr[-2000:]
         assert r.returncode != 0
         # exit code: 1 from the CLI, but HDF5 2.0 may crash at interpreter exit over the file

@@ -59,12 +59,16 @@ def make_features(path, names=("mel", "handcrafted"), seed=0) -> Path:
         x = 0.5 * rng.standard_normal((len(y), *shape)).astype(np.float32)
         w = shape[-1] // 3
         for c in range(3):
-            x[y == c, ..., c * w:(c + 1) * w] += 1.0
+            x[y == c, ..., c * w : (c + 1) * w] += 1.0
         feats[name] = x
     path = Path(path)
-    with artifacts.write_artifact(path, stage="featurize", params={"names": list(names), "seed": seed}, upstream={},
-                                  attrs={"dataset": "synthetic", "labels": LABELS, "feature_config": {"sr": 16000},
-                                         "segment_config": {"seconds": 1.0}}) as f:
+    with artifacts.write_artifact(
+        path,
+        stage="featurize",
+        params={"names": list(names), "seed": seed},
+        upstream={},
+        attrs={"dataset": "synthetic", "labels": LABELS, "feature_config": {"sr": 16000}, "segment_config": {"seconds": 1.0}},
+    ) as f:
         g, ng = f.create_group("features"), f.create_group("norm")
         train = np.asarray(tracks["split"])[tr_idx] == "train"
         for name, x in feats.items():
@@ -149,7 +153,9 @@ def test_paper_defaults_reach_the_artifact_and_the_optimizer(feat, tmp_path):
     from genre_cli.models import build_model
 
     small = {"filters": 8, "dense": [8, 4]}
-    r = tr.run(feat, config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, device="cpu"), out=tmp_path / "d.h5", show_progress=False)
+    r = tr.run(
+        feat, config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, device="cpu"), out=tmp_path / "d.h5", show_progress=False
+    )
     with h5py.File(r.path) as f:
         hp = artifacts.get_json_attr(f, "train", {})
         src = artifacts.get_json_attr(f, "train_sources", {})
@@ -160,7 +166,12 @@ def test_paper_defaults_reach_the_artifact_and_the_optimizer(feat, tmp_path):
     assert not penalty and sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, 0.02, 0.04]
     opt, penalty = loop.make_optimizer(model, hp | {"optimizer": "adamw", "weight_decay": 1e-4})
     assert penalty and sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, 1e-4]
-    r2 = tr.run(feat, config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, lr=0.5, device="cpu"), out=tmp_path / "d2.h5", show_progress=False)
+    r2 = tr.run(
+        feat,
+        config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, lr=0.5, device="cpu"),
+        out=tmp_path / "d2.h5",
+        show_progress=False,
+    )
     assert r2.fingerprint != r.fingerprint and r2.summary["train"]["lr"] == 0.5
 
 
@@ -236,10 +247,22 @@ def test_specaugment_masks_and_mixup_run(feat, tmp_path):
     x = torch.ones(8, 40, 20)
     m = loop.spec_augment(x, g)
     assert m.shape == x.shape and (m == 0).any() and (m == 1).any()
-    assert ((m == 0).float().mean() < 0.6)
-    r = tr.run(feat, config=tc.TrainConfig(model="cnn6", model_config={"filters": [4, 8]}, epochs=2, device="cpu",
-                                           specaugment=True, mixup=0.3, label_smoothing=0.1, patience=5),
-               out=tmp_path / "aug.h5", show_progress=False)
+    assert (m == 0).float().mean() < 0.6
+    r = tr.run(
+        feat,
+        config=tc.TrainConfig(
+            model="cnn6",
+            model_config={"filters": [4, 8]},
+            epochs=2,
+            device="cpu",
+            specaugment=True,
+            mixup=0.3,
+            label_smoothing=0.1,
+            patience=5,
+        ),
+        out=tmp_path / "aug.h5",
+        show_progress=False,
+    )
     with h5py.File(r.path) as f:
         hist = artifacts.get_json_attr(f, "history", [])
     assert len(hist) == 2 and all(np.isfinite(h["loss"]) and 0 <= h["val_track_accuracy"] <= 1 for h in hist)
@@ -327,8 +350,27 @@ def test_cli_train_and_list_models(feat, tmp_path):
     for needle in ("dupconv", "Yang & Zhang 2019", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
         assert needle in r.stdout, needle
     out = tmp_path / "cli.h5"
-    r = runner.invoke(app, ["train", str(feat), "--model", "mlp", "--epochs", "2", "--device", "cpu", "--optimizer", "sgd",
-                            "--class-weights", "balanced", "--label-smoothing", "0.1", "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(feat),
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--optimizer",
+            "sgd",
+            "--class-weights",
+            "balanced",
+            "--label-smoothing",
+            "0.1",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() == str(out) and "samples/s" in r.stderr and "validation track accuracy" in r.stderr
     with h5py.File(out) as f:
@@ -339,8 +381,28 @@ def test_cli_train_and_list_models(feat, tmp_path):
 def test_ddp_on_cpu_with_gloo(feat, tmp_path):
     out = tmp_path / "ddp.h5"
     env = os.environ | {"PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "genre_cli",
-           "train", str(feat), "--model", "mlp", "--epochs", "3", "--batch-size", "8", "--device", "cpu", "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "genre_cli",
+        "train",
+        str(feat),
+        "--model",
+        "mlp",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == str(out)  # rank 0 alone reports

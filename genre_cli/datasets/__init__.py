@@ -43,8 +43,7 @@ SPLITS = ("train", "validation", "test")
 #: The splits a model can be scored on (``genre evaluate --split``, ``genre run --split``).
 SCORE_SPLITS = ("test", "validation", "train", "all")
 #: The option naming the split to score, declared once for ``evaluate`` and ``run``.
-SCORE_SPLIT_OPTION = Option("split", str, "test", "Split to score: test | validation | train | all.", flag="--split",
-                            choices=SCORE_SPLITS)
+SCORE_SPLIT_OPTION = Option("split", str, "test", "Split to score: test | validation | train | all.", flag="--split", choices=SCORE_SPLITS)
 
 
 def check_score_split(name: str) -> str:
@@ -62,9 +61,18 @@ SPLIT_MODES = ("default", "random", "official")
 
 #: Split names accepted in tables and split-list file names, and what they mean.
 SPLIT_ALIASES: dict[str, str] = {
-    "train": "train", "training": "train", "tr": "train",
-    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation", "development": "validation",
-    "test": "test", "testing": "test", "eval": "test", "evaluation": "test",
+    "train": "train",
+    "training": "train",
+    "tr": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "development": "validation",
+    "test": "test",
+    "testing": "test",
+    "eval": "test",
+    "evaluation": "test",
 }
 
 
@@ -97,22 +105,29 @@ class FetchOptions(Config):
     line ``--split-mode`` (``--split`` names the split a model is scored on).
     """
 
-    labels_csv: Path | None = opt(None, "--labels", "CSV with a `path` column (relative to --from) and labels.",
-                                  nullable=True, cli_type=Path)
+    labels_csv: Path | None = opt(
+        None, "--labels", "CSV with a `path` column (relative to --from) and labels.", nullable=True, cli_type=Path
+    )
     label_column: str = opt("label", "--label-column", "Label column of --labels.", type=str)
     split_column: str = opt("split", "--split-column", "Split column of --labels (used when present).", type=str)
-    group_by: str | None = opt(None, "--group-by", "Column naming a group (artist, performer): no group on two sides.",
-                               type=str, nullable=True)
+    group_by: str | None = opt(
+        None, "--group-by", "Column naming a group (artist, performer): no group on two sides.", type=str, nullable=True
+    )
     folds: int = opt(0, "--folds", "Also assign K group-aware stratified folds (0: none).", type=int, minimum=0, metavar="K")
-    split: str = opt("default", "--split-mode", "How splits are made: default (the dataset's honest split) | random "
-                     "(stratified by track, seeded; group-aware with --group-by) | official.", type=str, choices=SPLIT_MODES)
+    split: str = opt(
+        "default",
+        "--split-mode",
+        "How splits are made: default (the dataset's honest split) | random "
+        "(stratified by track, seeded; group-aware with --group-by) | official.",
+        type=str,
+        choices=SPLIT_MODES,
+    )
     seed: int = opt(0, "--seed", "Seed of random splits and folds.", type=int)
     val_fraction: float = opt(0.15, None, "Validation share of a random split.", type=float, minimum=0)
     test_fraction: float = opt(0.15, None, "Test share of a random split.", type=float, minimum=0)
     jobs: int = opt(2, None, "Threads probing and hashing the files.", type=int, minimum=1)
     offline: bool = opt(False, "--offline", "Never download; use what is on disk.", type=bool)
-    checksum: str | None = opt(None, "--checksum", "Expected md5:HEX or sha256:HEX of a downloaded archive.", type=str,
-                               nullable=True)
+    checksum: str | None = opt(None, "--checksum", "Expected md5:HEX or sha256:HEX of a downloaded archive.", type=str, nullable=True)
     progress: bool = opt(True, None, "Show progress bars.", type=bool)
 
     def check(self) -> None:
@@ -149,7 +164,18 @@ class TrackIndex:
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]], *, root: Path, labels: list[str], info: dict | None = None) -> TrackIndex:
         """Build from row dicts; missing columns get defaults (-1, "", 0, "ok")."""
-        defaults = {"label": -1, "group": "", "split": "", "fold": -1, "duration": 0.0, "sr": 0, "channels": 0, "checksum": "", "status": "ok", "reason": ""}
+        defaults = {
+            "label": -1,
+            "group": "",
+            "split": "",
+            "fold": -1,
+            "duration": 0.0,
+            "sr": 0,
+            "channels": 0,
+            "checksum": "",
+            "status": "ok",
+            "reason": "",
+        }
         cols: dict[str, np.ndarray] = {}
         for name, kind in TRACK_COLUMNS.items():
             values = [r.get(name, defaults.get(name)) for r in rows]

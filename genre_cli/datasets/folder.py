@@ -68,6 +68,7 @@ __all__ = [
     "finish_index",
 ]
 
+
 def _group_keys(groups: np.ndarray | None, n: int) -> np.ndarray:
     """Groups for splitting: an empty group makes the track its own group."""
     if groups is None:
@@ -128,7 +129,9 @@ def stratified_split(
     return out, notes
 
 
-def _hold_out_groups(idx: np.ndarray, labels: np.ndarray, keys: np.ndarray, fraction: float, seed: int, notes: list[str], side: str) -> np.ndarray:
+def _hold_out_groups(
+    idx: np.ndarray, labels: np.ndarray, keys: np.ndarray, fraction: float, seed: int, notes: list[str], side: str
+) -> np.ndarray:
     from sklearn.model_selection import StratifiedGroupKFold
 
     if fraction <= 0 or len(idx) == 0:
@@ -234,7 +237,9 @@ def apply_computed_split(rows: list[dict[str, Any]], options: FetchOptions, *, u
         return []
     labels = np.array([rows[i]["label_name"] for i in usable], dtype=object)
     groups = np.array([rows[i].get("group", "") for i in usable], dtype=object) if use_groups else None
-    splits, notes = stratified_split(labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=options.seed)
+    splits, notes = stratified_split(
+        labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=options.seed
+    )
     for i, s in zip(usable, splits):
         rows[i]["split"] = str(s)
     return notes
@@ -268,7 +273,9 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
     if source is None and options.labels_csv is not None:
         source = str(Path(options.labels_csv).parent)
     if source is None:
-        raise UsageError("the folder dataset needs SOURCE (--from): a directory with one sub-folder per label, or a labels table (--labels)")
+        raise UsageError(
+            "the folder dataset needs SOURCE (--from): a directory with one sub-folder per label, or a labels table (--labels)"
+        )
     base = Path(source).expanduser()
     if not base.is_dir():
         raise InputError(f"{base}: not a directory" if base.exists() else f"{base}: no such directory")
@@ -281,8 +288,10 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         if options.group_by:
             raise UsageError(f"group_by (--group-by) {options.group_by!r} needs a table (labels_csv, --labels) with that column")
         if mode == "official":
-            raise UsageError("split mode 'official' (--split-mode official) needs a table (labels_csv, --labels) with a split column; "
-                             "a plain folder has no official split")
+            raise UsageError(
+                "split mode 'official' (--split-mode official) needs a table (labels_csv, --labels) with a split column; "
+                "a plain folder has no official split"
+            )
         rows = _rows_from_walk(base, info)
         has_split = False
     if not rows:
@@ -297,7 +306,9 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         if unassigned:
             notes.append(f"{unassigned} tracks have an empty {options.split_column!r} cell and belong to no split")
         if use_groups:
-            straddle = groups_on_several_sides(np.array([r["group"] for r in rows], dtype=object), np.array([r["split"] for r in rows], dtype=object))
+            straddle = groups_on_several_sides(
+                np.array([r["group"] for r in rows], dtype=object), np.array([r["split"] for r in rows], dtype=object)
+            )
             if straddle:
                 shown = ", ".join(straddle[:8]) + (" ..." if len(straddle) > 8 else "")
                 notes.append(
@@ -309,7 +320,9 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
             raise UsageError(f"split mode 'official' (--split-mode official): {options.labels_csv} has no {options.split_column!r} column")
         notes.extend(apply_computed_split(rows, options, use_groups=use_groups))
         info["split_method"] = (
-            f"random, stratified by label, grouped by {options.group_by!r} (seed {options.seed})" if use_groups else f"random, stratified by track (seed {options.seed})"
+            f"random, stratified by label, grouped by {options.group_by!r} (seed {options.seed})"
+            if use_groups
+            else f"random, stratified by track (seed {options.seed})"
         )
     apply_folds(rows, options, use_groups=use_groups)
     if options.folds >= 2:
@@ -386,7 +399,9 @@ def _rows_from_table(base: Path, table: Path, options: FetchOptions, info: dict[
         rows.append(row)
     if bad_splits:
         accepted = ", ".join(sorted(SPLIT_ALIASES))
-        raise InputError(f"{table}: unknown value(s) in column {options.split_column!r}: {', '.join(sorted(bad_splits))}; accepted: {accepted}")
+        raise InputError(
+            f"{table}: unknown value(s) in column {options.split_column!r}: {', '.join(sorted(bad_splits))}; accepted: {accepted}"
+        )
     if duplicates:
         info["warnings"].append(f"{duplicates} duplicate path(s) in {table.name} ignored (first row kept)")
     return rows, has_split

@@ -183,7 +183,9 @@ def gtzan(*, source: str | None, root: Path, options: FetchOptions) -> TrackInde
     apply_folds(rows, options, use_groups=False)
     corrupt = [r["track_id"] for r in rows if r["status"] == "corrupt"]
     if corrupt:
-        notes.append(f"{len(corrupt)} clip(s) do not decode and are marked corrupt: {', '.join(corrupt[:5])}{' ...' if len(corrupt) > 5 else ''}")
+        notes.append(
+            f"{len(corrupt)} clip(s) do not decode and are marked corrupt: {', '.join(corrupt[:5])}{' ...' if len(corrupt) > 5 else ''}"
+        )
     return finish_index(rows, root=genre_root, info=info)
 
 
@@ -200,7 +202,9 @@ def _materialize(source: str | None, root: Path, options: FetchOptions, info: di
     if source is None or _is_url(str(source)):
         urls = known if source is None else [str(source)]
         expected = options.checksum or (ARCHIVE_MD5 if source is None or str(source) in known else None)
-        name = ARCHIVE_NAME if source is None else (Path(urllib.parse.unquote(urllib.parse.urlsplit(str(source)).path)).name or ARCHIVE_NAME)
+        name = (
+            ARCHIVE_NAME if source is None else (Path(urllib.parse.unquote(urllib.parse.urlsplit(str(source)).path)).name or ARCHIVE_NAME)
+        )
         info["source"] = "default mirrors" if source is None else str(source)
         result = download(urls, root / "gtzan" / name, checksum=expected, progress=options.progress, offline=options.offline)
         info.update(archive=str(result.path), archive_checksum=result.checksum, downloaded_from=result.url or "(already present)")
@@ -301,5 +305,15 @@ def _collect(genre_root: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 skipped.append(f"{genre}/{f.name}")
                 continue
             seen.add(track_id)
-            rows.append({"track_id": track_id, "path": f"{genre}/{f.name}", "label_name": genre, "group": "", "split": "", "status": "ok", "reason": ""})
+            rows.append(
+                {
+                    "track_id": track_id,
+                    "path": f"{genre}/{f.name}",
+                    "label_name": genre,
+                    "group": "",
+                    "split": "",
+                    "status": "ok",
+                    "reason": "",
+                }
+            )
     return rows, skipped

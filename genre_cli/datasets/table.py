@@ -40,13 +40,26 @@ from genre_cli.options import Config, opt
 class TableOptions(Config):
     """Options of ``genre featurize --table CSV`` (split by ``--split-mode``, as ``genre fetch``)."""
 
-    split_files: tuple[Path, ...] = opt((), "--split-file", "With --table: id list per split (train*/valid*/test* by file name), "
-                                        "repeatable.", cli_type=list[Path], parse=lambda v: tuple(v or ()), cli_default=None)
-    split: str = opt("default", "--split-mode", "With --table: default (GTZAN ids: artist-filtered; else the table's split "
-                     "column) | random | official.", type=str, choices=SPLIT_MODES, deprecated=("--table-split",))
+    split_files: tuple[Path, ...] = opt(
+        (),
+        "--split-file",
+        "With --table: id list per split (train*/valid*/test* by file name), repeatable.",
+        cli_type=list[Path],
+        parse=lambda v: tuple(v or ()),
+        cli_default=None,
+    )
+    split: str = opt(
+        "default",
+        "--split-mode",
+        "With --table: default (GTZAN ids: artist-filtered; else the table's split column) | random | official.",
+        type=str,
+        choices=SPLIT_MODES,
+        deprecated=("--table-split",),
+    )
     test_fraction: float = opt(0.2, "--test-fraction", "With --split-mode random: test share.", type=float, minimum=0, maximum=0.9)
-    val_fraction: float = opt(0.0, "--val-fraction", "With --split-mode random: validation share (for early stopping/tuning).",
-                              type=float, minimum=0, maximum=0.9)
+    val_fraction: float = opt(
+        0.0, "--val-fraction", "With --split-mode random: validation share (for early stopping/tuning).", type=float, minimum=0, maximum=0.9
+    )
     seed: int = opt(0, "--seed", "With --split-mode random: seed of the split.", type=int)
     label_column: str = opt("label", "--label-column", "With --table: label column.", type=str)
     id_column: str = opt("filename", "--id-column", "With --table: id column.", type=str)
@@ -55,13 +68,21 @@ class TableOptions(Config):
     def params(self, csv_path: Path) -> dict[str, Any]:
         """The fingerprinted parameters of an import of ``csv_path`` (paths resolved)."""
         return {
-            "table": str(csv_path.resolve()), "split_files": [str(Path(p).resolve()) for p in self.split_files], "split": self.split,
-            "test_fraction": self.test_fraction, "val_fraction": self.val_fraction, "seed": self.seed,
-            "label_column": self.label_column, "id_column": self.id_column, "drop_columns": list(self.drop_columns),
+            "table": str(csv_path.resolve()),
+            "split_files": [str(Path(p).resolve()) for p in self.split_files],
+            "split": self.split,
+            "test_fraction": self.test_fraction,
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+            "label_column": self.label_column,
+            "id_column": self.id_column,
+            "drop_columns": list(self.drop_columns),
         }
 
 
-def read_table(path: Path, *, label_column: str, id_column: str, drop_columns: tuple[str, ...]) -> tuple[list[str], list[str], list[str], np.ndarray, list[dict[str, str]]]:
+def read_table(
+    path: Path, *, label_column: str, id_column: str, drop_columns: tuple[str, ...]
+) -> tuple[list[str], list[str], list[str], np.ndarray, list[dict[str, str]]]:
     """(ids, labels, feature column names, values [shape=(n, d)], raw rows)."""
     if not path.is_file():
         raise InputError(f"{path}: no such table")
@@ -89,7 +110,9 @@ def read_table(path: Path, *, label_column: str, id_column: str, drop_columns: t
     return ids, [r[label_column] for r in rows], cols, values, rows
 
 
-def assign_splits(ids: list[str], labels: np.ndarray, rows: list[dict[str, str]], options: TableOptions) -> tuple[np.ndarray, str, list[str]]:
+def assign_splits(
+    ids: list[str], labels: np.ndarray, rows: list[dict[str, str]], options: TableOptions
+) -> tuple[np.ndarray, str, list[str]]:
     """Split per row, the method used, and warnings (see the module docstring)."""
     split_files, split, seed = list(options.split_files), options.split, options.seed
     gtzan_like = is_gtzan(ids)
@@ -131,5 +154,3 @@ def assign_splits(ids: list[str], labels: np.ndarray, rows: list[dict[str, str]]
     if n_out:
         warnings.append(f"{n_out} rows are in no split (kept, marked, never trained or scored on)")
     return out, method, warnings
-
-

@@ -22,5 +22,15 @@ from genre_cli.features.config import FeatureConfig
 from genre_cli.features.extract import column_names, compute, n_frames, output_shape
 from genre_cli.features.kind import FEATURES, SLOTS, FeatureKind, make_hint, slot_choices
 
-__all__ = ["FEATURES", "SLOTS", "FeatureConfig", "FeatureKind", "column_names", "compute", "make_hint", "n_frames",
-           "output_shape", "slot_choices"]
+__all__ = [
+    "FEATURES",
+    "SLOTS",
+    "FeatureConfig",
+    "FeatureKind",
+    "column_names",
+    "compute",
+    "make_hint",
+    "n_frames",
+    "output_shape",
+    "slot_choices",
+]

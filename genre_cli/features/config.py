@@ -24,10 +24,24 @@ SHARED_OPTIONS: tuple[Option, ...] = (
     Option("hop_length", int, 512, "STFT hop (samples).", flag="--hop-length", minimum=1),
     Option("fmin", float, 0.0, "Lowest mel frequency (Hz).", flag="--fmin", minimum=0),
     Option("fmax", float, None, "Highest mel frequency (Hz) [default: sr/2].", flag="--fmax", nullable=True),
-    Option("top_db", float, None, "Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in "
-           "librosa.feature.mfcc) [default: no floor, -100 dB].", flag="--top-db", nullable=True, above=0),
-    Option("db", bool, True, "No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).", flag="--power",
-           parse=lambda power: not power, cli_default=False),
+    Option(
+        "top_db",
+        float,
+        None,
+        "Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in librosa.feature.mfcc) [default: no floor, -100 dB].",
+        flag="--top-db",
+        nullable=True,
+        above=0,
+    ),
+    Option(
+        "db",
+        bool,
+        True,
+        "No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).",
+        flag="--power",
+        parse=lambda power: not power,
+        cli_default=False,
+    ),
     Option("mfcc_mels", int, 128, "Mel bands the MFCCs are computed from."),
 )
 

@@ -32,8 +32,19 @@ import numpy as np
 
 from genre_cli.errors import UsageError
 
-__all__ = ["hann", "fft_frequencies", "mel", "mel_t", "mel_bands", "dct", "dct_t", "chroma_t", "delta_kernels",
-           "contrast_bands", "frequency_moments"]
+__all__ = [
+    "hann",
+    "fft_frequencies",
+    "mel",
+    "mel_t",
+    "mel_bands",
+    "dct",
+    "dct_t",
+    "chroma_t",
+    "delta_kernels",
+    "contrast_bands",
+    "frequency_moments",
+]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -141,8 +152,9 @@ def mel(*, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | No
 
 
 @functools.lru_cache(maxsize=32)
-def mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None,
-              group: int = 16) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+def mel_bands(
+    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, group: int = 16
+) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
     """Banded form of the mel filter bank: ``(lo, hi, m0, m1, block)`` per group of bands.
 
     Mel triangles cover few FFT bins, so ``power @ mel_t`` is done per group of ``group``
@@ -201,8 +213,7 @@ def frequency_moments(sr: int, n_fft: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def contrast_bands(sr: int, n_fft: int, fmin: float = 200.0, n_bands: int = 6,
-                   quantile: float = 0.02) -> tuple[tuple[int, int, int], ...]:
+def contrast_bands(sr: int, n_fft: int, fmin: float = 200.0, n_bands: int = 6, quantile: float = 0.02) -> tuple[tuple[int, int, int], ...]:
     """``(start, stop, q)`` bin slices and quantile counts of librosa's spectral contrast.
 
     Reproduces the band selection of ``librosa.feature.spectral_contrast`` (defaults
@@ -228,7 +239,7 @@ def contrast_bands(sr: int, n_fft: int, fmin: float = 200.0, n_bands: int = 6,
         if k > 0:
             band[idx[0] - 1] = True
         if k == n_bands:
-            band[idx[-1] + 1:] = True
+            band[idx[-1] + 1 :] = True
         sel = np.flatnonzero(band)
         start, stop = int(sel[0]), int(sel[-1]) + 1
         q = int(max(np.rint(quantile * np.sum(band)), 1))

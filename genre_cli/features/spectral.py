@@ -16,8 +16,21 @@ import numpy as np
 
 from genre_cli.features import filters
 
-__all__ = ["AMIN", "DELTA_WIDTH", "stft", "power", "to_db", "mel_power", "zcr", "rms", "spectral_shape", "contrast",
-           "chroma", "delta", "stats"]
+__all__ = [
+    "AMIN",
+    "DELTA_WIDTH",
+    "stft",
+    "power",
+    "to_db",
+    "mel_power",
+    "zcr",
+    "rms",
+    "spectral_shape",
+    "contrast",
+    "chroma",
+    "delta",
+    "stats",
+]
 
 #: Power floor of the dB conversion (-100 dB).
 AMIN = 1e-10
@@ -224,11 +237,11 @@ def delta(x: np.ndarray, order: int = 1) -> np.ndarray:
     t = x.shape[1]
     half = w // 2
     out = np.zeros(x.shape, dtype=np.float32)
-    inner = out[:, half:t - half]
+    inner = out[:, half : t - half]
     for k in range(w):
-        inner += np.float32(taps[k]) * x[:, k:t - w + 1 + k]
+        inner += np.float32(taps[k]) * x[:, k : t - w + 1 + k]
     out[:, :half] = np.einsum("hw,nwc->nhc", head, x[:, :w])
-    out[:, t - half:] = np.einsum("hw,nwc->nhc", tail, x[:, t - w:])
+    out[:, t - half :] = np.einsum("hw,nwc->nhc", tail, x[:, t - w :])
     return out
 
 
@@ -237,6 +250,9 @@ def stats(x: np.ndarray, funcs: tuple[str, ...], axis: tuple[int, ...] | int) ->
     (population std and var, numpy's default)."""
     x = np.asarray(x, dtype=np.float64)
     table: dict[str, Callable[..., np.ndarray]] = {
-        "mean": np.mean, "median": np.median, "std": np.std, "var": np.var,
+        "mean": np.mean,
+        "median": np.median,
+        "std": np.std,
+        "var": np.var,
     }
     return [table[f](x, axis=axis) for f in funcs]

@@ -105,8 +105,10 @@ def load(path: Path, key: str, model, opt, scaler, gen, np_rng) -> dict | None:
             best = persist.load_torch_state(f["best"]) if "best" in f else None
             tensors = persist.load_torch_state(f["optimizer/tensors"])
             meta = json.loads(f["optimizer"].attrs["state"])
-            opt_state = {int(pid): {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v for k, v in st.items()}
-                         for pid, st in meta.items()}
+            opt_state = {
+                int(pid): {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v for k, v in st.items()}
+                for pid, st in meta.items()
+            }
             opt.load_state_dict({"state": opt_state, "param_groups": json.loads(f["optimizer"].attrs["param_groups"])})
             scaler.load_state_dict(json.loads(f.attrs["scaler"]))
             rng = persist.load_torch_state(f["rng"])
@@ -121,5 +123,6 @@ def load(path: Path, key: str, model, opt, scaler, gen, np_rng) -> dict | None:
             state["epoch"] = int(f.attrs["epoch"])
             return state
     except (OSError, KeyError, ValueError) as exc:
-        raise ArtifactError(f"{path}: unreadable training checkpoint ({type(exc).__name__}: {exc})",
-                            hint="delete it to start over") from None
+        raise ArtifactError(
+            f"{path}: unreadable training checkpoint ({type(exc).__name__}: {exc})", hint="delete it to start over"
+        ) from None

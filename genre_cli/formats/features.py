@@ -117,14 +117,19 @@ def write_rows(f, segments: dict[str, np.ndarray], tracks: dict[str, np.ndarray]
     ``/tracks`` (``track_id, path, label, group, split, fold``)."""
     tr = segments["track"]
     n = len(tr)
-    table = {"track": tr, "start": segments["start"], "length": segments["length"],
-             **{k: tracks[k][tr] if n else tracks[k][:0] for k in ROW_COLUMNS}}
+    table = {
+        "track": tr,
+        "start": segments["start"],
+        "length": segments["length"],
+        **{k: tracks[k][tr] if n else tracks[k][:0] for k in ROW_COLUMNS},
+    }
     artifacts.write_table(f, "segments", table)
     artifacts.write_table(f, "tracks", {k: tracks[k] for k in ("track_id", "path", "label", "group", "split", "fold")})
 
 
-def attrs(*, labels: list[str], feature_config: dict[str, Any], segment_config: dict[str, Any], prov: Provenance,
-          sr: int | None = None) -> dict[str, Any]:
+def attrs(
+    *, labels: list[str], feature_config: dict[str, Any], segment_config: dict[str, Any], prov: Provenance, sr: int | None = None
+) -> dict[str, Any]:
     """Root attributes of a features artifact (given to :func:`genre_cli.stage.execute`)."""
     out: dict[str, Any] = {"labels": labels, "feature_config": feature_config, "segment_config": segment_config}
     if sr is not None:
@@ -171,33 +176,51 @@ def read(path: str | Path) -> Features:
         for k in names:  # rows x (frames x bins | columns), float
             artifacts.require_dataset(f["features"], k, kind="f")
             if f["features"][k].ndim not in (2, 3):
-                raise ArtifactError(f"{path}: /features/{k} has {f['features'][k].ndim} dimensions, expected 2 (vectors) or 3 (frames x bins)")
+                raise ArtifactError(
+                    f"{path}: /features/{k} has {f['features'][k].ndim} dimensions, expected 2 (vectors) or 3 (frames x bins)"
+                )
         shapes = {k: tuple(f["features"][k].shape[1:]) for k in names}
         columns = {k: artifacts.get_json_attr(f["features"][k], "columns", None) for k in names}
         norm = {}
         for k in names:
             g = f.get(f"norm/{k}")
             if g is not None:
-                norm[k] = (artifacts.require_dataset(g, "mean", ndim=1, kind="f")[()], artifacts.require_dataset(g, "std", ndim=1, kind="f")[()])
+                norm[k] = (
+                    artifacts.require_dataset(g, "mean", ndim=1, kind="f")[()],
+                    artifacts.require_dataset(g, "std", ndim=1, kind="f")[()],
+                )
                 if len(norm[k][0]) != shapes[k][-1] or len(norm[k][1]) != shapes[k][-1]:
                     raise ArtifactError(f"{path}: /norm/{k} does not match the last axis of /features/{k} ({shapes[k][-1]})")
         segments = artifacts.read_table(f, "segments", path=path)
         for k in names:
             if f["features"][k].shape[0] != len(segments["track_id"]):
-                raise ArtifactError(f"{path}: /features/{k} has {f['features'][k].shape[0]} rows but there are {len(segments['track_id'])} segments")
+                raise ArtifactError(
+                    f"{path}: /features/{k} has {f['features'][k].shape[0]} rows but there are {len(segments['track_id'])} segments"
+                )
         labels = artifacts.get_json_attr(f, "labels", [])
         lab = segments.get("label")
         if not isinstance(labels, list) or lab is None or lab.dtype.kind not in "iu":
             raise ArtifactError(f"{path}: needs a JSON list attribute 'labels' and an integer /segments/label column")
         if len(lab) and (lab.min() < -1 or lab.max() >= len(labels)):
-            raise ArtifactError(f"{path}: segment labels must index the {len(labels)} labels, found {int(lab.max() if lab.max() >= len(labels) else lab.min())}")
+            raise ArtifactError(
+                f"{path}: segment labels must index the {len(labels)} labels, found {int(lab.max() if lab.max() >= len(labels) else lab.min())}"
+            )
         dataset = str(f.attrs.get("dataset", "dataset"))
         prov = provenance.read(f)
         feats = Features(
-            path=Path(path), meta=meta, labels=labels, names=names, shapes=shapes,
-            columns=columns, norm=norm, segments=segments, tracks=artifacts.read_table(f, "tracks", path=path),
-            feature_config=artifacts.get_json_attr(f, "feature_config", {}), segment_config=artifacts.get_json_attr(f, "segment_config", {}),
-            dataset=dataset, provenance=prov or Provenance(dataset=dataset),
+            path=Path(path),
+            meta=meta,
+            labels=labels,
+            names=names,
+            shapes=shapes,
+            columns=columns,
+            norm=norm,
+            segments=segments,
+            tracks=artifacts.read_table(f, "tracks", path=path),
+            feature_config=artifacts.get_json_attr(f, "feature_config", {}),
+            segment_config=artifacts.get_json_attr(f, "segment_config", {}),
+            dataset=dataset,
+            provenance=prov or Provenance(dataset=dataset),
         )
     if prov is None:  # written before provenance was recorded
         feats.provenance = provenance.legacy(path, dataset)

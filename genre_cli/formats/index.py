@@ -32,8 +32,9 @@ def provenance_of(dataset: str, info: dict[str, Any], params: dict[str, Any]) ->
     group_by = opts.get("group_by")
     method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
     aware = info.get("group_aware", bool(group_by) and "grouped by" in method)
-    return Provenance(dataset=dataset, split_method=method, group_by=group_by, group_aware=bool(aware),
-                      folds=int(info.get("folds", 0) or 0))
+    return Provenance(
+        dataset=dataset, split_method=method, group_by=group_by, group_aware=bool(aware), folds=int(info.get("folds", 0) or 0)
+    )
 
 
 def write(f, index, *, dataset: str, params: dict[str, Any]) -> Provenance:

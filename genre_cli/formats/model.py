@@ -52,12 +52,32 @@ class ModelFile:
     provenance: Provenance = field(default_factory=Provenance)
 
 
-def write(f, *, name: str, kind: str, labels: list[str], inputs: dict[str, str], input_shapes: dict[str, tuple[int, ...]],
-          norm: dict[str, tuple[np.ndarray, np.ndarray]], model_config: dict[str, Any], feature_config: dict[str, Any],
-          segment_config: dict[str, Any], save_weights: Callable[[h5py.Group], None], tracks: dict[str, np.ndarray],
-          history: list[dict[str, Any]], best_epoch: int, train: dict[str, Any], train_sources: dict[str, str],
-          device: str, amp: str, world_size: int, stream: bool, wall_seconds: float, features_fingerprint: str,
-          prov: Provenance) -> None:
+def write(
+    f,
+    *,
+    name: str,
+    kind: str,
+    labels: list[str],
+    inputs: dict[str, str],
+    input_shapes: dict[str, tuple[int, ...]],
+    norm: dict[str, tuple[np.ndarray, np.ndarray]],
+    model_config: dict[str, Any],
+    feature_config: dict[str, Any],
+    segment_config: dict[str, Any],
+    save_weights: Callable[[h5py.Group], None],
+    tracks: dict[str, np.ndarray],
+    history: list[dict[str, Any]],
+    best_epoch: int,
+    train: dict[str, Any],
+    train_sources: dict[str, str],
+    device: str,
+    amp: str,
+    world_size: int,
+    stream: bool,
+    wall_seconds: float,
+    features_fingerprint: str,
+    prov: Provenance,
+) -> None:
     """Write a trained model into the open artifact ``f``.
 
     ``save_weights(group)`` stores the weights into ``/weights``; ``tracks`` is the features
@@ -77,10 +97,17 @@ def write(f, *, name: str, kind: str, labels: list[str], inputs: dict[str, str],
         sp.create_dataset(split, data=np.array(list(tracks["track_id"][m]), dtype=object), dtype=str_dt)
         sp.create_dataset(f"{split}_groups", data=np.array(sorted({g for g in tracks["group"][m] if g}), dtype=object), dtype=str_dt)
     for k, v in {
-        "model": name, "model_kind": kind, "model_config": model_config, "inputs": inputs,
-        "input_shapes": {k: list(v) for k, v in input_shapes.items()}, "labels": labels,
-        "feature_config": feature_config, "segment_config": segment_config, "history": history,
-        "train": train, "train_sources": train_sources,
+        "model": name,
+        "model_kind": kind,
+        "model_config": model_config,
+        "inputs": inputs,
+        "input_shapes": {k: list(v) for k, v in input_shapes.items()},
+        "labels": labels,
+        "feature_config": feature_config,
+        "segment_config": segment_config,
+        "history": history,
+        "train": train,
+        "train_sources": train_sources,
     }.items():
         f.attrs[k] = artifacts.canonical_json(v) if not isinstance(v, str) else v
     f.attrs["best_epoch"] = int(best_epoch)
@@ -120,13 +147,27 @@ def open_model(path: str | Path) -> Iterator[tuple[ModelFile, h5py.Group]]:
                 mean, std = (artifacts.require_dataset(g, k, ndim=1, kind="f")[()] for k in ("mean", "std"))
                 width = shapes[slot][-1]
                 if len(mean) != width or len(std) != width:
-                    raise ArtifactError(f"{path}: /norm/{feat} has {len(mean)} means and {len(std)} stds; its input {slot!r} has {width} columns")
+                    raise ArtifactError(
+                        f"{path}: /norm/{feat} has {len(mean)} means and {len(std)} stds; its input {slot!r} has {width} columns"
+                    )
                 norm[feat] = (mean, std)
         if "weights" not in f:
             raise ArtifactError(f"{path}: model file has no /weights group")
         prov = provenance.read(f)
-        desc = ModelFile(path, meta, name, kind, labels, inputs, shapes, norm, config, fcfg, scfg,
-                         prov or Provenance(dataset=str(a.get("dataset", "dataset"))))
+        desc = ModelFile(
+            path,
+            meta,
+            name,
+            kind,
+            labels,
+            inputs,
+            shapes,
+            norm,
+            config,
+            fcfg,
+            scfg,
+            prov or Provenance(dataset=str(a.get("dataset", "dataset"))),
+        )
         yield desc, f["weights"]
 
 

@@ -59,7 +59,7 @@ def encode(y: np.ndarray, dtype: np.dtype = _INT16) -> np.ndarray:
     zero-padded to a whole number of :data:`AUDIO_CHUNK` chunks. Modifies ``y`` in place."""
     n_chunks = -(-len(y) // AUDIO_CHUNK)
     pcm = np.empty(n_chunks * AUDIO_CHUNK, dtype=dtype)
-    pcm[len(y):] = 0
+    pcm[len(y) :] = 0
     scale = np.float32(1.0 / STORED_SCALE[dtype.name])  # 32767, 2**14 or 1
     if scale != 1:
         y *= scale
@@ -92,8 +92,7 @@ def params(cfg: SegmentConfig, *, compress: bool, audio_dtype: str) -> dict[str,
 
 def attrs(*, labels: list[str], cfg: SegmentConfig, audio_dtype: str, prov: Provenance) -> dict[str, Any]:
     """Root attributes of a segments artifact (given to :func:`genre_cli.stage.execute`)."""
-    return {"labels": labels, "sr": cfg.sr, "win": cfg.win, "audio_scale": STORED_SCALE[audio_dtype],
-            provenance.ATTR: prov.to_dict()}
+    return {"labels": labels, "sr": cfg.sr, "win": cfg.win, "audio_scale": STORED_SCALE[audio_dtype], provenance.ATTR: prov.to_dict()}
 
 
 def create_audio(f, dtype: np.dtype, *, compress: bool):
@@ -150,11 +149,17 @@ def read(path: str | Path) -> Segments:
         dataset = str(f.attrs.get("dataset", "dataset"))
         prov = provenance.read(f)
         segs = Segments(
-            path=Path(path), meta=meta, labels=artifacts.get_json_attr(f, "labels", []),
-            sr=int(f.attrs["sr"]), win=int(f.attrs["win"]),
-            tracks=artifacts.read_table(f, "tracks", path=path), segments=artifacts.read_table(f, "segments", path=path),
-            skipped=artifacts.read_table(f, "skipped", path=path), dataset=dataset,
-            config=config, provenance=prov or Provenance(dataset=dataset),
+            path=Path(path),
+            meta=meta,
+            labels=artifacts.get_json_attr(f, "labels", []),
+            sr=int(f.attrs["sr"]),
+            win=int(f.attrs["win"]),
+            tracks=artifacts.read_table(f, "tracks", path=path),
+            segments=artifacts.read_table(f, "segments", path=path),
+            skipped=artifacts.read_table(f, "skipped", path=path),
+            dataset=dataset,
+            config=config,
+            provenance=prov or Provenance(dataset=dataset),
             audio_scale=float(f.attrs.get("audio_scale", AUDIO_SCALE)),
         )
         _check_tables(segs, len(audio))
@@ -182,12 +187,16 @@ def _check_tables(segs: Segments, n_audio: int) -> None:
         raise ArtifactError(f"{where}: a track lies outside /audio ({n_audio} samples)")
     tr, st, ln = (s[k].astype(np.int64) for k in ("track", "start", "length"))
     if len(tr) and (tr.min() < 0 or tr.max() >= len(off)):
-        raise ArtifactError(f"{where}: a segment refers to track {int(tr.max() if tr.max() >= len(off) else tr.min())}; there are {len(off)} tracks")
+        raise ArtifactError(
+            f"{where}: a segment refers to track {int(tr.max() if tr.max() >= len(off) else tr.min())}; there are {len(off)} tracks"
+        )
     if len(tr) and (st.min() < 0 or ln.min() <= 0 or ln.max() > segs.win or (st + ln > n[tr]).any()):
         raise ArtifactError(f"{where}: a segment lies outside its track (or is longer than win={segs.win})")
     lab = t["label"]
     if len(lab) and (lab.min() < -1 or lab.max() >= len(segs.labels)):
-        raise ArtifactError(f"{where}: track labels must index the {len(segs.labels)} labels, found {int(lab.max() if lab.max() >= len(segs.labels) else lab.min())}")
+        raise ArtifactError(
+            f"{where}: track labels must index the {len(segs.labels)} labels, found {int(lab.max() if lab.max() >= len(segs.labels) else lab.min())}"
+        )
 
 
 def read_windows(audio_ds, segs: Segments, rows: np.ndarray) -> np.ndarray:

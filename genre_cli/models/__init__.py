@@ -39,7 +39,6 @@ MODELS: Registry = Registry("model")
 _MODULES = ("sklearn_models", "mlp", "cnn", "resnet", "recurrent", "dupconv")
 
 
-
 def _load_all() -> None:
     for mod in _MODULES:
         importlib.import_module(f"genre_cli.models.{mod}")

@@ -52,12 +52,22 @@ class MLP(GenreModule):
 
 
 @MODELS.register(
-    "mlp", kind="torch", inputs=("vector",), source=f"{PUN_2020.short} (depth 4) / {VERMA_2022.short} (depth 6)",
+    "mlp",
+    kind="torch",
+    inputs=("vector",),
+    source=f"{PUN_2020.short} (depth 4) / {VERMA_2022.short} (depth 6)",
     features={"vector": "handcrafted"},
     description="Fully connected net, ReLU + dropout per layer, L2 via weight decay; depth 4 (Pun & Nazirkhanova 2020) or 6 (Verma et al. 2022).",
 )
-def mlp(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], depth: int = 4, hidden: int = 512,
-        dropout: float = 0.3, weight_decay: float = 1e-3) -> MLP:
+def mlp(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    depth: int = 4,
+    hidden: int = 512,
+    dropout: float = 0.3,
+    weight_decay: float = 1e-3,
+) -> MLP:
     """Pun & Nazirkhanova 2020, §4.2: "four layers and a softmax output layer ... Each layer used dropout and a ReLU
     activation ... cross-entropy loss with L2 regularization". Verma et al. 2022, §3.2: six ReLU layers,
     dropout and L2 tried. ``depth`` = number of hidden layers (4 or 6; any >= 1 accepted).

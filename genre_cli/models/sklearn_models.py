@@ -37,7 +37,10 @@ def _check_pos_float(name: str, value) -> float:
 
 
 @MODELS.register(
-    "logreg", kind="sklearn", inputs=_VEC, source=PUN_2020.short,
+    "logreg",
+    kind="sklearn",
+    inputs=_VEC,
+    source=PUN_2020.short,
     features={"vector": "handcrafted"},
     description="Logistic regression; one-vs-rest, one binary classifier per genre (Pun & Nazirkhanova 2020).",
 )
@@ -58,12 +61,22 @@ def logreg(*, multiclass: str = "ovr", C: float = 1.0, max_iter: int = 2000):
 
 
 @MODELS.register(
-    "svm", kind="sklearn", inputs=_VEC, source=f"{PUN_2020.short} / {ZHANG_2022.short}",
+    "svm",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{PUN_2020.short} / {ZHANG_2022.short}",
     features={"vector": "handcrafted"},
     description="Support vector machine, RBF kernel by default (poly, sigmoid, linear selectable).",
 )
-def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", degree: int = 3,
-        multiclass: str = "ovr", probability: bool = False):
+def svm(
+    *,
+    kernel: str = "rbf",
+    C: float = 1.0,
+    gamma: str | float = "scale",
+    degree: int = 3,
+    multiclass: str = "ovr",
+    probability: bool = False,
+):
     """Pun & Nazirkhanova 2020: one SVM per genre (one-vs-rest); polynomial, RBF and sigmoid kernels were tried,
     RBF was best (65 %). F. Zhang 2022 uses an SVM on flattened spectrograms.
 
@@ -90,7 +103,10 @@ def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", de
 
 
 @MODELS.register(
-    "naive-bayes", kind="sklearn", inputs=_VEC, source=PUN_2020.short,
+    "naive-bayes",
+    kind="sklearn",
+    inputs=_VEC,
+    source=PUN_2020.short,
     features={"vector": "handcrafted"},
     description="Gaussian naive Bayes on all features, one multi-class model (Pun & Nazirkhanova 2020).",
 )
@@ -103,7 +119,10 @@ def naive_bayes(*, var_smoothing: float = 1e-9):
 
 
 @MODELS.register(
-    "knn", kind="sklearn", inputs=_VEC, source=f"{ZHANG_2022.short} / {VERMA_2022.short}",
+    "knn",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{ZHANG_2022.short} / {VERMA_2022.short}",
     features={"vector": "handcrafted"},
     description="k-nearest neighbours; k=10 by default (F. Zhang 2022 tried 10, 15, 20).",
 )
@@ -119,7 +138,10 @@ def knn(*, k: int = 10, weights: str = "uniform", metric: str = "euclidean"):
 
 
 @MODELS.register(
-    "random-forest", kind="sklearn", inputs=_VEC, source=f"{ZHANG_2022.short} (cited baseline)",
+    "random-forest",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{ZHANG_2022.short} (cited baseline)",
     features={"vector": "handcrafted"},
     description="Random forest (F. Zhang's (2022) baseline table, 0.81 from its ref. [7]).",
 )
@@ -131,5 +153,8 @@ def random_forest(*, n_estimators: int = 200, max_depth: int | None = None, rand
 
     if max_depth is not None:
         check_pos_int("max_depth", max_depth)
-    return _pipeline(RandomForestClassifier(n_estimators=check_pos_int("n_estimators", n_estimators),
-                                            max_depth=max_depth, random_state=random_state, n_jobs=1))
+    return _pipeline(
+        RandomForestClassifier(
+            n_estimators=check_pos_int("n_estimators", n_estimators), max_depth=max_depth, random_state=random_state, n_jobs=1
+        )
+    )

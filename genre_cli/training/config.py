@@ -83,34 +83,71 @@ class TrainConfig(Config):
     """
 
     model: str = opt("cnn6", "--model", "Registered model name (see `genre train --list-models`).", type=str, aliases=("-m",))
-    model_config: dict[str, Any] = opt({}, "--set", "Model option KEY=VALUE (JSON value), repeatable.", type=dict,
-                                       cli_type=list[str], parse=parse_pairs, cli_default=None, metavar="KEY=VALUE")
-    features: dict[str, str] = opt({}, "--input", "Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.",
-                                   type=dict, cli_type=list[str], cli_default=None, metavar="SLOT=FEATURE",
-                                   parse=lambda items: {k: str(v) for k, v in parse_pairs(items).items()})
+    model_config: dict[str, Any] = opt(
+        {},
+        "--set",
+        "Model option KEY=VALUE (JSON value), repeatable.",
+        type=dict,
+        cli_type=list[str],
+        parse=parse_pairs,
+        cli_default=None,
+        metavar="KEY=VALUE",
+    )
+    features: dict[str, str] = opt(
+        {},
+        "--input",
+        "Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.",
+        type=dict,
+        cli_type=list[str],
+        cli_default=None,
+        metavar="SLOT=FEATURE",
+        parse=lambda items: {k: str(v) for k, v in parse_pairs(items).items()},
+    )
     epochs: int | None = opt(None, "--epochs", "Epochs [default: the model paper's, else 30].", type=int, minimum=1, nullable=True)
-    batch_size: int | None = opt(None, "--batch-size", "Batch size per process [default: the paper's, else 32].", type=int,
-                                 minimum=1, nullable=True)
-    lr: float | None = opt(None, "--lr", "Learning rate [default: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, "
-                           "1e-2 sgd].", type=float, above=0, nullable=True)
-    optimizer: str | None = opt(None, "--optimizer", "adamw | adam | adadelta | sgd [default: the paper's, else adamw].", type=str,
-                                choices=OPTIMIZERS, nullable=True)
-    weight_decay: float | None = opt(None, "--weight-decay", "Weight decay of parameters without the model's own per-layer L2 "
-                                     "[default: 0 if the model declares L2, else 1e-4].", type=float, minimum=0, nullable=True)
-    patience: int | None = opt(None, "--patience", "Early stopping: epochs without validation improvement [default 10].", type=int,
-                               minimum=1, nullable=True)
-    class_weights: str = opt("none", "--class-weights", "none | balanced (weigh the loss against class imbalance).", type=str,
-                             choices=CLASS_WEIGHTS)
-    label_smoothing: float = opt(0.0, "--label-smoothing", "Label smoothing of the loss, in [0, 1).", type=float, minimum=0,
-                                 maximum=0.999)
+    batch_size: int | None = opt(
+        None, "--batch-size", "Batch size per process [default: the paper's, else 32].", type=int, minimum=1, nullable=True
+    )
+    lr: float | None = opt(
+        None,
+        "--lr",
+        "Learning rate [default: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].",
+        type=float,
+        above=0,
+        nullable=True,
+    )
+    optimizer: str | None = opt(
+        None,
+        "--optimizer",
+        "adamw | adam | adadelta | sgd [default: the paper's, else adamw].",
+        type=str,
+        choices=OPTIMIZERS,
+        nullable=True,
+    )
+    weight_decay: float | None = opt(
+        None,
+        "--weight-decay",
+        "Weight decay of parameters without the model's own per-layer L2 [default: 0 if the model declares L2, else 1e-4].",
+        type=float,
+        minimum=0,
+        nullable=True,
+    )
+    patience: int | None = opt(
+        None, "--patience", "Early stopping: epochs without validation improvement [default 10].", type=int, minimum=1, nullable=True
+    )
+    class_weights: str = opt(
+        "none", "--class-weights", "none | balanced (weigh the loss against class imbalance).", type=str, choices=CLASS_WEIGHTS
+    )
+    label_smoothing: float = opt(0.0, "--label-smoothing", "Label smoothing of the loss, in [0, 1).", type=float, minimum=0, maximum=0.999)
     specaugment: bool = opt(False, "--specaugment", "Time/frequency masking of spectrogram inputs (training only).", type=bool)
     mixup: float = opt(0.0, "--mixup", "Mixup alpha (0 = off).", type=float, minimum=0, metavar="ALPHA")
     seed: int = opt(0, "--seed", "Seed of initialisation, shuffling, dropout and augmentation.", type=int)
     device: str = opt("auto", "--device", "auto | cpu | cuda | cuda:N (cuda without a GPU is an error).", type=str)
-    amp: str = opt("auto", "--amp", "Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.", type=str,
-                   choices=AMP_MODES)
-    stream: bool | None = opt(None, "--stream/--no-stream", "Stream batches from HDF5 instead of memory [default: automatic by size].",
-                              type=bool, nullable=True)
+    amp: str = opt(
+        "auto", "--amp", "Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.", type=str, choices=AMP_MODES
+    )
+    stream: bool | None = opt(
+        None, "--stream/--no-stream", "Stream batches from HDF5 instead of memory [default: automatic by size].", type=bool, nullable=True
+    )
     resume: bool = opt(False, "--resume", "Continue from OUT.ckpt.h5 when it was written with the same settings.", type=bool)
 
     def to_params(self) -> dict[str, Any]:

@@ -141,7 +141,11 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)) if amp != "off" else contextlib.nullcontext
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16))
+        if amp != "off"
+        else contextlib.nullcontext
+    )
     bs = int(hp["batch_size"])
     per_rank = math.ceil(len(tr_rows) / dist.world)
     n_batches = math.ceil(per_rank / bs)
@@ -181,15 +185,25 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
                     scaler.scale(total).backward()
                     scaler.step(opt)
                     scaler.update()
-                    sums += torch.stack([loss.detach().double() * len(yb), (logits.argmax(1) == yb).sum().double(),
-                                         torch.tensor(float(len(yb)), dtype=torch.float64, device=device)])
+                    sums += torch.stack(
+                        [
+                            loss.detach().double() * len(yb),
+                            (logits.argmax(1) == yb).sum().double(),
+                            torch.tensor(float(len(yb)), dtype=torch.float64, device=device),
+                        ]
+                    )
                     bar.update(advance=1)
                 dist.all_reduce(sums)
                 loss_sum, correct, count = (float(v) for v in sums.cpu())
                 seconds = time.perf_counter() - t0
-                rec: dict[str, Any] = {"epoch": epoch, "loss": loss_sum / max(count, 1), "train_accuracy": correct / max(count, 1),
-                                       "seconds": round(seconds, 4), "samples_per_s": round(count / max(seconds, 1e-9), 1),
-                                       "lr": float(opt.param_groups[0]["lr"])}
+                rec: dict[str, Any] = {
+                    "epoch": epoch,
+                    "loss": loss_sum / max(count, 1),
+                    "train_accuracy": correct / max(count, 1),
+                    "seconds": round(seconds, 4),
+                    "samples_per_s": round(count / max(seconds, 1e-9), 1),
+                    "lr": float(opt.param_groups[0]["lr"]),
+                }
                 if val_data is not None:
                     p = predict_proba(model, val_data, device, autocast)
                     rec |= val_metrics(p, labels[va_rows], va_tracks)
@@ -200,8 +214,12 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
                     score, improved = [0.0, rec["loss"]], True
                 state["history"].append(rec)
                 if improved:
-                    state.update(best_score=score, best_epoch=epoch, stale=0,
-                                 best_state={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+                    state.update(
+                        best_score=score,
+                        best_epoch=epoch,
+                        stale=0,
+                        best_state={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+                    )
                 else:
                     state["stale"] += 1
                 if dist.main:
@@ -216,8 +234,16 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
         bar.close()
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
-    return {"history": state["history"], "best_epoch": state["best_epoch"], "device": str(device), "amp": amp,
-            "resumed_from": resumed_from, "stream": stream, "world_size": dist.world, "warnings": warnings}
+    return {
+        "history": state["history"],
+        "best_epoch": state["best_epoch"],
+        "device": str(device),
+        "amp": amp,
+        "resumed_from": resumed_from,
+        "stream": stream,
+        "world_size": dist.world,
+        "warnings": warnings,
+    }
 
 
 def predict_proba(model, data, device, autocast, batch_size: int = 256) -> np.ndarray:
@@ -303,8 +329,10 @@ def make_optimizer(model, hp: dict[str, Any]):
         groups = model.param_groups_l2(wd)
     elif l2:  # AdamW's decay is decoupled, not L2: penalised weights get the exact penalty in the loss
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        groups = [{"params": [p for n, p in named if n in l2], "weight_decay": 0.0, "names": [n for n, _ in named if n in l2]},
-                  {"params": [p for n, p in named if n not in l2], "weight_decay": wd, "names": [n for n, _ in named if n not in l2]}]
+        groups = [
+            {"params": [p for n, p in named if n in l2], "weight_decay": 0.0, "names": [n for n, _ in named if n in l2]},
+            {"params": [p for n, p in named if n not in l2], "weight_decay": wd, "names": [n for n, _ in named if n not in l2]},
+        ]
         groups = [g for g in groups if g["params"]]
         add_penalty = True
     else:

@@ -68,12 +68,20 @@ def _handcrafted(c, cfg, out: np.ndarray) -> None:
     out[:] = np.stack(cols, axis=1).astype(np.float32)
 
 
-HANDCRAFTED = register(FeatureKind(
-    "handcrafted", slot="vector", order=50,
-    options=(Option("handcrafted", bool, False, f"The 93 hand-crafted statistics of {PUN_2020.short}.", flag="--handcrafted"),),
-    enabled=lambda cfg: cfg.handcrafted,
-    shape=lambda cfg, n: (len(columns()),),
-    compute=_handcrafted, columns=columns, check=_check, check_length=check_delta_length,
-    suggested={"handcrafted": True}, precise=True,
-    description=f"the 93 statistics of {PUN_2020.short} (ZCR, spectral shape and contrast, 13 MFCCs and their deltas)",
-))
+HANDCRAFTED = register(
+    FeatureKind(
+        "handcrafted",
+        slot="vector",
+        order=50,
+        options=(Option("handcrafted", bool, False, f"The 93 hand-crafted statistics of {PUN_2020.short}.", flag="--handcrafted"),),
+        enabled=lambda cfg: cfg.handcrafted,
+        shape=lambda cfg, n: (len(columns()),),
+        compute=_handcrafted,
+        columns=columns,
+        check=_check,
+        check_length=check_delta_length,
+        suggested={"handcrafted": True},
+        precise=True,
+        description=f"the 93 statistics of {PUN_2020.short} (ZCR, spectral shape and contrast, 13 MFCCs and their deltas)",
+    )
+)

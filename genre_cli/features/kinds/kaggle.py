@@ -53,15 +53,11 @@ def _kaggle(c, cfg, out: np.ndarray) -> None:
     # tempo as librosa.beat.beat_track(y=y): onset envelope (median over 128 mel bands of the
     # log-mel difference, per-segment top_db=80) then feature.tempo
     logmel = c.logmel(128, 0.0, None, TOP_DB)
-    oenv = librosa.onset.onset_strength(
-        S=logmel.transpose(0, 2, 1), sr=sr, hop_length=hop, n_fft=n_fft, aggregate=np.median
-    )
+    oenv = librosa.onset.onset_strength(S=logmel.transpose(0, 2, 1), sr=sr, hop_length=hop, n_fft=n_fft, aggregate=np.median)
     has_onset = oenv.any(axis=-1)
     tempo = np.zeros(c.y.shape[0])
     if has_onset.any():
-        tempo[has_onset] = librosa.feature.tempo(
-            onset_envelope=oenv[has_onset], sr=sr, hop_length=hop, start_bpm=120.0
-        ).reshape(-1)
+        tempo[has_onset] = librosa.feature.tempo(onset_envelope=oenv[has_onset], sr=sr, hop_length=hop, start_bpm=120.0).reshape(-1)
     cols: list[np.ndarray] = []
     cols += spectral.stats(chroma, ("mean", "var"), axis=(1, 2))
     for x in (rms, centroid, bandwidth, rolloff, c.zcr, y_h, y_p):
@@ -73,11 +69,19 @@ def _kaggle(c, cfg, out: np.ndarray) -> None:
     out[:] = np.stack(cols, axis=1).astype(np.float32)
 
 
-KAGGLE = register(FeatureKind(
-    "kaggle", slot="vector", order=60,
-    options=(Option("kaggle", bool, False, "The 57 values of the Kaggle GTZAN table.", flag="--kaggle"),),
-    enabled=lambda cfg: cfg.kaggle,
-    shape=lambda cfg, n: (len(columns()),),
-    compute=_kaggle, columns=columns, check=_check, suggested={"kaggle": True}, precise=True,
-    description="the 57 values of the Kaggle GTZAN features_30_sec.csv table (chroma, RMS, spectral shape, HPSS, tempo, 20 MFCCs)",
-))
+KAGGLE = register(
+    FeatureKind(
+        "kaggle",
+        slot="vector",
+        order=60,
+        options=(Option("kaggle", bool, False, "The 57 values of the Kaggle GTZAN table.", flag="--kaggle"),),
+        enabled=lambda cfg: cfg.kaggle,
+        shape=lambda cfg, n: (len(columns()),),
+        compute=_kaggle,
+        columns=columns,
+        check=_check,
+        suggested={"kaggle": True},
+        precise=True,
+        description="the 57 values of the Kaggle GTZAN features_30_sec.csv table (chroma, RMS, spectral shape, HPSS, tempo, 20 MFCCs)",
+    )
+)

@@ -33,15 +33,30 @@ def _mel(c, cfg, out: np.ndarray) -> None:
         out[:] = c.mel(cfg.mel, cfg.fmin, cfg.fmax)
 
 
-MEL = register(FeatureKind(
-    "mel", slot="spectrogram", order=10,
-    options=(Option("mel", int, 0, "Log-mel spectrogram with N bands (Slaney mel scale, power 2, dB re 1.0).", flag="--mel",
-                    minimum=0, metavar="N"),),
-    enabled=lambda cfg: cfg.mel > 0,
-    shape=lambda cfg, n: (n_frames(n, cfg), cfg.mel),
-    compute=_mel, check=_mel_check, suggested={"mel": 128},
-    description="log-mel spectrogram (n_frames, mel); dB re 1.0, or power with --power",
-))
+MEL = register(
+    FeatureKind(
+        "mel",
+        slot="spectrogram",
+        order=10,
+        options=(
+            Option(
+                "mel",
+                int,
+                0,
+                "Log-mel spectrogram with N bands (Slaney mel scale, power 2, dB re 1.0).",
+                flag="--mel",
+                minimum=0,
+                metavar="N",
+            ),
+        ),
+        enabled=lambda cfg: cfg.mel > 0,
+        shape=lambda cfg, n: (n_frames(n, cfg), cfg.mel),
+        compute=_mel,
+        check=_mel_check,
+        suggested={"mel": 128},
+        description="log-mel spectrogram (n_frames, mel); dB re 1.0, or power with --power",
+    )
+)
 
 
 # ----------------------------------------------------------------------------- stft
@@ -54,14 +69,19 @@ def _stft(c, cfg, out: np.ndarray) -> None:
         out[:] = c.mag
 
 
-STFT = register(FeatureKind(
-    "stft", slot="spectrogram", order=20,
-    options=(Option("stft", bool, False, "Log-magnitude STFT (n_fft/2+1 bins).", flag="--stft"),),
-    enabled=lambda cfg: cfg.stft,
-    shape=lambda cfg, n: (n_frames(n, cfg), _n_bins(cfg)),
-    compute=_stft, suggested={"stft": True},
-    description="log-magnitude STFT (n_frames, n_fft/2+1); dB, or linear magnitude with --power",
-))
+STFT = register(
+    FeatureKind(
+        "stft",
+        slot="spectrogram",
+        order=20,
+        options=(Option("stft", bool, False, "Log-magnitude STFT (n_fft/2+1 bins).", flag="--stft"),),
+        enabled=lambda cfg: cfg.stft,
+        shape=lambda cfg, n: (n_frames(n, cfg), _n_bins(cfg)),
+        compute=_stft,
+        suggested={"stft": True},
+        description="log-magnitude STFT (n_frames, n_fft/2+1); dB, or linear magnitude with --power",
+    )
+)
 
 
 # ----------------------------------------------------------------------------- mfcc
@@ -84,22 +104,31 @@ def _mfcc(c, cfg, out: np.ndarray) -> None:
     if cfg.deltas:
         k = cfg.mfcc
         out[..., :k] = m
-        out[..., k:2 * k] = spectral.delta(m, 1)
-        out[..., 2 * k:] = spectral.delta(m, 2)
+        out[..., k : 2 * k] = spectral.delta(m, 1)
+        out[..., 2 * k :] = spectral.delta(m, 2)
     else:
         out[:] = m
 
 
-MFCC = register(FeatureKind(
-    "mfcc", slot="spectrogram", order=30,
-    options=(Option("mfcc", int, 0, "N MFCCs per frame.", flag="--mfcc", minimum=0, metavar="N"),
-             Option("deltas", bool, False, "Append MFCC deltas and delta-deltas (3N columns).", flag="--deltas")),
-    enabled=lambda cfg: cfg.mfcc > 0,
-    shape=lambda cfg, n: (n_frames(n, cfg), cfg.mfcc * (3 if cfg.deltas else 1)),
-    compute=_mfcc, check=_mfcc_check, check_length=_mfcc_length, suggested={"mfcc": 20},
-    slug=lambda cfg: f"mfcc{cfg.mfcc}d" if cfg.deltas else f"mfcc{cfg.mfcc}",
-    description="MFCCs per frame (n_frames, mfcc), or [mfcc | delta | delta2] with --deltas",
-))
+MFCC = register(
+    FeatureKind(
+        "mfcc",
+        slot="spectrogram",
+        order=30,
+        options=(
+            Option("mfcc", int, 0, "N MFCCs per frame.", flag="--mfcc", minimum=0, metavar="N"),
+            Option("deltas", bool, False, "Append MFCC deltas and delta-deltas (3N columns).", flag="--deltas"),
+        ),
+        enabled=lambda cfg: cfg.mfcc > 0,
+        shape=lambda cfg, n: (n_frames(n, cfg), cfg.mfcc * (3 if cfg.deltas else 1)),
+        compute=_mfcc,
+        check=_mfcc_check,
+        check_length=_mfcc_length,
+        suggested={"mfcc": 20},
+        slug=lambda cfg: f"mfcc{cfg.mfcc}d" if cfg.deltas else f"mfcc{cfg.mfcc}",
+        description="MFCCs per frame (n_frames, mfcc), or [mfcc | delta | delta2] with --deltas",
+    )
+)
 
 
 # ----------------------------------------------------------------------------- mfcc_frames
@@ -116,8 +145,7 @@ def pool_groups(t: int, n_samples: int, hop: int, n_steps: int) -> tuple[np.ndar
     counts = np.bincount(block, minlength=n_steps)
     if np.any(counts == 0):
         raise UsageError(
-            f"mfcc_frames: {n_steps} steps over {n_samples} samples leaves steps without any "
-            f"frame (hop {hop})",
+            f"mfcc_frames: {n_steps} steps over {n_samples} samples leaves steps without any frame (hop {hop})",
             hint=f"use at most {max(1, n_samples // hop)} steps or longer segments",
         )
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -153,16 +181,32 @@ def _mfcc_frames(c, cfg, out: np.ndarray) -> None:
     out[:] = np.add.reduceat(m, starts, axis=1) / counts[:, None]
 
 
-MFCC_FRAMES = register(FeatureKind(
-    "mfcc_frames", slot="spectrogram", order=40,
-    options=(Option("mfcc_frames", tuple, (0, 0), f"STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment "
-                    f"({SCHRADER_2021.short}: 30x30).", flag="--mfcc-frames", cli_type=str, cli_default=None,
-                    parse=_parse_steps, show=lambda v: f"{v[0]}x{v[1]}", metavar="STEPSxN"),),
-    enabled=lambda cfg: cfg.mfcc_frames != (0, 0),
-    shape=lambda cfg, n: tuple(cfg.mfcc_frames),
-    compute=_mfcc_frames, check=_frames_check,
-    check_length=lambda cfg, n, t: pool_groups(t, n, cfg.hop_length, cfg.mfcc_frames[0]) and None,
-    suggested={"mfcc_frames": (30, 30)},
-    slug=lambda cfg: f"mfccframes{cfg.mfcc_frames[0]}x{cfg.mfcc_frames[1]}",
-    description=f"fixed-size MFCC sequence (steps, n_mfcc) of {SCHRADER_2021.short}'s LSTM, whatever the segment length",
-))
+MFCC_FRAMES = register(
+    FeatureKind(
+        "mfcc_frames",
+        slot="spectrogram",
+        order=40,
+        options=(
+            Option(
+                "mfcc_frames",
+                tuple,
+                (0, 0),
+                f"STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment ({SCHRADER_2021.short}: 30x30).",
+                flag="--mfcc-frames",
+                cli_type=str,
+                cli_default=None,
+                parse=_parse_steps,
+                show=lambda v: f"{v[0]}x{v[1]}",
+                metavar="STEPSxN",
+            ),
+        ),
+        enabled=lambda cfg: cfg.mfcc_frames != (0, 0),
+        shape=lambda cfg, n: tuple(cfg.mfcc_frames),
+        compute=_mfcc_frames,
+        check=_frames_check,
+        check_length=lambda cfg, n, t: pool_groups(t, n, cfg.hop_length, cfg.mfcc_frames[0]) and None,
+        suggested={"mfcc_frames": (30, 30)},
+        slug=lambda cfg: f"mfccframes{cfg.mfcc_frames[0]}x{cfg.mfcc_frames[1]}",
+        description=f"fixed-size MFCC sequence (steps, n_mfcc) of {SCHRADER_2021.short}'s LSTM, whatever the segment length",
+    )
+)

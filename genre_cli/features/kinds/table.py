@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from genre_cli.features.kind import FeatureKind, register
 
-TABLE = register(FeatureKind(
-    "table", slot="vector", order=70, hint="--table CSV",
-    description="one row of an imported feature table per track (genre featurize --table)",
-))
+TABLE = register(
+    FeatureKind(
+        "table",
+        slot="vector",
+        order=70,
+        hint="--table CSV",
+        description="one row of an imported feature table per track (genre featurize --table)",
+    )
+)
