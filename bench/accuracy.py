@@ -673,7 +673,8 @@ def targets(result: dict) -> list[dict[str, Any]]:
             gap = 100 * (net["test_balanced_accuracy_mean"] - base["test_balanced_accuracy_mean"])
             out.append(
                 {
-                    "target": "groove official: best network (picked on validation) beats the MFCC-statistics SVM by >= 10 points of track-level balanced accuracy",
+                    "target": "groove official: best network (picked on validation) beats the MFCC-statistics SVM by >= 10 points of "
+                    "track-level balanced accuracy",
                     "network": net["config"],
                     "network_test_bal_acc": round(net["test_balanced_accuracy_mean"], 4),
                     "baseline": base["config"],
@@ -733,7 +734,8 @@ def render_md(res: dict) -> str:
     add("")
     add(
         f"Produced by `{meta['command']}` on {meta['date']} (git {meta['git']}), {meta['device_note']}, "
-        f"wall time {meta['wall_seconds'] / 60:.1f} min, {meta['cli_calls']} CLI calls ({meta.get('cached_stages', 0)} of them found their output up to date "
+        f"wall time {meta['wall_seconds'] / 60:.1f} min, {meta['cli_calls']} CLI calls ({meta.get('cached_stages', 0)} of them found "
+        "their output up to date "
         "by fingerprint and were skipped — identical inputs and parameters, e.g. a tuning run re-used as seed 0). "
         f"{'**QUICK smoke run — not a result.** ' if meta['quick'] else ''}"
         f"Machine-readable: [`results.json`](results.json) (every number with its train and evaluate command)."
@@ -742,7 +744,8 @@ def render_md(res: dict) -> str:
     add("")
     add(
         "All numbers are **track level** on the **test** split unless marked; splits are by track, group-aware where a group is known; "
-        "hyper-parameters were chosen on the **validation** split only. mean ± std over seeds (model seeds; for random splits, split seeds)."
+        "hyper-parameters were chosen on the **validation** split only. mean ± std over seeds (model seeds; for random splits, split "
+        "seeds)."
     )
     add("")
     # README summary
@@ -777,7 +780,8 @@ def render_md(res: dict) -> str:
             if sd["rows"]:
                 r0 = sd["rows"][0]
                 add(
-                    f"Test tracks: {r0.get('test_n_tracks')}; validation tracks: {r0.get('validation_n_tracks')}; segmenting: {r0.get('segmenting')}."
+                    f"Test tracks: {r0.get('test_n_tracks')}; validation tracks: {r0.get('validation_n_tracks')}; segmenting: "
+                    f"{r0.get('segmenting')}."
                 )
                 add("")
             add("| model | role | features | seeds | test acc | test bal. acc | test macro-F1 | val bal. acc | train s |")
@@ -785,8 +789,10 @@ def render_md(res: dict) -> str:
             for r in sd["rows"]:
                 n = r["n_seeds"]
                 add(
-                    f"| {r['config']} | {r.get('role', '')} | {r.get('features', '')} | {n} | {fmt(r['test_accuracy_mean'], r['test_accuracy_std'], n)} | "
-                    f"{fmt(r['test_balanced_accuracy_mean'], r['test_balanced_accuracy_std'], n)} | {fmt(r['test_macro_f1_mean'], r['test_macro_f1_std'], n)} | "
+                    f"| {r['config']} | {r.get('role', '')} | {r.get('features', '')} | {n} | "
+                    f"{fmt(r['test_accuracy_mean'], r['test_accuracy_std'], n)} | "
+                    f"{fmt(r['test_balanced_accuracy_mean'], r['test_balanced_accuracy_std'], n)} | "
+                    f"{fmt(r['test_macro_f1_mean'], r['test_macro_f1_std'], n)} | "
                     f"{fmt(r['validation_balanced_accuracy_mean'], r['validation_balanced_accuracy_std'], n)} | {r['train_seconds']:.0f} |"
                 )
             add("")
@@ -815,7 +821,8 @@ def render_md(res: dict) -> str:
         )
         add("")
         add(
-            "| model | variant | filtered: validation acc | filtered: test acc | filtered: test bal. acc | filtered, refit on train+val: test acc | random 80/20: test acc | inflation (points) |"
+            "| model | variant | filtered: validation acc | filtered: test acc | filtered: test bal. acc | filtered, refit on train+val: "
+            "test acc | random 80/20: test acc | inflation (points) |"
         )
         add("|---|---|---|---|---|---|---|---|")
         rand = {(r["model"], r["variant"]): r for r in t["rows"] if r["split"].startswith("random")}
@@ -830,13 +837,15 @@ def render_md(res: dict) -> str:
             )
             add(
                 f"| {r['config']} | {r['variant']} | {fmt(r['validation_accuracy_mean'], r['validation_accuracy_std'], r['n_seeds'])} | "
-                f"{fmt(r['test_accuracy_mean'], r['test_accuracy_std'], r['n_seeds'])} | {fmt(r['test_balanced_accuracy_mean'], r['test_balanced_accuracy_std'], r['n_seeds'])} | "
+                f"{fmt(r['test_accuracy_mean'], r['test_accuracy_std'], r['n_seeds'])} | "
+                f"{fmt(r['test_balanced_accuracy_mean'], r['test_balanced_accuracy_std'], r['n_seeds'])} | "
                 f"{fmt(rf['test_accuracy_mean'], rf['test_accuracy_std'], rf['n_seeds']) if rf else '–'} | "
                 f"{fmt(q['test_accuracy_mean'], q['test_accuracy_std'], q['n_seeds']) if q else '–'} | {infl} |"
             )
         add("")
         add(
-            "Caveat: the random split trains on 800 clips, the filtered split on 443 (640 with the refit), so the gap mixes artist/repeat leakage "
+            "Caveat: the random split trains on 800 clips, the filtered split on 443 (640 with the refit), so the gap mixes artist/repeat "
+            "leakage "
             "with training-set size; the refit column narrows the size difference."
         )
         add("")
@@ -968,7 +977,8 @@ def readme_summary(res: dict) -> list[str]:
         parts = []
         if net:
             parts.append(
-                f"best network by validation: **{net['model']}** {fmt(net['test_balanced_accuracy_mean'], net['test_balanced_accuracy_std'], net['n_seeds'])} % "
+                f"best network by validation: **{net['model']}** "
+                f"{fmt(net['test_balanced_accuracy_mean'], net['test_balanced_accuracy_std'], net['n_seeds'])} % "
                 f"balanced accuracy (macro-F1 {fmt(net['test_macro_f1_mean'], net['test_macro_f1_std'], net['n_seeds'])} %)"
             )
         if base:
@@ -989,14 +999,16 @@ def readme_summary(res: dict) -> list[str]:
             f"- **GTZAN (Kaggle feature table), artist-filtered split**: best by validation **{best['config']}** "
             f"{fmt(best['test_accuracy_mean'], best['test_accuracy_std'], best['n_seeds'])} % test accuracy (290 clips)"
             + (
-                f"; the same model on a random 80/20 split scores {fmt(rnd['test_accuracy_mean'], rnd['test_accuracy_std'], rnd['n_seeds'])} % — "
+                "; the same model on a random 80/20 split scores "
+                f"{fmt(rnd['test_accuracy_mean'], rnd['test_accuracy_std'], rnd['n_seeds'])} % — "
                 "random splits of GTZAN inflate accuracy."
                 if rnd
                 else "."
             )
         )
     lines.append(
-        "- All runs CPU-only (2 shared cores), short training; GTZAN audio is not available here — `bench/gtzan.sh` is the recipe for those who have it."
+        "- All runs CPU-only (2 shared cores), short training; GTZAN audio is not available here — `bench/gtzan.sh` is the recipe for "
+        "those who have it."
     )
     return lines
 
@@ -1053,7 +1065,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1),
         "quick": args.quick,
         "device": args.device,
-        "device_note": f"device {args.device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs)",
+        "device_note": f"device {args.device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
+        "jobs)",
         "cli_calls": r.n_calls,
         "cached_stages": r.n_cached,
         "capabilities": {k: v for k, v in caps.items()},
@@ -1086,13 +1099,16 @@ def NOTES(args, caps) -> list[str]:
         "",
         "## Input recipe and what differs from the papers",
         "",
-        f"- Groove: {args.seconds:g} s windows, hop {args.hop:g} s (3 s segments as in Pun & Nazirkhanova 2020 and F. Zhang 2022), 22050 Hz mono. Spectrogram networks get a "
-        f"{args.mel}-band log-mel at hop {args.hop_length} (n_fft 2048) — smaller than the papers' 128/256 bands at hop 512, to fit the CPU budget "
+        f"- Groove: {args.seconds:g} s windows, hop {args.hop:g} s (3 s segments as in Pun & Nazirkhanova 2020 and F. Zhang 2022), 22050 "
+        "Hz mono. Spectrogram networks get a "
+        f"{args.mel}-band log-mel at hop {args.hop_length} (n_fft 2048) — smaller than the papers' 128/256 bands at hop 512, to fit the "
+        "CPU budget "
         "(2 shared cores); the vector models get the 93 hand-crafted statistics of Pun & Nazirkhanova 2020.",
         "- CPU-sized variants (`--set`): "
         + ", ".join(f"{m} {o}" for m, o in args.model_options.items())
         + "; the paper sizes are in `bench/gtzan.sh` for GPU runs.",
-        f"- Training: AdamW, batch 32, at most {args.epochs} epochs, early stopping on validation track accuracy (patience {args.patience}); "
+        f"- Training: AdamW, batch 32, at most {args.epochs} epochs, early stopping on validation track accuracy (patience "
+        f"{args.patience}); "
         "the best validation epoch is kept. "
         + (
             "Class weights: `--class-weights " + args.class_weights + "`."

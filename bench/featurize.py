@@ -283,7 +283,8 @@ def main() -> int:
             f"{b['segment'] + b['featurize']:6.1f} s  (segment {b['segment']:.1f} s, featurize {b['featurize']:.1f} s)"
         )
     print(
-        f"(b) best: {t_b:.1f} s  {n_b} windows  {audio_s / t_b:.0f}x realtime  -> (a)/(b) = {ratio:.1f}x faster (target >= {TARGET_RATIO:g}x)"
+        f"(b) best: {t_b:.1f} s  {n_b} windows  {audio_s / t_b:.0f}x realtime  -> (a)/(b) = {ratio:.1f}x faster (target >= "
+        f"{TARGET_RATIO:g}x)"
     )
     for name, b in (("run 1", b1), ("run 2", b2)):
         print(

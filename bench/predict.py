@@ -208,7 +208,8 @@ def main() -> int:
     diff = max(float(np.abs(p_n[f] - p_o[f]).max()) for f in p_n) if p_n else float("nan")
     ratio = t_n / t_o
     print(
-        f"(a) naive librosa loop     : {len(p_n) / t_n:6.2f} files/s  {a_n / t_n:8.1f} audio-s/s  ({t_n:.1f} s, {a_n / 60:.1f} min of audio)"
+        f"(a) naive librosa loop     : {len(p_n) / t_n:6.2f} files/s  {a_n / t_n:8.1f} audio-s/s  ({t_n:.1f} s, {a_n / 60:.1f} min of "
+        "audio)"
     )
     print(f"(b) genre predict --jobs {args.jobs}: {len(p_o) / t_o:6.2f} files/s  {a_o / t_o:8.1f} audio-s/s  ({t_o:.1f} s)")
     print(f"speed-up (b)/(a): {ratio:.2f}x (target >= {args.target:g}x); max |p_a - p_b| over files {diff:.2e}")

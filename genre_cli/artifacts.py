@@ -1,4 +1,6 @@
-"""Self-describing HDF5 artifacts, the container of every format in :mod:`genre_cli.formats`: metadata, fingerprints, atomic writes, locking, tables.
+"""Self-describing HDF5 artifacts: metadata, fingerprints, atomic writes, locking, tables.
+
+The container of every format in :mod:`genre_cli.formats`.
 
 Every file a stage writes carries these attributes on its root group:
 

@@ -245,7 +245,8 @@ def segment(
         str,
         typer.Option(
             "--audio-dtype",
-            help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).",
+            help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of "
+            "near-empty bands) | int16 (exact to 1/32767; rounds near-silence).",
         ),
     ] = "float32",
     jobs: JobsOpt = 2,
@@ -282,7 +283,8 @@ def segment(
         s = result.summary
         con = _err()
         con.print(
-            f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
+            f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks "
+            f"({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
         )
         for line in s["skipped"][:10]:
             con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
@@ -350,7 +352,8 @@ def featurize(
         dtype = "float16" if float16 else "float32"
         shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["shapes"].items())
         con.print(
-            f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)"
+            f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split "
+            f"({s['n_norm_segments']} segments)"
         )
         if s["n_skipped_tracks"]:
             con.print(f"{s['n_skipped_tracks']} tracks were skipped by `genre segment` (no segments):")

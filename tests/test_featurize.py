@@ -173,7 +173,8 @@ def test_workers_start_when_main_is_not_importable(tmp_path):
             sf.write(root / label / f"{label}{i}.wav", synth("low" if label == "a" else "noise", 8.0, 8000, np.random.default_rng(i)), 8000)
     code = (
         "from genre_cli.cli import app\n"
-        f"for argv in (['fetch', 'folder', '--from', {str(root)!r}, '-o', 'i.h5'], ['segment', 'i.h5', '--seconds', '0.5', '--sr', '8000', '-o', 's.h5'],"
+        f"for argv in (['fetch', 'folder', '--from', {str(root)!r}, '-o', 'i.h5'], ['segment', 'i.h5', '--seconds', '0.5', '--sr', "
+        "'8000', '-o', 's.h5'],"
         " ['featurize', 's.h5', '--mel', '16', '--n-fft', '256', '--hop-length', '128', '--jobs', '2', '-o', 'f.h5']):\n"
         "    try:\n        app(argv)\n    except SystemExit as e:\n        assert e.code == 0, (argv, e.code)\n"
     )

@@ -313,7 +313,8 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
                 shown = ", ".join(straddle[:8]) + (" ..." if len(straddle) > 8 else "")
                 notes.append(
                     f"the official split puts {len(straddle)} {options.group_by} value(s) on more than one side ({shown}); "
-                    f"it is kept as published — use --split-mode random --group-by {options.group_by} for a {options.group_by}-disjoint split"
+                    f"it is kept as published — use --split-mode random --group-by {options.group_by} for a {options.group_by}-disjoint "
+                    "split"
                 )
     else:
         if mode == "official":

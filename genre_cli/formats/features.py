@@ -203,7 +203,8 @@ def read(path: str | Path) -> Features:
             raise ArtifactError(f"{path}: needs a JSON list attribute 'labels' and an integer /segments/label column")
         if len(lab) and (lab.min() < -1 or lab.max() >= len(labels)):
             raise ArtifactError(
-                f"{path}: segment labels must index the {len(labels)} labels, found {int(lab.max() if lab.max() >= len(labels) else lab.min())}"
+                f"{path}: segment labels must index the {len(labels)} labels, found "
+                f"{int(lab.max() if lab.max() >= len(labels) else lab.min())}"
             )
         dataset = str(f.attrs.get("dataset", "dataset"))
         prov = provenance.read(f)

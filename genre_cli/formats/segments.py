@@ -195,7 +195,8 @@ def _check_tables(segs: Segments, n_audio: int) -> None:
     lab = t["label"]
     if len(lab) and (lab.min() < -1 or lab.max() >= len(segs.labels)):
         raise ArtifactError(
-            f"{where}: track labels must index the {len(segs.labels)} labels, found {int(lab.max() if lab.max() >= len(segs.labels) else lab.min())}"
+            f"{where}: track labels must index the {len(segs.labels)} labels, found "
+            f"{int(lab.max() if lab.max() >= len(segs.labels) else lab.min())}"
         )
 
 

@@ -1,4 +1,6 @@
-"""Yang & Zhang 2019 ("Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks"): ``dupconv`` (net1) and ``rescat`` (net2).
+"""``dupconv`` (net1) and ``rescat`` (net2) of Yang & Zhang 2019.
+
+"Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks" (Interspeech 2019).
 
 Input orientation
 -----------------

@@ -57,7 +57,8 @@ class MLP(GenreModule):
     inputs=("vector",),
     source=f"{PUN_2020.short} (depth 4) / {VERMA_2022.short} (depth 6)",
     features={"vector": "handcrafted"},
-    description="Fully connected net, ReLU + dropout per layer, L2 via weight decay; depth 4 (Pun & Nazirkhanova 2020) or 6 (Verma et al. 2022).",
+    description="Fully connected net, ReLU + dropout per layer, L2 via weight decay; depth 4 (Pun & Nazirkhanova 2020) or 6 (Verma et al. "
+    "2022).",
 )
 def mlp(
     *,
