@@ -23,27 +23,13 @@ from genre_cli.formats.provenance import Provenance
 KIND = artifacts.register_kind("fetch", schema=1, maker="genre fetch")
 
 
-def provenance_of(dataset: str, info: dict[str, Any], params: dict[str, Any]) -> Provenance:
-    """The provenance of an index from what fetch recorded: ``info["split_method"]`` (an index
-    of the embedded demo without one is ``official``), the ``group_by`` and ``folds`` options,
-    and whether the split was computed keeping groups apart (``info["group_aware"]``, else
-    told by the method: "grouped by ...")."""
-    opts = (params or {}).get("options", {}) or {}
-    group_by = opts.get("group_by")
-    method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
-    aware = info.get("group_aware", bool(group_by) and "grouped by" in method)
-    return Provenance(
-        dataset=dataset, split_method=method, group_by=group_by, group_aware=bool(aware), folds=int(info.get("folds", 0) or 0)
-    )
-
-
 def write(f, index, *, dataset: str, params: dict[str, Any]) -> Provenance:
     """Write a :class:`~genre_cli.datasets.TrackIndex` into the open artifact ``f``; returns its provenance."""
     artifacts.write_table(f, "tracks", index.tracks)
     f.attrs["labels"] = artifacts.canonical_json(index.labels)
     f.attrs["root"] = str(Path(index.root).resolve())
     f.attrs["info"] = artifacts.canonical_json(index.info)
-    prov = provenance_of(dataset, index.info, params)
+    prov = provenance.of_index(dataset, index.info, params)
     provenance.write(f, prov)
     return prov
 
@@ -70,5 +56,5 @@ def read(path: str | Path) -> Index:
         root = Path(str(f.attrs.get("root", ".")))
         dataset = str(f.attrs.get("dataset", "dataset"))
         info = artifacts.get_json_attr(f, "info", {}) or {}
-        prov = provenance.read(f) or provenance_of(dataset, info, meta.params)
+        prov = provenance.read(f) or provenance.of_index(dataset, info, meta.params)
     return Index(Path(path), meta, root, labels, tracks, dataset, info, prov.with_index(path))

@@ -72,6 +72,20 @@ def read(f) -> Provenance | None:
     return Provenance.from_dict(d) if isinstance(d, dict) else None
 
 
+def of_index(dataset: str, info: dict[str, Any], params: dict[str, Any]) -> Provenance:
+    """The provenance of an index from what fetch recorded: ``info["split_method"]`` (an index
+    of the embedded demo without one is ``official``), the ``group_by`` and ``folds`` options,
+    and whether the split was computed keeping groups apart (``info["group_aware"]``, else
+    told by the method: "grouped by ...")."""
+    opts = (params or {}).get("options", {}) or {}
+    group_by = opts.get("group_by")
+    method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
+    aware = info.get("group_aware", bool(group_by) and "grouped by" in method)
+    return Provenance(
+        dataset=dataset, split_method=method, group_by=group_by, group_aware=bool(aware), folds=int(info.get("folds", 0) or 0)
+    )
+
+
 #: The input role each stage's artifact reaches the index through.
 _UPSTREAM = {"evaluate": "features", "train": "features", "featurize": "segments", "segment": "index"}
 
@@ -103,9 +117,7 @@ def legacy(path: str | Path, dataset: str = "dataset") -> Provenance:
             info = artifacts.get_json_attr(f, "info", {}) or {}
     except (GenreError, OSError):
         return out
-    from genre_cli.formats.index import provenance_of
-
-    return provenance_of(dataset, info, node.params).with_index(where)
+    return of_index(dataset, info, node.params).with_index(where)
 
 
 def _upstream_path(meta: artifacts.ArtifactMeta, role: str, near: Path) -> Path | None:
