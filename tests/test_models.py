@@ -349,28 +349,20 @@ def _saved_torch(tmp_path):
     return path, m
 
 
+def _replace_bias(g, data: np.ndarray) -> None:
+    """Replace the stored ``out.bias`` by ``data``, still declared float32 of shape (3,)."""
+    del g["out.bias"]
+    g.create_dataset("out.bias", data=data)
+    g["out.bias"].attrs["torch_dtype"] = "float32"
+    g["out.bias"].attrs["shape"] = [3]
+
+
 @pytest.mark.parametrize(
     "damage, needle",
     [
         (lambda g: g.__delitem__("out.bias"), "missing dataset"),
-        (
-            lambda g: (
-                g.__delitem__("out.bias"),
-                g.create_dataset("out.bias", data=np.zeros(3, np.int32)),
-                g["out.bias"].attrs.__setitem__("torch_dtype", "float32"),
-                g["out.bias"].attrs.__setitem__("shape", [3]),
-            ),
-            "stored as int32",
-        ),
-        (
-            lambda g: (
-                g.__delitem__("out.bias"),
-                g.create_dataset("out.bias", data=np.zeros(5, np.float32)),
-                g["out.bias"].attrs.__setitem__("torch_dtype", "float32"),
-                g["out.bias"].attrs.__setitem__("shape", [3]),
-            ),
-            "shape",
-        ),
+        (lambda g: _replace_bias(g, np.zeros(3, np.int32)), "stored as int32"),
+        (lambda g: _replace_bias(g, np.zeros(5, np.float32)), "shape"),
         (lambda g: g.attrs.__setitem__("format", "sklearn-skops"), "expected 'torch-state-dict'"),
         (lambda g: g.attrs.__delitem__("keys"), "missing attribute 'keys'"),
         (lambda g: g.attrs.__setitem__("keys", "{not json"), "not valid JSON"),
