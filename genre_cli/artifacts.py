@@ -40,7 +40,7 @@ import numpy as np
 from genre_cli.errors import ArtifactError, GenreError, LockError, MissingInputError
 
 #: Current layout version of each stage's files. Bump when a stage's layout changes.
-SCHEMAS: dict[str, int] = {"fetch": 1, "segment": 1, "featurize": 1, "train": 1, "evaluate": 1}
+SCHEMAS: dict[str, int] = {"fetch": 1, "segment": 1, "featurize": 1, "train": 1, "evaluate": 1, "pretrained": 1}
 
 #: The command that produces each stage's artifact (for "run `genre X` first" hints).
 MAKERS: dict[str, str] = {
@@ -49,6 +49,7 @@ MAKERS: dict[str, str] = {
     "featurize": "genre featurize",
     "train": "genre train",
     "evaluate": "genre evaluate",
+    "pretrained": "python -m genre_cli.pretrained.convert",
 }
 
 _VERSIONED = ("numpy", "h5py", "librosa", "soundfile", "soxr", "hdf5plugin", "torch", "scikit-learn", "genre-cli")

@@ -18,7 +18,7 @@ torch.set_num_threads(2)
 
 EXPECTED = {
     "logreg", "svm", "naive-bayes", "knn", "random-forest",
-    "mlp", "cnn3", "cnn-mlp", "resnet18", "bigru", "res-bigru", "cnn6", "lstm", "dupconv", "rescat",
+    "mlp", "cnn3", "cnn-mlp", "resnet18", "bigru", "res-bigru", "cnn6", "lstm", "dupconv", "rescat", "musicnn",
 }
 N_CLASSES, PER_CLASS = 3, 8
 TINY = {"spectrogram": (16, 12), "vector": (10,)}  # (n_frames, n_bins), (d,)
@@ -235,6 +235,7 @@ def test_seed004_parameter_counts_match_paper():
 COUNTS_128x130 = {
     "mlp": 221_193, "cnn3": 2_293_321, "cnn-mlp": 2_061_641, "resnet18": 11_174_857, "bigru": 496_905,
     "res-bigru": 11_671_753, "cnn6": 407_745, "lstm": 120_969, "dupconv": 870_025, "rescat": 726_217,
+    "musicnn": 828_898,
 }
 
 

@@ -1,0 +1,158 @@
+"""Converted musicnn weight files: write, locate, load.
+
+Layout (an HDF5 artifact of stage ``pretrained``, see :mod:`genre_cli.artifacts`)::
+
+    /                 root attributes: the usual artifact metadata (stage, schema_version,
+                      params, fingerprint, versions, created, complete) and
+                      name ("musicnn-msd"), model ("musicnn"), variant ("msd"),
+                      output ("sigmoid": independent tag likelihoods), labels (JSON tags),
+                      model_config (JSON Musicnn kwargs), input_shapes ({"spectrogram": [187, 96]}),
+                      preprocessing (JSON, genre_cli.pretrained.preprocess.PARAMS),
+                      dataset, source (JSON: wheel, sha256, checkpoint, requirement, index),
+                      license ("ISC"), license_text, copyright, citation, n_values
+    /weights          the state dict, one float32 dataset per tensor
+                      (genre_cli.models.persist.save_torch: no pickle)
+
+The package ships ``musicnn-msd.h5`` and ``musicnn-mtt.h5`` in ``genre_cli/data/pretrained/``
+with the wheel's ISC licence next to them (``LICENSE-musicnn.txt``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre_cli.errors import ArtifactError, CheckpointError
+from genre_cli.pretrained.variants import CITATION, COPYRIGHT, LICENSE_NAME, Variant, variant
+
+#: Where the converted weights ship inside the package.
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "data" / "pretrained"
+STAGE = "pretrained"
+
+
+def shipped_path(name: str) -> Path:
+    """Path of the shipped weight file of ``name`` (``msd``, ``mtt``, ``musicnn-msd``, ...)."""
+    return PACKAGE_DIR / variant(name).filename
+
+
+def _build(config: dict[str, Any], n_classes: int, output: str):
+    from genre_cli.models.musicnn import Musicnn
+
+    return Musicnn(n_classes=n_classes, output=output, **config)
+
+
+def write_weights(path: str | Path, v: Variant, state: dict[str, np.ndarray], *, source: dict[str, str],
+                  license_text: str) -> Path:
+    """Write a weight file (atomically) for variant ``v`` from a numpy state dict.
+
+    The state dict is loaded into a :class:`~genre_cli.models.musicnn.Musicnn` first
+    (strict: every tensor present with the right shape), so a file that does not fit the
+    network is never written.
+
+    Raises
+    ------
+    CheckpointError
+        The tensors do not fit the network.
+    """
+    import torch
+
+    from genre_cli import artifacts
+    from genre_cli.models import persist
+    from genre_cli.pretrained.preprocess import PARAMS, PATCH_FRAMES
+
+    path = Path(path)
+    model = _build(v.config, len(v.tags), "sigmoid")
+    try:
+        model.load_state_dict({k: torch.from_numpy(np.array(a)) for k, a in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source.get('wheel', '?')}:{v.checkpoint}: tensors do not fit musicnn: "
+                              f"{str(exc).splitlines()[0][:300]}") from None
+    n_values = int(sum(t.numel() for k, t in model.state_dict().items() if not k.endswith("num_batches_tracked")))
+    params = {"model": "musicnn", "variant": v.key, "source_sha256": source.get("sha256"), "preprocessing": PARAMS}
+    attrs = {
+        "name": v.name, "model": "musicnn", "variant": v.key, "output": "sigmoid", "labels": list(v.tags),
+        "model_config": v.config, "input_shapes": {"spectrogram": [PATCH_FRAMES, v.config["n_mels"]]},
+        "preprocessing": PARAMS, "dataset": v.dataset, "source": source, "license": LICENSE_NAME,
+        "license_text": license_text, "copyright": COPYRIGHT, "citation": CITATION, "n_values": n_values,
+    }
+    with artifacts.write_artifact(path, stage=STAGE, params=params, attrs=attrs) as f:
+        persist.save_torch(f.create_group("weights"), model)
+    return path
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """The description of a weight file (root attributes, JSON decoded), without the weights.
+
+    Raises
+    ------
+    MissingInputError, ArtifactError
+        Missing file, not a complete ``pretrained`` artifact, or attributes missing.
+    """
+    from genre_cli import artifacts
+
+    path = Path(path)
+    with artifacts.open_artifact(path, STAGE) as (f, meta):
+        info: dict[str, Any] = {}
+        for key in ("name", "model", "variant", "output", "dataset", "license", "license_text", "copyright", "citation"):
+            info[key] = str(f.attrs[key])
+        for key in ("labels", "model_config", "input_shapes", "preprocessing", "source"):
+            info[key] = json.loads(str(f.attrs[key]))
+        info["n_values"] = int(f.attrs["n_values"])
+        info["fingerprint"] = meta.fingerprint
+    if info["model"] != "musicnn" or info["output"] not in ("sigmoid", "softmax"):
+        raise ArtifactError(f"{path}: not a musicnn weight file (model {info['model']!r}, output {info['output']!r})")
+    if not isinstance(info["labels"], list) or not info["labels"]:
+        raise ArtifactError(f"{path}: attribute 'labels' must be a non-empty list")
+    return info
+
+
+def load_musicnn(name_or_path: str | Path = "msd", *, device: str = "cpu", inference: bool = True):
+    """Load a pretrained musicnn tagger.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        ``"msd"`` / ``"musicnn-msd"``, ``"mtt"`` / ``"musicnn-mtt"`` (the shipped files) or
+        the path of a weight file written by :func:`genre_cli.pretrained.convert.convert`.
+    device : str
+        torch device.
+    inference : bool
+        Prepare for inference (eval mode, fast front-end); False leaves a trainable module.
+
+    Returns
+    -------
+    Musicnn
+        With extra attributes ``labels`` (tuple of tag names, output order), ``info``
+        (:func:`read_info`) and ``output == "sigmoid"``.
+
+    Raises
+    ------
+    UsageError
+        Unknown built-in name.
+    MissingInputError, ArtifactError
+        Missing or malformed weight file.
+    """
+    from genre_cli import artifacts
+    from genre_cli.models import persist
+
+    p = Path(name_or_path)
+    path = p if (p.suffix == ".h5" or p.exists()) else shipped_path(str(name_or_path))
+    info = read_info(path)
+    cfg = info["model_config"]
+    try:
+        model = _build(cfg, len(info["labels"]), info["output"])
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: model_config {cfg!r} does not build a musicnn ({exc})") from None
+    with artifacts.open_artifact(path, STAGE) as (f, _meta):
+        persist.load_torch(f["weights"], model)
+    model.labels = tuple(info["labels"])
+    model.info = info
+    model.to(device)
+    if inference:
+        from genre_cli.models.base import for_inference
+
+        for_inference(model)
+    return model
