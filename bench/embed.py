@@ -50,6 +50,9 @@ from genre_cli.pretrained import load_musicnn  # noqa: E402
 from genre_cli.pretrained.embed import embed_files  # noqa: E402
 from genre_cli.pretrained.preprocess import musicnn_input  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from predict import hour_file  # noqa: E402  (bench/predict.py: a stereo WAV of tones, noise, silence)
+
 DATA = REPO.parent / "shared" / "data"
 
 
@@ -113,22 +116,6 @@ def network_alone(plain, fast, n: int = 24) -> dict[str, float]:
     finally:
         torch.set_num_threads(prev)
     return out
-
-
-def long_file(folder: Path, seconds: int, sr: int = 22050) -> Path:
-    """A stereo WAV of ``seconds`` (tones, noise bursts, silence), written block by block."""
-    import soundfile as sf
-
-    path = folder / f"long-{seconds}s-{sr}.wav"
-    rng = np.random.default_rng(0)
-    with sf.SoundFile(str(path), "w", samplerate=sr, channels=2, subtype="PCM_16") as f:
-        for i in range(max(1, seconds // 10)):
-            t = np.arange(min(10, seconds) * sr) / sr
-            kind = i % 3
-            y = (0.3 * np.sin(2 * np.pi * (110 + 40 * (i % 7)) * t) if kind == 0
-                 else 0.2 * rng.standard_normal(len(t)) if kind == 1 else np.zeros(len(t)))
-            f.write(np.stack([y, 0.7 * y], axis=1).astype(np.float32))
-    return path
 
 
 def peak_rss(audio: Path, decoders: int, workers: int) -> tuple[float, float, int]:
@@ -196,8 +183,8 @@ def main() -> int:
 
     if not args.no_rss:
         with tempfile.TemporaryDirectory(prefix="genre-embed-bench-") as tmp:
-            ten = long_file(Path(tmp), 600)
-            hour = long_file(Path(tmp), 3600)
+            ten = hour_file(Path(tmp), seconds=600)
+            hour = hour_file(Path(tmp), seconds=3600)
             m1, _, _ = peak_rss(ten, args.decoders, args.workers)
             mh, dt, n = peak_rss(hour, args.decoders, args.workers)
             print(f"\n== peak RSS: ten-minute file {m1:.0f} MB, one-hour file {mh:.0f} MB (+{mh - m1:.0f} MB, "

@@ -32,7 +32,7 @@ import importlib
 from genre_cli.pretrained.variants import VARIANTS, Variant, variant
 
 _LAZY = {
-    "load_musicnn": "weights", "shipped_path": "weights", "read_info": "weights",
+    "load_musicnn": "weights", "shipped_path": "weights", "read_info": "weights", "is_builtin": "weights",
     "convert": "convert", "download_wheel": "convert",
     "musicnn_input": "preprocess", "logmel": "preprocess", "PatchStream": "preprocess",
     "embed_patches": "embed", "embed_signal": "embed", "embed_file": "embed", "embed_files": "embed", "Embedding": "embed",

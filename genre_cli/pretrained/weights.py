@@ -38,6 +38,14 @@ def shipped_path(name: str) -> Path:
     return PACKAGE_DIR / variant(name).filename
 
 
+def is_builtin(name: object) -> bool:
+    """True for the names of the shipped taggers (``msd``, ``mtt``, ``musicnn-msd``, ``musicnn-mtt``)."""
+    from genre_cli.pretrained.variants import VARIANTS
+
+    names = {k for k in VARIANTS} | {v.name for v in VARIANTS.values()}
+    return isinstance(name, str) and name.lower() in names
+
+
 def _build(config: dict[str, Any], n_classes: int, output: str):
     from genre_cli.models.musicnn import Musicnn
 
@@ -138,8 +146,9 @@ def load_musicnn(name_or_path: str | Path = "msd", *, device: str = "cpu", infer
     from genre_cli import artifacts
     from genre_cli.models import persist
 
-    p = Path(name_or_path)
-    path = p if (p.suffix == ".h5" or p.exists()) else shipped_path(str(name_or_path))
+    path = shipped_path(name_or_path) if is_builtin(name_or_path) else Path(name_or_path)
+    if not isinstance(name_or_path, Path) and not path.suffix and not path.exists():
+        shipped_path(str(name_or_path))  # neither a built-in name nor a file: UsageError listing the names
     info = read_info(path)
     cfg = info["model_config"]
     try:
