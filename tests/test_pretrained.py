@@ -448,6 +448,36 @@ def test_published_joram_tags():
         assert abs(mean[tag] - value) < 0.02, (tag, mean[tag], value)
 
 
+def _read_taggram(png: Path) -> np.ndarray:
+    """Colour positions in [0, 1] of the 50 x 9 cells of the authors' viridis taggram figure."""
+    import matplotlib
+    from PIL import Image
+
+    im = np.asarray(Image.open(png).convert("RGB")).astype(float)
+    colourful = im.max(-1) - im.min(-1) > 40  # viridis is never grey; axes, text and background are
+    rows, cols = np.flatnonzero(colourful.mean(1) > 0.5), np.flatnonzero(colourful.mean(0) > 0.5)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    lut = matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255
+    out = np.zeros((50, 9))
+    for i in range(50):
+        for j in range(9):
+            y, x = int(r0 + (i + 0.5) * (r1 - r0) / 50), int(c0 + (j + 0.5) * (c1 - c0) / 9)
+            px = im[y - 1 : y + 2, x - 3 : x + 4].reshape(-1, 3)
+            out[i, j] = np.median(((px[:, None] - lut[None]) ** 2).sum(-1).argmin(1)) / 255
+    return out
+
+
+def test_published_joram_taggram():
+    """Every per-patch likelihood (50 tags x 9 patches) of the authors' taggram figure: its
+    colours, read back through viridis and imshow's min-max scaling, match ours within 0.01
+    (one colour level is 0.0033 here)."""
+    emb = embed_file(load_musicnn("mtt"), _reference("joram.mp3"))
+    ours = emb.likelihoods.T
+    published = ours.min() + _read_taggram(_reference("tagging_example_1.png")) * (ours.max() - ours.min())
+    assert np.abs(published - ours).max() < 0.01
+    np.testing.assert_allclose(published.mean(1), emb.mean_likelihoods, atol=0.004)  # the clip means
+
+
 def test_published_msd_preview_top3():
     """TRWJAZW128F42760DD_test.mp3 (22.05 kHz stereo) with the MTT model: top-3 guitar, piano, fast."""
     emb = embed_file(load_musicnn("mtt"), _reference("TRWJAZW128F42760DD_test.mp3"))
