@@ -23,7 +23,7 @@ from genre_cli.models.musicnn import TAPS, Musicnn
 from genre_cli.pretrained import convert as conv
 from genre_cli.pretrained import preprocess as pp
 from genre_cli.pretrained import tfbundle
-from genre_cli.pretrained.embed import embed_file, embed_files, embed_patches, embed_signal
+from genre_cli.pretrained.embed import embed_file, embed_files, embed_patches, embed_signal, embed_windows
 from genre_cli.pretrained.variants import MSD_TAGS, MTT_TAGS, VARIANTS
 from genre_cli.pretrained.weights import PACKAGE_DIR, load_musicnn, read_info, shipped_path
 from genre_cli.predict import Failure
@@ -524,3 +524,18 @@ def test_embed_files_stops_cleanly_when_abandoned(tmp_path):
     assert len(first.starts) == 1
     gen.close()  # threads stop, torch threads restored
     assert torch.get_num_threads() == 2
+
+
+def test_embed_windows_at_any_rate():
+    model = load_musicnn("msd")
+    rng = np.random.default_rng(9)
+    w = (0.2 * rng.standard_normal((3, 22050 * 7))).astype(np.float32)  # 7-s windows at 22.05 kHz
+    emb, lik = embed_windows(model, w, 22050)
+    assert emb.shape == (3, 200) and lik.shape == (3, 50) and ((lik >= 0) & (lik <= 1)).all()
+    from genre_cli.audio import resample
+
+    ref = embed_signal(model, resample(w[1], 22050, 16000))  # two patches, averaged
+    np.testing.assert_allclose(emb[1], ref.mean_embedding, atol=1e-5)
+    np.testing.assert_allclose(lik[1], ref.mean_likelihoods, atol=1e-6)
+    with pytest.raises(AudioError, match="too short"):
+        embed_windows(model, w[:, :22050], 22050, short="error")

@@ -35,7 +35,7 @@ _LAZY = {
     "load_musicnn": "weights", "shipped_path": "weights", "read_info": "weights", "is_builtin": "weights",
     "convert": "convert", "download_wheel": "convert",
     "musicnn_input": "preprocess", "logmel": "preprocess", "PatchStream": "preprocess",
-    "embed_patches": "embed", "embed_signal": "embed", "embed_file": "embed", "embed_files": "embed", "Embedding": "embed",
+    "embed_patches": "embed", "embed_signal": "embed", "embed_windows": "embed", "embed_file": "embed", "embed_files": "embed", "Embedding": "embed",
     "read_checkpoint": "tfbundle", "read_tensors": "tfbundle",
 }
 

@@ -4,6 +4,7 @@ Three levels, all returning the same numbers for the same audio:
 
 * :func:`embed_patches` — model input patches ``(n, 187, 96)`` -> ``(embedding, likelihoods)``.
 * :func:`embed_signal` — a 16 kHz mono signal -> :class:`Embedding`.
+* :func:`embed_windows` — fixed-length windows at any rate -> one embedding per window.
 * :func:`embed_files` / :func:`embed_file` — audio files, decoded block by block
   (:func:`genre_cli.predict.decode_blocks`: soundfile, soxr streaming resampler to 16 kHz) and
   cut into patches as the blocks arrive (:class:`~genre_cli.pretrained.preprocess.PatchStream`),
@@ -13,6 +14,11 @@ Three levels, all returning the same numbers for the same audio:
   torch's own thread pool is set to one thread per worker for the run (restored afterwards).
   Results come back in input order; a file that cannot be decoded yields a
   :class:`~genre_cli.predict.Failure` and the batch goes on.
+
+Resampling: soxr HQ here, where the original used ``librosa.load``'s resampy
+``kaiser_best``. On the authors' 22.05 kHz demo clip the two resamplers move clip-mean tag
+likelihoods by up to 0.016 (top-3 unchanged); 16 kHz sources (MagnaTagATune clips such as
+``joram.mp3``) are not resampled at all.
 """
 
 from __future__ import annotations
@@ -128,6 +134,42 @@ def embed_signal(model, y16k: np.ndarray, *, short: str = "repeat", tail: str = 
     n_frames = 1 + len(y16k) // HOP
     starts = patch_starts(n_frames, tail=tail, hop_frames=hop_frames) if n_frames >= PATCH_FRAMES else [0]
     return Embedding(emb, lik, np.asarray(starts, dtype=np.float64) * HOP / SR, len(y16k) / SR, _labels(model))
+
+
+def embed_windows(model, windows: np.ndarray, sr: int, *, short: str = "repeat", tail: str = "drop",
+                  batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """One embedding and one likelihood vector per audio window (e.g. ``segment``'s windows).
+
+    Each window is resampled to 16 kHz (soxr HQ, as :func:`genre_cli.audio.resample`), cut
+    into musicnn patches, and its patches' outputs are averaged: a 3-s window is one patch, a
+    10-s window three (``tail="drop"``) or four (``tail="end"``). Windows shorter than one
+    patch (2.976 s at 16 kHz) are repeat-padded (``short="repeat"``, as the authors' training
+    did) or refused (``short="error"``: :class:`~genre_cli.errors.AudioError`).
+
+    Parameters
+    ----------
+    windows : np.ndarray [shape=(n_windows, n_samples)]
+        Mono windows at ``sr`` Hz.
+    sr : int
+        Their sample rate.
+
+    Returns
+    -------
+    embedding : np.ndarray [shape=(n_windows, backend_units), dtype=float32]
+    likelihoods : np.ndarray [shape=(n_windows, n_classes), dtype=float32]
+    """
+    from genre_cli.audio import resample
+
+    w = np.asarray(windows, dtype=np.float32)
+    if w.ndim != 2:
+        raise UsageError(f"expected windows of shape (n_windows, n_samples), got {w.shape}")
+    per = [musicnn_input(resample(row, int(sr), SR), short=short, tail=tail) for row in w]
+    if not per:
+        return embed_patches(model, np.zeros((0, PATCH_FRAMES, 96), np.float32), batch_size=batch_size)
+    emb, lik = embed_patches(model, np.concatenate(per), batch_size=batch_size)
+    bounds = np.cumsum([0] + [len(p) for p in per])
+    return (np.stack([emb[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])]),
+            np.stack([lik[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
 def _labels(model) -> tuple[str, ...]:
