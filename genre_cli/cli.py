@@ -73,8 +73,29 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise  # typer's own control flow (both subclass RuntimeError)
+        except Exception as exc:  # a bug: one line and a way to report it, never a bare traceback
+            if _STATE["debug"]:
+                raise
+            _unexpected(exc, _COMMANDS.get(fn.__name__, fn.__name__))
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+#: Command names whose function is named otherwise.
+_COMMANDS = {"run_pipeline": "run"}
+
+
+def _unexpected(exc: BaseException, command: str) -> None:
+    """Report an error no stage raised on purpose: what, in which command, how to report it."""
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    con = _err()
+    con.print(f"[bold red]error:[/] unexpected {type(exc).__name__} in `genre {command}`" + (f": {_esc(text)}" if text else ""),
+              markup=True, highlight=False)
+    con.print(f"[dim]hint: this is a bug in genre; please report it with the output of `genre --debug {command} ...` "
+              "(the same command with --debug shows the traceback)[/]")
 
 
 def _version(value: bool) -> None:

@@ -125,21 +125,12 @@ class Classifier:
     def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for already prepared (slot-keyed, normalised) inputs.
 
-        sklearn models without ``predict_proba`` (``svm`` with ``probability=False``) give one-hot
-        rows of their prediction.
+        sklearn outputs are placed on the full label list by :func:`sklearn_proba`.
         """
         n = len(next(iter(x.values())))
         if self.kind == "sklearn":
             flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)
-            if hasattr(self.model, "predict_proba"):
-                return self.model.predict_proba(flat).astype(np.float32)
-            # margin classifiers (SVC without probability=True): softmax of the decision values,
-            # a monotone score per class (argmax and AUC are those of the classifier itself)
-            z = np.asarray(self.model.decision_function(flat), dtype=np.float64)
-            if z.ndim == 1:
-                z = np.stack([-z, z], axis=1)
-            z = np.exp(z - z.max(axis=1, keepdims=True))
-            return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+            return sklearn_proba(self.model, flat, len(self.labels))
         import torch
 
         self.model.eval()
@@ -149,6 +140,51 @@ class Classifier:
                 batch = {s: torch.from_numpy(np.ascontiguousarray(v[i : i + batch_size])).to(self.device) for s, v in x.items()}
                 outs.append(torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+
+def sklearn_proba(model, x: np.ndarray, n_labels: int) -> np.ndarray:
+    """Probabilities of a fitted sklearn classifier over the FULL label list.
+
+    An estimator's ``predict_proba`` / ``decision_function`` has one column per class it saw
+    in training (``classes_``, sorted label indices), which is not ``0 .. n_labels - 1``
+    whenever a label had no training example. Columns are placed by ``classes_``; a label
+    never seen gets probability 0.
+
+    Parameters
+    ----------
+    model : fitted sklearn estimator or pipeline
+    x : np.ndarray [shape=(n, d)]
+    n_labels : int >= 2
+        Length of the model's label list.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, n_labels), dtype=float32]
+        Rows sum to 1. Margin classifiers without ``predict_proba`` (``svm`` with
+        ``probability=False``) give the softmax of their decision values: a monotone score
+        per class, so argmax and AUC are those of the classifier itself.
+
+    Raises
+    ------
+    ArtifactError
+        ``classes_`` are not label indices in ``[0, n_labels)`` (a model from elsewhere).
+    """
+    classes = np.asarray(getattr(model, "classes_", np.arange(n_labels)))
+    if classes.ndim != 1 or classes.dtype.kind not in "iu" or len(classes) < 1 or classes.min() < 0 or classes.max() >= n_labels:
+        raise ArtifactError(f"the sklearn model's classes {classes.tolist()[:20]} are not indices of its {n_labels} labels")
+    if hasattr(model, "predict_proba"):
+        p = np.asarray(model.predict_proba(x), dtype=np.float64)
+    else:
+        z = np.asarray(model.decision_function(x), dtype=np.float64)
+        if z.ndim == 1:  # binary: the margin of classes_[1]
+            z = np.stack([-z, z], axis=1)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        p = z / z.sum(axis=1, keepdims=True)
+    if p.shape[1] != len(classes):
+        raise ArtifactError(f"the sklearn model gives {p.shape[1]} columns for {len(classes)} classes")
+    out = np.zeros((len(x), n_labels), dtype=np.float32)
+    out[:, classes] = p
+    return out
 
 
 def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = True) -> Classifier:

@@ -378,6 +378,15 @@ class _Job:
         if np.any(labels[tr_rows] < 0):
             raise InputError(f"{feats.path}: some training segments have no label")
         va_rows = va_rows[labels[va_rows] >= 0]
+        seen = np.unique(labels[tr_rows])
+        if len(seen) < 2:
+            raise InputError(f"{feats.path}: the train split has segments of only one label ({feats.labels[int(seen[0])]}); "
+                             "a classifier needs at least two", hint="check the index's splits with `genre info`")
+        absent = [lab for i, lab in enumerate(feats.labels) if i not in set(seen.tolist())]
+        if absent:
+            them = "it" if len(absent) == 1 else "them"
+            self.warnings.append(f"the train split has no segment of {', '.join(absent)}: {self.cfg.model} cannot learn {them}"
+                                 + (f" and gives {them} probability 0" if self.info["kind"] == "sklearn" else ""))
         norm = {name: feats.norm[name] for name in self.inputs.values() if name in feats.norm}
         clf = Classifier(self.cfg.model, self.info["kind"], feats.labels, self.inputs, self.shapes, norm,
                          feats.feature_config, feats.segment_config, None, config=self.model_config)

@@ -145,3 +145,20 @@ def test_help_does_not_import_heavy_libraries(argv):
 def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "genre_cli", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def test_unexpected_error_is_one_line_with_a_report_hint(monkeypatch, audio_folder, tmp_path):
+    import genre_cli.fetch
+
+    def boom(*args, **kwargs):
+        raise ValueError("something nobody expected\nsecond line")
+
+    monkeypatch.setattr(genre_cli.fetch, "run", boom)
+    r = genre("fetch", "folder", "--from", audio_folder, "-o", tmp_path / "i.h5")
+    assert r.exit_code == 1
+    assert "Traceback" not in r.stderr and "second line" not in r.stderr
+    assert "unexpected ValueError in `genre fetch`: something nobody expected" in r.stderr
+    assert "genre --debug fetch" in r.stderr and "report" in r.stderr
+
+    r = runner.invoke(app, ["--debug", "fetch", "folder", "--from", str(audio_folder), "-o", str(tmp_path / "i.h5")])
+    assert isinstance(r.exception, ValueError)  # --debug: the real exception, with its traceback
