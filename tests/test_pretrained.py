@@ -320,6 +320,11 @@ def test_fast_inference_equals_plain_layers():
         b = fast.taps(x, ("timbral", "temporal", "penultimate", "likelihoods"))
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-4)
+    fast._fast.mkldnn = False  # the dense path (CUDA, builds without oneDNN)
+    with torch.no_grad():
+        c = fast.taps(x, ("timbral", "temporal", "penultimate", "likelihoods"))
+    for k in a:
+        torch.testing.assert_close(c[k], a[k], rtol=1e-5, atol=1e-4)
     fast.train()
     assert fast._fast is None  # training uses the plain layers again
 
