@@ -453,7 +453,7 @@ def train(
 @handle_errors
 @command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
-    paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
+    paths: Annotated[list[str], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5 (a model may be the built-in genres)")],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
     allow_leakage: Annotated[
         bool,
@@ -494,7 +494,7 @@ def evaluate(
     split = check_score_split((scored or {}).get("split", "test"))
     result = eval_stage.run(
         paths[:-1],
-        paths[-1],
+        Path(paths[-1]),
         split=split,
         aggregate=aggregate,
         allow_leakage=allow_leakage,
@@ -596,10 +596,13 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
 @app.command()
 @handle_errors
 def predict(
-    model: Annotated[Path, typer.Argument(help="Model artifact from `genre train`.")],
+    model: Annotated[str, typer.Argument(help="Model artifact from `genre train`, or a built-in model: genres, musicnn-msd, musicnn-mtt.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")],
-    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres.")] = 1,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl"),
+    ] = "tsv",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger).")] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
     aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout.", show_default=False)] = None,
@@ -613,6 +616,12 @@ def predict(
     trained. Long files are decoded block by block (memory stays bounded). The whole-file
     genre aggregates all windows of the model's length and hop, as `genre evaluate` does
     at track level.
+
+    Built-in models work offline, with no training: `genre predict genres ~/Music` (one of 10
+    GTZAN genres per file), `genre predict musicnn-msd ~/Music --top-k 5` (tags; see `genre models`).
+    A tagger's scores are independent likelihoods in [0, 1], not probabilities that sum to 1:
+    its output says `tag` and `likelihood` (csv header, jsonl keys) where a classifier's says
+    `genre` and `probability`.
 
     Example: `find ~/Music -name '*.mp3' | genre predict model.h5 - --format jsonl`
 
@@ -632,6 +641,9 @@ def predict(
         raise UsageError(f"unknown --aggregate {aggregate!r}; use mean or vote")
     if paths.count("-") > 1:
         raise UsageError("`-` (read paths from stdin) may be given once")
+    from genre_cli.inference import load_classifier
+
+    words = ("tag", "likelihood") if load_classifier(model, weights=False).output == "sigmoid" else ("genre", "probability")
     stats = pred.WalkStats()
     sources = itertools.chain.from_iterable(sys.stdin if p == "-" else (p,) for p in paths)
     con = _err()
@@ -641,7 +653,7 @@ def predict(
     try:
         first = next(results, None)  # loads and checks the model before any output is created
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-        writer = _Writer(stream, fmt, top_k, timeline)
+        writer = _Writer(stream, fmt, top_k, timeline, words)
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
                 failed += 1
@@ -674,18 +686,20 @@ class _Writer:
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
     tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
-    "top": [...], "probabilities": {label: p}, "windows": [...]}``.
+    "top": [...], "probabilities": {label: p}, "windows": [...]}``. For a tagger ``genre``,
+    ``probability`` and ``probabilities`` read ``tag``, ``likelihood`` and ``likelihoods``.
     """
 
-    def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
+    def __init__(self, stream, fmt: str, top_k: int, timeline: bool, words: tuple[str, str] = ("genre", "probability")):
         import csv
 
         self.stream, self.fmt, self.k, self.timeline = stream, fmt, top_k, timeline
         self.csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
         if fmt == "csv":
-            head = ["path", "genre", "probability"]
+            label, score = words
+            head = ["path", label, score]
             for i in range(2, top_k + 1):
-                head += [f"genre_{i}", f"probability_{i}"]
+                head += [f"{label}_{i}", f"{score}_{i}"]
             self.csv.writerow(head + (["start", "end"] if timeline else []))
             stream.flush()
 
@@ -694,14 +708,17 @@ class _Writer:
 
         top = res.top(self.k)
         if self.fmt == "jsonl":
+            label, score = res.words
             rec = {
                 "path": str(res.path),
-                "genre": top[0][0],
-                "probability": round(top[0][1], 6),
+                label: top[0][0],
+                score: round(top[0][1], 6),
                 "duration": round(res.duration, 3),
                 "n_windows": res.n_windows,
-                "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
-                "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
+                "top": [{label: g, score: round(p, 6)} for g, p in top],
+                ("likelihoods" if score == "likelihood" else "probabilities"): {
+                    g: round(float(p), 6) for g, p in zip(res.labels, res.proba)
+                },
             }
             if self.timeline:
                 rec["windows"] = []
@@ -711,9 +728,9 @@ class _Writer:
                         {
                             "start": round(s, 3),
                             "end": round(e, 3),
-                            "genre": wt[0][0],
-                            "probability": round(wt[0][1], 6),
-                            "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
+                            label: wt[0][0],
+                            score: round(wt[0][1], 6),
+                            "top": [{label: g, score: round(q, 6)} for g, q in wt],
                         }
                     )
             self.stream.write(json.dumps(rec) + "\n")
@@ -805,9 +822,11 @@ def run_pipeline(
 @app.command()
 @handle_errors
 def info(
-    artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False
+    artifact: Annotated[str, typer.Argument(help="Any genre HDF5 artifact, or a built-in model's name (genres, musicnn-msd ...).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness."""
+    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness;
+    for a model with a model card (the built-in genres) its training data, split and measured accuracy."""
     from genre_cli.describe import describe
 
     d = describe(artifact)
@@ -830,6 +849,7 @@ def info(
         )
         folds = f"; {p['folds']} folds" if p["folds"] else ""
         con.print(f"split: {_esc(p['split_method'])}{_esc(groups)}{folds}")
+    _print_card(con, d.get("card"))
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
         con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")
@@ -837,6 +857,56 @@ def info(
     for name, shape, dtype in d["datasets"]:
         con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")
     con.print(f"versions {json.dumps(d['versions'], sort_keys=True)}")
+
+
+#: The order a model card's entries are printed in (others follow, sorted).
+_CARD_ORDER = ("training_data", "features", "split", "accuracy", "caveat", "artist_filtered", "citation", "license", "source", "command")
+
+
+def _print_card(con, card: dict | None, *, skip: tuple[str, ...] = ("name", "measured")) -> None:
+    """A model card, one ``key: value`` line per entry (nested values as compact JSON; the
+    machine-readable ``measured`` entry is left to ``--json``)."""
+    card = card or {}
+    keys = [k for k in _CARD_ORDER if k in card] + sorted(k for k in card if k not in _CARD_ORDER)
+    for key in keys:
+        value = card[key]
+        if key in skip or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        con.print(f"[bold]{_esc(key.replace('_', ' '))}[/]: {_esc(text)}")
+
+
+@app.command()
+@handle_errors
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="Show one built-in model in full.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the descriptions as JSON.")] = False,
+) -> None:
+    """The built-in models: usable by name, offline, wherever a model file is accepted
+    (`genre predict genres ~/Music`, `genre predict musicnn-msd ~/Music --top-k 5`,
+    `genre evaluate genres FEATURES.h5`, `genre info genres`), with what they were trained on
+    and how well they did."""
+    from rich.console import Console
+
+    from genre_cli.builtins import BUILTINS, card
+
+    names = [name] if name else BUILTINS.names()
+    cards = [card(n) for n in names]
+    if as_json:
+        typer.echo(json.dumps(cards, indent=2))
+        return
+    con = Console(soft_wrap=True, highlight=False)
+    for i, c in enumerate(cards):
+        if i:
+            con.print()
+        out = "probabilities over its labels (sum to 1)" if c["output"] == "softmax" else "independent likelihoods in [0, 1]"
+        con.print(f"[bold]{c['name']}[/] ({c['kind']}; {out}): {_esc(c['summary'])}")
+        labels = c.get("labels", [])
+        shown = labels if name or len(labels) <= 12 else [*labels[:12], f"... ({len(labels)} in all)"]
+        con.print(f"[bold]labels[/] ({len(labels)}): {_esc(', '.join(shown))}")
+        skip = ("name", "kind", "output", "summary", "labels", "path", "inputs", "model", "measured")
+        _print_card(con, c if name else {k: c.get(k) for k in ("training_data", "accuracy", "citation")}, skip=skip)
+        con.print(f"[dim]{_esc(c['path'])}[/]")
 
 
 def main() -> None:

@@ -289,6 +289,18 @@ def evaluate_model(
     }
 
 
+def _model_file(spec: str | Path) -> Path:
+    """A model file, or a built-in classifier's shipped file (:func:`genre_cli.builtins.resolve`)."""
+    from genre_cli.builtins import BUILTINS, is_builtin, resolve
+
+    if is_builtin(spec) and BUILTINS.get(str(spec)).kind == "tagger":
+        raise UsageError(
+            f"{spec} is a tagger (independent tag likelihoods), not a classifier over a dataset's labels: it cannot be evaluated",
+            hint="evaluate a classifier, e.g. one trained with `genre train FEATURES --model logreg` on `--embedding` features",
+        )
+    return resolve(spec)
+
+
 def run(
     model_paths: list[str | Path],
     features_path: str | Path,
@@ -314,6 +326,7 @@ def run(
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
+    model_paths = [_model_file(m) for m in model_paths]
     feats = feat_format.read(features_path)
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     for i, m in enumerate(model_paths):

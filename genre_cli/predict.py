@@ -58,8 +58,12 @@ class Prediction:
     ----------
     proba : np.ndarray [shape=(n_classes,)]
         Aggregated probabilities (``vote``: fraction of windows, ties broken by mean).
+        For a tagger (``output == "sigmoid"``): the mean tag likelihoods, each in [0, 1],
+        independent (they do not sum to 1).
     windows : list of (start_s, end_s, proba)
         Per-window probabilities (only when asked for a timeline).
+    output : {"softmax", "sigmoid"}
+        The model's output kind (:attr:`genre_cli.inference.Classifier.output`).
     """
 
     path: Path
@@ -68,6 +72,13 @@ class Prediction:
     proba: np.ndarray
     n_windows: int = 0
     windows: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    output: str = "softmax"
+
+    @property
+    def words(self) -> tuple[str, str]:
+        """What a label and its score are called in the output: ``("genre", "probability")``,
+        or ``("tag", "likelihood")`` for a tagger's independent likelihoods."""
+        return ("tag", "likelihood") if self.output == "sigmoid" else ("genre", "probability")
 
     def top(self, k: int = 1) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, best first."""
@@ -274,8 +285,9 @@ def run(
 
     Parameters
     ----------
-    model : path or Classifier
-        Model artifact from ``genre train`` (loaded once), or an already loaded one.
+    model : str, path or Classifier
+        Model artifact from ``genre train`` or a built-in model's name (loaded once,
+        :func:`~genre_cli.inference.load_classifier`), or an already loaded one.
     inputs : iterable of Path
         Consumed lazily (e.g. paths read from stdin as they arrive).
     jobs : int >= 1
@@ -357,7 +369,7 @@ def run(
         starts = np.concatenate(st.starts)
         _, tp = aggregate_tracks(p, np.zeros(len(p), dtype=np.int64), method=aggregate)
         wins = [(s / seg.sr, min(s / seg.sr + win_s, st.duration), q) for s, q in zip(starts.tolist(), p)] if timeline else []
-        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins)
+        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, clf.output)
 
     try:
         fill()
