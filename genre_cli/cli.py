@@ -158,7 +158,10 @@ def _notice(text: str) -> None:
 @handle_errors
 @command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
-    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
+    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list); or `model`.")] = "demo",
+    model_name: Annotated[
+        Optional[str], typer.Argument(metavar="[MODEL]", help="With `model`: the model to rebuild (musicnn).", show_default=False)
+    ] = None,
     source: Annotated[
         Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
     ] = None,
@@ -173,15 +176,31 @@ def fetch(
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    into_package: Annotated[
+        bool, typer.Option("--into-package", help="With `model`: write into the installed package (replacing the shipped files).")
+    ] = False,
     options: dict | None = None,
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
     Examples: `genre fetch demo`; `genre fetch gtzan --from genres.tar.gz`;
     `genre fetch folder --from music/ --labels tracks.csv --label-column style --group-by drummer -o idx.h5`
+
+    `genre fetch model musicnn [--from WHEEL|URL]` rebuilds the shipped musicnn weights (Pons &
+    Serra 2019) from the `musicnn` 0.1.0 wheel (ISC licence; sha256 checked; downloaded with pip
+    when no --from is given) into the data root's `models/` folder (or `-o DIR`); the built-in
+    models work without it.
     """
     from genre_cli import fetch as fetch_stage
     from genre_cli.datasets import DATASETS, list_datasets
+
+    if dataset == "model":
+        _fetch_model(model_name, source=source, root=root, out=out, into_package=into_package)
+        return
+    if model_name is not None:
+        from genre_cli.errors import UsageError
+
+        raise UsageError(f"unexpected argument {model_name!r}: only `genre fetch model NAME` takes a second name")
 
     if list_:
         for name in list_datasets():
@@ -205,6 +224,23 @@ def fetch(
     if result.ran:
         _print_fetch_summary(result.summary)
     typer.echo(str(result.path))
+
+
+def _fetch_model(name: str | None, *, source: str | None, root: Path | None, out: Path | None, into_package: bool) -> None:
+    from genre_cli.errors import UsageError
+    from genre_cli.pretrained.convert import FETCHABLE, fetch_model, user_models_dir
+    from genre_cli.pretrained.variants import VARIANTS
+    from genre_cli.pretrained.weights import PACKAGE_DIR
+
+    if name is None:
+        raise UsageError(f"say which model: genre fetch model {' | '.join(FETCHABLE)}")
+    if out is not None and into_package:
+        raise UsageError("-o/--out and --into-package are exclusive")
+    dest = out if out is not None else PACKAGE_DIR if into_package else user_models_dir(root)
+    paths = fetch_model(name, source=source, out_dir=dest, progress=sys.stderr.isatty())
+    for key, p in paths.items():
+        _err().print(f"{VARIANTS[key].name}: {p.stat().st_size / 1e6:.2f} MB")
+        typer.echo(str(p))
 
 
 def _print_fetch_summary(summary: dict) -> None:

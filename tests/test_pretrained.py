@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -219,6 +220,8 @@ def _fake_wheel(path: Path, *, tags: dict[str, tuple[str, ...]] | None = None, s
     sources = {}
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("musicnn-0.1.0.dist-info/LICENSE.md", "ISC licence text for the test\n")
+        zf.writestr("musicnn-0.1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("musicnn-0.1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: musicnn\nVersion: 0.1.0\n")
         zf.writestr("musicnn/configuration.py", f"SR = 16000\nMTT_LABELS = {list(tags['mtt'])!r}\nMSD_LABELS = {list(tags['msd'])!r}\n")
         for key, v in VARIANTS.items():
             model = Musicnn(n_classes=50)
@@ -567,3 +570,72 @@ def test_embed_windows_at_any_rate():
     np.testing.assert_allclose(lik[1], ref.mean_likelihoods, atol=1e-6)
     with pytest.raises(AudioError, match="too short"):
         embed_windows(model, w[:, :22050], 22050, short="error")
+
+
+# ============================================================================ genre fetch model musicnn
+class _Serve:
+    """A loopback HTTP server over ``root`` (a wheel, and a PEP 503 index for pip)."""
+
+    def __init__(self, root: Path):
+        import functools
+        import threading
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def wheel_site(tmp_path, monkeypatch):
+    """A self-built musicnn wheel, served on loopback both as a file and from a pip index;
+    its sha256 stands in for the real wheel's."""
+    from genre_cli.pretrained import variants
+
+    site = tmp_path / "site"
+    (site / "simple" / "musicnn").mkdir(parents=True)
+    wheel = site / "musicnn-0.1.0-py3-none-any.whl"
+    _fake_wheel(wheel)
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (site / "simple" / "musicnn" / "index.html").write_text(f'<a href="../../{wheel.name}#sha256={sha}">{wheel.name}</a>\n')
+    monkeypatch.setattr(variants, "WHEEL_SHA256", sha)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip sees the loopback index only: no configured mirror, no internet
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.delenv(var, raising=False)
+    server = _Serve(site)
+    yield wheel, server.url
+    server.close()
+
+
+def test_fetch_model_writes_to_the_data_folder_never_the_package(wheel_site, tmp_path, monkeypatch):
+    from conftest import genre
+
+    wheel, _url = wheel_site
+    monkeypatch.setenv("GENRE_DATA", str(tmp_path / "data"))
+    before = {p: p.stat().st_mtime_ns for p in PACKAGE_DIR.iterdir()}
+    res = genre("fetch", "model", "musicnn", "--from", wheel)
+    assert res.exit_code == 0, res.output
+    written = [Path(line) for line in res.stdout.split()]
+    assert written == [tmp_path / "data" / "models" / "musicnn-msd.h5", tmp_path / "data" / "models" / "musicnn-mtt.h5"]
+    assert read_info(written[1])["source"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert {p: p.stat().st_mtime_ns for p in PACKAGE_DIR.iterdir()} == before
+    assert genre("fetch", "model", "musicnn", "--from", wheel, "-o", tmp_path / "x", "--into-package").exit_code == 2
+    assert genre("fetch", "model", "vggish").exit_code == 2
+    assert genre("fetch", "demo", "musicnn").exit_code == 2
+
+
+def test_fetch_model_from_a_url_and_from_a_pip_index(wheel_site, tmp_path):
+    wheel, url = wheel_site
+    by_url = conv.fetch_model("musicnn", source=f"{url}/{wheel.name}", out_dir=tmp_path / "u", variants=("mtt",))
+    by_pip = conv.fetch_model("musicnn", out_dir=tmp_path / "p", variants=("mtt",), index_url=f"{url}/simple/")
+    local = conv.fetch_model("musicnn", source=wheel, out_dir=tmp_path / "l", variants=("mtt",))
+    fps = {read_info(p["mtt"])["fingerprint"] for p in (by_url, by_pip, local)}
+    assert len(fps) == 1  # the same wheel, the same conversion

@@ -7,7 +7,11 @@ tags against the wheel's ``configuration.py`` and writes one file per variant (s
 :mod:`genre_cli.pretrained.weights` for the layout). Without a wheel path it first runs
 ``pip download --no-deps musicnn==0.1.0`` into a temporary folder (needs network).
 
-Command line (``genre fetch model musicnn`` will wrap the same function)::
+``genre fetch model musicnn [--from WHEEL|URL] [-o DIR | --into-package]`` runs
+:func:`fetch_model`: get the wheel (a local file, a URL, or ``pip download``), check its sha256,
+convert. It writes into the user's data folder (``$GENRE_DATA/models``, default
+``~/.cache/genre/data/models``), never into the installed package unless asked
+(``--into-package``). The same as a module::
 
     python -m genre_cli.pretrained.convert [--wheel PATH] [--out DIR] [--variant msd --variant mtt]
 """
@@ -140,8 +144,11 @@ def read_wheel_variant(zf: zipfile.ZipFile, v: Variant, *, where: str, verify: b
     return read_tensors(index, shard, names=tf_variable_names(), where=f"{where}:{v.checkpoint}", verify=verify)
 
 
-def download_wheel(dest: str | Path, *, timeout: float = 300.0) -> Path:
+def download_wheel(dest: str | Path, *, timeout: float = 300.0, index_url: str | None = None) -> Path:
     """``pip download --no-deps musicnn==0.1.0`` into ``dest``; returns the wheel's path.
+
+    pip's own configuration applies (``PIP_INDEX_URL``, ``pip.conf``: a lab's mirror);
+    ``index_url`` overrides it.
 
     Raises
     ------
@@ -162,6 +169,7 @@ def download_wheel(dest: str | Path, *, timeout: float = 300.0) -> Path:
         WHEEL_REQUIREMENT,
         "-d",
         str(dest),
+        *(["--index-url", index_url] if index_url else []),
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -172,7 +180,7 @@ def download_wheel(dest: str | Path, *, timeout: float = 300.0) -> Path:
         msg = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:300]
         raise DownloadError(
             f"pip download {WHEEL_REQUIREMENT} failed: {msg}",
-            hint="pass the wheel with --wheel PATH (get it with `pip download --no-deps musicnn==0.1.0`)",
+            hint="give the wheel: `genre fetch model musicnn --from WHEEL` (get it with `pip download --no-deps musicnn==0.1.0`)",
         )
     return wheel
 
@@ -258,13 +266,73 @@ def convert(
     return out
 
 
+#: Models ``genre fetch model NAME`` knows.
+FETCHABLE = ("musicnn",)
+
+
+def user_models_dir(root: str | Path | None = None) -> Path:
+    """Where ``genre fetch model`` writes by default: ``<data root>/models`` (``root``, else
+    ``$GENRE_DATA``, else ``~/.cache/genre/data``)."""
+    import os
+
+    return Path(os.path.expanduser(str(root or os.environ.get("GENRE_DATA") or "~/.cache/genre/data"))) / "models"
+
+
+def fetch_model(
+    name: str,
+    *,
+    source: str | Path | None = None,
+    out_dir: str | Path,
+    variants: tuple[str, ...] = ("msd", "mtt"),
+    progress: bool = False,
+    index_url: str | None = None,
+) -> dict[str, Path]:
+    """``genre fetch model musicnn``: get the musicnn 0.1.0 wheel and convert its taggers.
+
+    Parameters
+    ----------
+    name : {"musicnn"}
+    source : path, URL or None
+        A local wheel; an ``http(s)://`` URL of it (downloaded and sha256-checked by
+        :func:`genre_cli.download.download`); ``None``: ``pip download`` (:func:`download_wheel`).
+    out_dir : path
+        Folder for ``musicnn-msd.h5`` and ``musicnn-mtt.h5`` (files replaced atomically).
+
+    Returns
+    -------
+    dict of str to Path
+        Variant key -> written file.
+
+    Raises
+    ------
+    UsageError
+        Unknown model name.
+    InputError, CheckpointError, DownloadError
+        As :func:`convert` and the download.
+    """
+    from genre_cli.errors import UsageError
+    from genre_cli.pretrained import variants as _v
+
+    if name not in FETCHABLE:
+        raise UsageError(f"unknown model to fetch {name!r}; valid: {', '.join(FETCHABLE)}")
+    with tempfile.TemporaryDirectory(prefix="genre-musicnn-") as tmp:
+        if source is None:
+            wheel = download_wheel(tmp, index_url=index_url)
+        elif "://" in str(source):
+            from genre_cli.download import download
+
+            wheel = Path(tmp) / WHEEL_NAME
+            download([str(source)], wheel, checksum=f"sha256:{_v.WHEEL_SHA256}", progress=progress)
+        else:
+            wheel = Path(source)
+        return convert(wheel, out_dir, variants=variants, sha256=_v.WHEEL_SHA256)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m genre_cli.pretrained.convert``: exit 0 ok, 1 failure, 2 bad input."""
-    from genre_cli.pretrained.weights import PACKAGE_DIR
-
     ap = argparse.ArgumentParser(prog="python -m genre_cli.pretrained.convert", description=__doc__.split("\n\n")[0])
     ap.add_argument("--wheel", type=Path, help="musicnn-0.1.0-py3-none-any.whl (default: download it with pip)")
-    ap.add_argument("--out", type=Path, default=PACKAGE_DIR, help=f"output folder (default: {PACKAGE_DIR})")
+    ap.add_argument("--out", type=Path, default=user_models_dir(), help=f"output folder (default: {user_models_dir()})")
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="msd and/or mtt (default: both)")
     args = ap.parse_args(argv)
     try:
