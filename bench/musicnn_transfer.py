@@ -17,7 +17,7 @@ sample, so no clip is split across folds), then the mean over seeds 0..9 as a st
 Caveat printed with the numbers: gtzan-mini holds the first five clips of each genre, which
 often share an artist (GTZAN is ordered by artist/album): cross-validation here puts the same
 artist in train and test folds, so these are optimistic, same-artist figures, not the
-artist-filtered GTZAN accuracy (see ``bench/transfer.py`` for the full benchmark, to come).
+artist-filtered GTZAN accuracy (``bench/transfer.py`` is the full benchmark: window level, with hand-crafted features and groove-styles).
 
 Exit status 1 if the musicnn-msd embedding does not beat the MFCC statistics.
 
