@@ -673,8 +673,7 @@ class _Writer:
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
-    "top": [...], "probabilities": {label: p}, "windows": [...]}``.
+    tsv has none. jsonl: one :func:`genre_cli.predict.record` per line.
     """
 
     def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
@@ -690,34 +689,12 @@ class _Writer:
             stream.flush()
 
     def write(self, res) -> None:
-        from genre_cli.predict import top_k
+        from genre_cli.predict import record, top_k
 
-        top = res.top(self.k)
         if self.fmt == "jsonl":
-            rec = {
-                "path": str(res.path),
-                "genre": top[0][0],
-                "probability": round(top[0][1], 6),
-                "duration": round(res.duration, 3),
-                "n_windows": res.n_windows,
-                "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
-                "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
-            }
-            if self.timeline:
-                rec["windows"] = []
-                for s, e, p in res.windows:
-                    wt = top_k(p, res.labels, self.k)
-                    rec["windows"].append(
-                        {
-                            "start": round(s, 3),
-                            "end": round(e, 3),
-                            "genre": wt[0][0],
-                            "probability": round(wt[0][1], 6),
-                            "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
-                        }
-                    )
-            self.stream.write(json.dumps(rec) + "\n")
+            self.stream.write(json.dumps(record(res, top_k=self.k, timeline=self.timeline)) + "\n")
         else:
+            top = res.top(self.k)
 
             def cells(pairs):
                 return [x for g, q in pairs for x in (g, f"{q:.4f}")]

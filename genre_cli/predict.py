@@ -95,6 +95,58 @@ def top_k(proba: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float
     return [(labels[i], float(proba[i])) for i in order]
 
 
+_ranked = top_k  # for functions whose ``top_k`` parameter hides it
+
+
+def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str | None = None) -> dict:
+    """The JSON record of one classified file: a line of ``genre predict --format jsonl``,
+    and the body of ``genre serve``'s answer (which adds a few keys of its own).
+
+    Parameters
+    ----------
+    res : Prediction
+    top_k : int >= 1
+        Labels listed in ``top`` (and in each window's ``top``).
+    timeline : bool
+        Add ``windows``: one entry per window of the model's length and hop.
+    path : str or None
+        What to write as ``path`` (default ``str(res.path)``; serve gives the client's
+        file name, never the server's temporary path).
+
+    Returns
+    -------
+    dict
+        ``{"path", "genre", "probability", "duration" (s, decoded), "n_windows",
+        "top": [{"genre", "probability"}, ...] (best first), "probabilities": {label: p}}``
+        plus, with ``timeline``, ``"windows": [{"start", "end" (s), "genre", "probability",
+        "top": [...]}, ...]``. Probabilities are rounded to 6 decimals, times to 3.
+    """
+    top = res.top(top_k)
+    rec = {
+        "path": str(res.path) if path is None else path,
+        "genre": top[0][0],
+        "probability": round(top[0][1], 6),
+        "duration": round(res.duration, 3),
+        "n_windows": res.n_windows,
+        "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
+        "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
+    }
+    if timeline:
+        rec["windows"] = []
+        for s, e, p in res.windows:
+            wt = _ranked(p, res.labels, top_k)
+            rec["windows"].append(
+                {
+                    "start": round(s, 3),
+                    "end": round(e, 3),
+                    "genre": wt[0][0],
+                    "probability": round(wt[0][1], 6),
+                    "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
+                }
+            )
+    return rec
+
+
 def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
     """Expand files and folders lazily (folders recursive, audio by extension).
 

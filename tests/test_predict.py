@@ -240,3 +240,17 @@ def test_model_description_loads_without_weights(model):
         full.feature_config,
         full.segment_config,
     )
+
+
+def test_record_is_the_jsonl_line(model, mixed_folder):
+    """`predict.record` is the one place the JSON record is built: the CLI's jsonl line equals it."""
+    path = mixed_folder / "sub" / "b.flac"
+    r = genre("predict", model, path, "--format", "jsonl", "--top-k", "2", "--timeline", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    (res,) = pred.run(model, [path], jobs=1, device="cpu", timeline=True)
+    rec = pred.record(res, top_k=2, timeline=True)
+    assert json.loads(r.stdout) == json.loads(json.dumps(rec))
+    assert list(rec) == ["path", "genre", "probability", "duration", "n_windows", "top", "probabilities", "windows"]
+    assert rec["path"] == str(path) and pred.record(res, path="b.flac")["path"] == "b.flac"
+    assert "windows" not in pred.record(res) and len(pred.record(res)["top"]) == 1
+    assert len(rec["windows"]) == rec["n_windows"] and all(len(w["top"]) == 2 for w in rec["windows"])
