@@ -60,6 +60,10 @@ class Prediction:
         Aggregated probabilities (``vote``: fraction of windows, ties broken by mean).
     windows : list of (start_s, end_s, proba)
         Per-window probabilities (only when asked for a timeline).
+    duration : float
+        Seconds decoded and analysed (with ``max_seconds``: at most that).
+    truncated : bool
+        The file is longer than ``max_seconds``; only its beginning was analysed.
     """
 
     path: Path
@@ -68,6 +72,7 @@ class Prediction:
     proba: np.ndarray
     n_windows: int = 0
     windows: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    truncated: bool = False
 
     def top(self, k: int = 1) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, best first."""
@@ -188,6 +193,7 @@ class _Context:
     block_seconds: float
     stop: threading.Event
     q: queue.Queue
+    max_samples: int | None = None
 
 
 @dataclass
@@ -198,6 +204,7 @@ class _State:
     pending: int = 0  # chunks queued for inference
     done: bool = False
     duration: float = 0.0
+    truncated: bool = False
     failure: str | None = None
 
     @property
@@ -233,18 +240,27 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
             chunk.clear()
             return _put(ctx, item)
 
-        for block in audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds):
-            if ctx.stop.is_set():
-                return
-            for item in w.push(block):
-                chunk.append(item)
-                if len(chunk) >= FEATURE_CHUNK and not flush():
+        limit, truncated = ctx.max_samples, False
+        blocks = audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds)
+        try:
+            for block in blocks:
+                if ctx.stop.is_set():
                     return
+                if limit is not None and w.total + len(block) > limit:
+                    block, truncated = block[: limit - w.total], True
+                for item in w.push(block):
+                    chunk.append(item)
+                    if len(chunk) >= FEATURE_CHUNK and not flush():
+                        return
+                if truncated:
+                    break  # the rest is never decoded
+        finally:
+            blocks.close()
         chunk.extend(w.finish())
         if not flush():
             return
         sent_end = True
-        _put(ctx, ("done", idx, w.total / ctx.seg.sr))
+        _put(ctx, ("done", idx, (w.total / ctx.seg.sr, truncated)))
     except AudioError as exc:
         sent_end = True
         _put(ctx, ("fail", idx, exc.message))
@@ -321,6 +337,7 @@ def run(
     timeline: bool = False,
     batch_size: int = BATCH_SIZE,
     block_seconds: float = BLOCK_SECONDS,
+    max_seconds: float | None = None,
 ) -> Iterator[Prediction | Failure]:
     """Classify each input file; yield results in input order as soon as each is done.
 
@@ -340,6 +357,9 @@ def run(
         Windows per forward pass (windows of several files share a batch).
     block_seconds : float
         Native-rate seconds decoded per block (memory vs. overhead).
+    max_seconds : float > 0 or None
+        Analyse at most the first ``max_seconds`` of each file (the rest is not decoded;
+        :attr:`Prediction.truncated` says it happened). ``None``: whole files.
 
     Raises
     ------
@@ -353,6 +373,8 @@ def run(
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
     if jobs < 1 or batch_size < 1 or block_seconds <= 0:
         raise UsageError("jobs and batch_size must be >= 1 and block_seconds > 0")
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"max_seconds must be > 0, got {max_seconds!r}")
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
     seg = windows_for(clf)
@@ -363,6 +385,7 @@ def run(
         block_seconds,
         threading.Event(),
         queue.Queue(maxsize=4 * jobs),
+        None if max_seconds is None else max(1, int(round(max_seconds * seg.sr))),
     )
     win_s = seg.win / seg.sr
     states: dict[int, _State] = {}
@@ -409,7 +432,7 @@ def run(
         starts = np.concatenate(st.starts)
         _, tp = aggregate_tracks(p, np.zeros(len(p), dtype=np.int64), method=aggregate)
         wins = [(s / seg.sr, min(s / seg.sr + win_s, st.duration), q) for s, q in zip(starts.tolist(), p)] if timeline else []
-        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins)
+        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated)
 
     try:
         fill()
@@ -441,7 +464,7 @@ def run(
                 if sum(len(b[2]) for b in batch) >= batch_size:
                     infer()
             elif kind == "done":
-                st.done, st.duration = True, float(payload)
+                st.done, st.duration, st.truncated = True, float(payload[0]), bool(payload[1])
             else:
                 st.failure = str(payload)
     finally:

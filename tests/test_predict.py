@@ -17,6 +17,7 @@ from genre_cli import audio, featurize, fetch, segment, train, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
 from genre_cli.datasets import FetchOptions
+from genre_cli.errors import UsageError
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
 from genre_cli.training.config import TrainConfig
@@ -254,3 +255,18 @@ def test_record_is_the_jsonl_line(model, mixed_folder):
     assert rec["path"] == str(path) and pred.record(res, path="b.flac")["path"] == "b.flac"
     assert "windows" not in pred.record(res) and len(pred.record(res)["top"]) == 1
     assert len(rec["windows"]) == rec["n_windows"] and all(len(w["top"]) == 2 for w in rec["windows"])
+
+
+def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
+    y = synth("noise", 3.3, 22050, rng)  # the model's rate: no resampler, so the cut is exact
+    sf.write(tmp_path / "long.wav", y, 22050)
+    sf.write(tmp_path / "head.wav", y[: 2 * 22050], 22050)
+    (cut,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", timeline=True, max_seconds=2.0)
+    (head,) = pred.run(model, [tmp_path / "head.wav"], jobs=1, device="cpu", timeline=True)
+    assert cut.truncated and not head.truncated and cut.duration == pytest.approx(2.0)
+    assert [w[:2] for w in cut.windows] == [w[:2] for w in head.windows] and cut.windows[-1][1] == pytest.approx(2.0)
+    np.testing.assert_allclose(cut.proba, head.proba, rtol=1e-5)
+    (whole,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", max_seconds=3.3)  # exactly its length
+    assert not whole.truncated and whole.duration == pytest.approx(3.3, abs=1e-4)
+    with pytest.raises(UsageError):
+        next(pred.run(model, [tmp_path / "long.wav"], max_seconds=0))
