@@ -13,28 +13,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_cli import audio, featurize, fetch, segment, train, windows
+from genre_cli import audio, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
-from genre_cli.datasets import FetchOptions
 from genre_cli.errors import UsageError
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
-from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
-from conftest import genre, synth, write_folder
+from conftest import genre, synth
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tiny_model) -> Path:
     """A tiny CNN on 1 s windows (hop 0.5 s) of 16 kHz audio resampled to 22.05 kHz."""
-    base = tmp_path_factory.mktemp("predict")
-    write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
-    idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
-    seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
-    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)
-    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=base / "model.h5", show_progress=False).path
+    return tiny_model
 
 
 @pytest.fixture
