@@ -208,10 +208,12 @@ class Service:
                 return Response(status_code=400)  # nobody is listening
             served = self.model(up.fields.get("model") or query_model)
             top_k = parse_top_k(up.fields.get("top_k") or request.query_params.get("top_k"), cfg.top_k, len(served.classifier.labels))
+            if self.limiter is None:  # one per event loop (made here: anyio needs the running loop)
+                self.limiter = anyio.CapacityLimiter(cfg.workers)
             rec = await anyio.to_thread.run_sync(self.classify, served, up, top_k, folder, limiter=self.limiter)
             self.served += 1
             return JSONResponse(rec)
-        except (ApiError, upload.UploadError):
+        except Exception:
             self.failed += 1
             raise
         finally:
@@ -303,7 +305,6 @@ def create_app(service: Service) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        service.limiter = anyio.CapacityLimiter(service.config.workers)
         try:
             yield
         finally:
