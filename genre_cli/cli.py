@@ -23,6 +23,7 @@ from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions, check_score_spl
 from genre_cli.datasets.table import TableOptions
 from genre_cli.features import FeatureConfig
 from genre_cli.options import command_options
+from genre_cli.serve.config import ServeConfig
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
@@ -721,9 +722,8 @@ class _Writer:
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
-    "top": [...], "probabilities": {label: p}, "windows": [...]}``. For a tagger ``genre``,
-    ``probability`` and ``probabilities`` read ``tag``, ``likelihood`` and ``likelihoods``.
+    tsv has none; for a tagger (``output == "sigmoid"``) the csv header says ``tag, likelihood``.
+    jsonl: one :func:`genre_cli.predict.record` per line (a tagger's adds ``"output": "sigmoid"``).
     """
 
     def __init__(self, stream, fmt: str, top_k: int, timeline: bool, words: tuple[str, str] = ("genre", "probability")):
@@ -740,37 +740,12 @@ class _Writer:
             stream.flush()
 
     def write(self, res) -> None:
-        from genre_cli.predict import top_k
+        from genre_cli.predict import record, top_k
 
-        top = res.top(self.k)
         if self.fmt == "jsonl":
-            label, score = res.words
-            rec = {
-                "path": str(res.path),
-                label: top[0][0],
-                score: round(top[0][1], 6),
-                "duration": round(res.duration, 3),
-                "n_windows": res.n_windows,
-                "top": [{label: g, score: round(p, 6)} for g, p in top],
-                ("likelihoods" if score == "likelihood" else "probabilities"): {
-                    g: round(float(p), 6) for g, p in zip(res.labels, res.proba)
-                },
-            }
-            if self.timeline:
-                rec["windows"] = []
-                for s, e, p in res.windows:
-                    wt = top_k(p, res.labels, self.k)
-                    rec["windows"].append(
-                        {
-                            "start": round(s, 3),
-                            "end": round(e, 3),
-                            label: wt[0][0],
-                            score: round(wt[0][1], 6),
-                            "top": [{label: g, score: round(q, 6)} for g, q in wt],
-                        }
-                    )
-            self.stream.write(json.dumps(rec) + "\n")
+            self.stream.write(json.dumps(record(res, top_k=self.k, timeline=self.timeline)) + "\n")
         else:
+            top = res.top(self.k)
 
             def cells(pairs):
                 return [x for g, q in pairs for x in (g, f"{q:.4f}")]
@@ -779,6 +754,71 @@ class _Writer:
             for s, e, p in res.windows:
                 self.csv.writerow([str(res.path), *cells(top_k(p, res.labels, self.k)), f"{s:.2f}", f"{e:.2f}"])
         self.stream.flush()
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+@app.command()
+@handle_errors
+@command_options({"options": ServeConfig.cli_options()}, after="models")
+def serve(
+    models: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].", show_default=False
+        ),
+    ] = None,
+    device: DeviceOpt = "auto",
+    options: dict | None = None,
+) -> None:
+    """Serve a web page and a JSON API that classify uploaded or recorded music.
+
+    The deployment demo of F. Zhang (2022): in the page, choose a model, upload a file or
+    record from the microphone, and see the top genres as a bar chart, the per-window
+    predictions over time, and the model's card (labels, training data, split, measured
+    accuracy). The page loads nothing from the internet.
+
+    API: `POST /api/predict` (multipart: file, optional model and top_k) answers the record of
+    `genre predict --format jsonl --timeline` plus model, truncated, analysed_seconds;
+    `GET /api/models`; `GET /healthz`. Errors are JSON (413 too large, 422 not audio, 404 unknown
+    model, 503 busy). Uploads go to a private temporary folder and are deleted after each request.
+
+    Example: [bold]genre serve genre-work/demo/model-cnn6-*.h5[/], then open http://127.0.0.1:8000/
+    """
+    from genre_cli import catalog
+    from genre_cli.errors import UsageError
+
+    cfg = ServeConfig.from_cli(options or {})
+    specs = list(models or [])
+    if not specs:
+        default = catalog.default_model()
+        if default is None:
+            raise UsageError(
+                "no model given, and no built-in genre model is installed",
+                hint="pass a model file: `genre serve model.h5` (`genre run` or `genre train` makes one)",
+            )
+        specs = [default]
+    try:
+        from genre_cli.serve import app as web
+    except ImportError as exc:
+        raise UsageError(
+            f"`genre serve` needs the optional web libraries ({exc.name} is not installed)", hint="pip install 'genre-cli[serve]'"
+        ) from None
+    con = _err()
+    served = web.load(specs, device=device)
+    sock, url = web.listen(cfg.host, cfg.port)
+    if not web.is_loopback(cfg.host):
+        con.print(
+            f"[bold yellow]warning:[/] listening on {_esc(cfg.host)}: the page and API are reachable from the network, "
+            "with no authentication; anyone who reaches it can upload files (default --host 127.0.0.1)",
+            markup=True,
+            highlight=False,
+        )
+    service = web.Service(served, cfg)
+    names = ", ".join(f"{m.id} ({_esc(m.resolved.card.source)})" for m in served)
+    con.print(f"serving {names} at [bold]{url}[/] — Ctrl-C stops", markup=True, highlight=False)
+    web.run(service, sock)
 
 
 # ----------------------------------------------------------------------------- run / info
@@ -913,37 +953,55 @@ def _print_card(con, card: dict | None, *, skip: tuple[str, ...] = ("name", "mea
         con.print(f"[bold]{_esc(key.replace('_', ' '))}[/]: {_esc(text)}")
 
 
+def _measure(m) -> str:
+    """One accuracy of a model card, named by data, split and level."""
+    n = f", {m.n} tracks" if m.n else ""
+    note = f" ({m.note})" if m.note else ""
+    return f"{m.value:.2f} {m.metric}, {m.level} level, {m.data}, {m.split}{n}{note}"
+
+
 @app.command()
 @handle_errors
 def models(
     name: Annotated[Optional[str], typer.Argument(help="Show one built-in model in full.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the descriptions as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
 ) -> None:
     """The built-in models: usable by name, offline, wherever a model file is accepted
     (`genre predict genres ~/Music`, `genre predict musicnn-msd ~/Music --top-k 5`,
-    `genre evaluate genres FEATURES.h5`, `genre info genres`), with what they were trained on
-    and how well they did."""
+    `genre evaluate genres FEATURES.h5`, `genre info genres`, `genre serve`), with what they were
+    trained on and how well they did (their model cards)."""
     from rich.console import Console
 
-    from genre_cli.builtins import BUILTINS, card
+    from genre_cli import catalog
 
-    names = [name] if name else BUILTINS.names()
-    cards = [card(n) for n in names]
+    names = [name] if name else catalog.BUILTINS.names()
+    built = [catalog.BUILTINS.get(n) for n in names]
+    cards = [(b, b.card(b.load(weights=False))) for b in built]
     if as_json:
-        typer.echo(json.dumps(cards, indent=2))
+        typer.echo(json.dumps([c.to_dict() | {"path": str(b.path)} for b, c in cards], indent=2))
         return
     con = Console(soft_wrap=True, highlight=False)
-    for i, c in enumerate(cards):
+    for i, (b, c) in enumerate(cards):
         if i:
             con.print()
-        out = "probabilities over its labels (sum to 1)" if c["output"] == "softmax" else "independent likelihoods in [0, 1]"
-        con.print(f"[bold]{c['name']}[/] ({c['kind']}; {out}): {_esc(c['summary'])}")
-        labels = c.get("labels", [])
+        out = (
+            "probabilities over its labels (sum to 1)" if c.output == "softmax" else "independent likelihoods in [0, 1], not a distribution"
+        )
+        default = ", the default of genre serve" if b.default else ""
+        con.print(f"[bold]{c.name}[/] ({'classifier' if c.task == 'genre' else 'tagger'}; {out}{default}): {_esc(b.description)}")
+        labels = list(c.labels)
         shown = labels if name or len(labels) <= 12 else [*labels[:12], f"... ({len(labels)} in all)"]
         con.print(f"[bold]labels[/] ({len(labels)}): {_esc(', '.join(shown))}")
-        skip = ("name", "kind", "output", "summary", "labels", "path", "inputs", "model", "measured")
-        _print_card(con, c if name else {k: c.get(k) for k in ("training_data", "accuracy", "citation")}, skip=skip)
-        con.print(f"[dim]{_esc(c['path'])}[/]")
+        rows = [("training data", c.dataset), ("split", c.split if name else None)]
+        rows += [("accuracy", _measure(m)) for m in (c.accuracy if name else c.accuracy[:1])]
+        rows += [("test accuracy", c.test_accuracy_note if name else None), ("paper", c.paper), ("licence", c.licence)]
+        if name:
+            rows += [("input", c.input), ("windows", f"{c.window_seconds:g} s, hop {c.hop_seconds:g} s, {c.sample_rate} Hz")]
+            rows += [(k.replace("_", " "), v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in c.extra.items()]
+        for key, value in rows:
+            if value:
+                con.print(f"[bold]{key}[/]: {_esc(value)}")
+        con.print(f"[dim]{_esc(b.path)}[/]")
 
 
 def main() -> None:

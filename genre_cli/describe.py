@@ -15,13 +15,13 @@ from genre_cli.formats import provenance
 def describe(path: str | Path) -> dict[str, Any]:
     """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused.
 
-    ``path`` may name a built-in model (``genres``, ``musicnn-msd``; :func:`genre_cli.builtins.resolve`).
+    ``path`` may name a built-in model (``genres``, ``musicnn-msd``; :func:`genre_cli.catalog.resolve_path`).
     ``card``: a model card (training data, split, measured accuracy) when the file has one, or
     what a pretrained weight file says about its training data, licence and citation.
     """
-    from genre_cli.builtins import resolve
+    from genre_cli.catalog import resolve_path
 
-    path = resolve(path)
+    path = resolve_path(path)
     meta = artifacts.read_meta(path)
     datasets: list[tuple[str, tuple, str]] = []
     with h5py.File(path, "r") as f:

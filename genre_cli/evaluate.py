@@ -290,15 +290,15 @@ def evaluate_model(
 
 
 def _model_file(spec: str | Path) -> Path:
-    """A model file, or a built-in classifier's shipped file (:func:`genre_cli.builtins.resolve`)."""
-    from genre_cli.builtins import BUILTINS, is_builtin, resolve
+    """A model file, or a built-in classifier's shipped file (:func:`genre_cli.catalog.resolve_path`)."""
+    from genre_cli import catalog
 
-    if is_builtin(spec) and BUILTINS.get(str(spec)).kind == "tagger":
+    if isinstance(spec, str) and spec in catalog.BUILTINS and catalog.BUILTINS.get(spec).task == "tags":
         raise UsageError(
             f"{spec} is a tagger (independent tag likelihoods), not a classifier over a dataset's labels: it cannot be evaluated",
             hint="evaluate a classifier, e.g. one trained with `genre train FEATURES --model logreg` on `--embedding` features",
         )
-    return resolve(spec)
+    return catalog.resolve_path(spec)
 
 
 def run(

@@ -2,11 +2,12 @@
 
 Shared by ``train`` (validation), ``evaluate`` and ``predict`` (and ``serve``) so all of them
 compute probabilities the same way. The model file's layout is :mod:`genre_cli.formats.model`.
-:func:`load_classifier` takes a model file or a built-in model's name (:mod:`genre_cli.builtins`).
+:func:`load_classifier` takes a model file or a built-in model's name (:mod:`genre_cli.catalog`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,12 @@ def normalise(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.
 
 @dataclass
 class Classifier:
-    """A trained model plus everything needed to feed it (from a model artifact)."""
+    """A trained model plus everything needed to feed it (from a model artifact).
+
+    ``output`` says how to read the model's scores: ``"softmax"`` (one probability
+    distribution over the labels: what ``genre train`` makes) or ``"sigmoid"`` (independent
+    per-label likelihoods, e.g. a multi-label tagger; rows need not sum to 1).
+    """
 
     name: str
     kind: str  # "torch" | "sklearn"
@@ -121,7 +127,8 @@ class Classifier:
     def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for already prepared (slot-keyed, normalised) inputs.
 
-        sklearn outputs are placed on the full label list by :func:`sklearn_proba`.
+        sklearn outputs are placed on the full label list by :func:`sklearn_proba`; a torch
+        model's logits go through a softmax, or a sigmoid when :attr:`output` is ``"sigmoid"``.
         """
         n = len(next(iter(x.values())))
         if self.kind == "tagger":  # the input feature is the tag likelihoods themselves
@@ -132,11 +139,12 @@ class Classifier:
         import torch
 
         self.model.eval()
+        squash = torch.sigmoid if self.output == "sigmoid" else functools.partial(torch.softmax, dim=-1)
         outs = []
         with torch.inference_mode():
             for i in range(0, n, batch_size):
                 batch = {s: torch.from_numpy(np.ascontiguousarray(v[i : i + batch_size])).to(self.device) for s, v in x.items()}
-                outs.append(torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy())
+                outs.append(squash(self.model(**batch).float()).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
 
 
@@ -192,7 +200,8 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
     ----------
     path : str or Path
         A model file, or the name of a built-in model (``genres``, ``musicnn-msd``,
-        ``musicnn-mtt``; :func:`genre_cli.builtins.resolve`, the one place names are resolved).
+        ``musicnn-mtt``): names are resolved by :mod:`genre_cli.catalog`, the one place that
+        does it (a ``str`` equal to a registered name; a ``Path``, or ``./genres``, is a file).
         A built-in tagger (or a weight file from ``genre fetch model musicnn``) loads as a
         classifier of kind ``tagger`` with ``output="sigmoid"``: its "probabilities" are the
         50 independent tag likelihoods.
@@ -201,11 +210,12 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
         parameters, normalisation) and leaves ``model`` None: no torch import, so a caller can
         start decoding audio while the model itself loads. No pickle is ever unpickled.
     """
-    from genre_cli import artifacts
-    from genre_cli.builtins import resolve
+    from genre_cli import artifacts, catalog
 
-    path = resolve(path)
-    if artifacts.read_meta(path).stage == pretrained_format.KIND.stage:
+    if isinstance(path, str) and path in catalog.BUILTINS:
+        return catalog.BUILTINS.get(path).load(device=device, weights=weights)
+    path = catalog.resolve_path(path)
+    if path.exists() and artifacts.read_meta(path).stage == pretrained_format.KIND.stage:
         return _tagger(path, weights=weights)
     with model_format.open_model(path) as (d, group):
         if not weights:

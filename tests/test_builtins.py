@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_cli import audio, builtins, evaluate
+from genre_cli import audio, catalog, evaluate, shipped
 from genre_cli import predict as pred
-from genre_cli.errors import ArtifactError, MissingInputError, UsageError
+from genre_cli.errors import ArtifactError, UsageError
 from genre_cli.formats import model as model_format
 from genre_cli.inference import load_classifier
 from genre_cli.pretrained.variants import MSD_TAGS
@@ -49,18 +49,20 @@ def clips(tmp_path, rng) -> Path:
 
 
 def test_names_resolve_in_one_place(tmp_path, monkeypatch):
-    assert builtins.BUILTINS.names() == ["genres", "musicnn-msd", "musicnn-mtt"]
-    for name in builtins.BUILTINS.names():
-        assert builtins.resolve(name) == builtins.BUILTINS.get(name).path and builtins.resolve(name).is_file()
+    assert catalog.BUILTINS.names() == ["genres", "musicnn-msd", "musicnn-mtt"] and catalog.default_model() == "genres"
+    assert catalog.default_model("tags") == "musicnn-msd"
+    for name in catalog.BUILTINS.names():
+        path = catalog.resolve_path(name)
+        assert path == catalog.BUILTINS.get(name).path and path.is_file()
+        assert catalog.resolve(name, weights=False).card.builtin
     monkeypatch.chdir(tmp_path)
     (tmp_path / "genres").write_bytes(b"x")
-    assert builtins.resolve("genres") == builtins.GENRES.path  # a name wins over a file of that name ...
-    assert builtins.resolve("./genres") == Path("genres") and builtins.resolve(Path("genres")) == Path(
+    assert catalog.resolve_path("genres") == shipped.GENRES_PATH  # a name wins over a file of that name ...
+    assert catalog.resolve_path("./genres") == Path("genres") and catalog.resolve_path(Path("genres")) == Path(
         "genres"
-    )  # ... unless written as a path
-    with pytest.raises(MissingInputError, match="not a built-in model name") as exc:
-        builtins.resolve("gneres")
-    assert "genres, musicnn-msd, musicnn-mtt" in exc.value.hint
+    )  # ... unless a path
+    with pytest.raises(UsageError, match="built-in models: genres, musicnn-msd, musicnn-mtt"):
+        load_classifier("gneres")
 
 
 def test_loaded_builtins_know_their_output_kind():
@@ -92,27 +94,33 @@ def test_predict_command_with_builtins(clips, tmp_path):
     assert "2 classified, 1 failed, 1 non-audio files ignored" in out.stderr and "broken.mp3" in out.stderr
     js = genre("predict", "musicnn-msd", "-", "--format", "jsonl", "--timeline", input=f"{clips / 'a.wav'}\n")
     assert js.exit_code == 0
-    rec = json.loads(js.stdout)
-    assert {"tag", "likelihood", "likelihoods", "top", "windows"} <= set(rec) and "probability" not in rec
-    assert rec["top"][0] == {"tag": rec["tag"], "likelihood": rec["likelihood"]} and len(rec["likelihoods"]) == 50
+    rec = json.loads(js.stdout)  # one schema for every model (genre serve reads it too), and the output kind said
+    assert rec["output"] == "sigmoid" and list(rec)[-2:] == ["output", "windows"]
+    assert rec["genre"] in MSD_TAGS and len(rec["probabilities"]) == 50 and abs(sum(rec["probabilities"].values()) - 1) > 0.05
     tsv = genre("predict", "genres", clips / "a.wav", clips / "b.flac", "--top-k", "2")
     assert tsv.exit_code == 0
     lines = [line.split("\t") for line in tsv.stdout.splitlines()]
     assert len(lines) == 2 and all(r[1] in GTZAN_GENRES and r[3] in GTZAN_GENRES for r in lines)
     g = json.loads(genre("predict", "genres", clips / "a.wav", "--format", "jsonl").stdout)
-    assert {"genre", "probability", "probabilities"} <= set(g) and abs(sum(g["probabilities"].values()) - 1) < 1e-4
+    assert "output" not in g and abs(sum(g["probabilities"].values()) - 1) < 1e-4  # a classifier's record as before
     assert genre("predict", "gneres", clips).exit_code == 2
 
 
 def test_shipped_genre_model_records_its_provenance():
-    card = model_format.read_card(builtins.GENRES.path)
+    card = model_format.read_card(shipped.GENRES_PATH)
     assert "gtzan-mini" in card["training_data"] and "all 50 clips" in card["training_data"]
     assert "same-artist" in card["caveat"] and "5-fold" in card["accuracy"] and "tools/genres_model.py" in card["command"]
     cv = card["measured"]["cv_seed0"]
     assert cv["n_tracks"] == 50 and 0.5 <= cv["accuracy"] <= 1 and len(cv["fold_accuracy"]) == 5
     assert f"{cv['accuracy']:.2f}" in card["accuracy"]
-    seen = model_format.seen(builtins.GENRES.path)
+    seen = model_format.seen(shipped.GENRES_PATH)
     assert len(seen["train"]) == 50 and not seen["validation"]  # trained on all of gtzan-mini
+    # the catalog's card (genre models, genre serve's page) says the same
+    mc = catalog.resolve("genres", weights=False).card
+    assert mc.builtin and mc.task == "genre" and mc.output == "softmax" and mc.labels == tuple(GTZAN_GENRES)
+    assert mc.accuracy[0].value == round(cv["accuracy"], 4) and mc.accuracy[0].data == "gtzan-mini" and "same-artist" in mc.accuracy[0].note
+    tags = catalog.resolve("musicnn-mtt", weights=False).card
+    assert tags.task == "tags" and tags.output == "sigmoid" and tags.licence.startswith("ISC") and "MagnaTagATune" in tags.dataset
     info = genre("info", "genres")
     assert info.exit_code == 0 and "training data: gtzan-mini" in info.stdout and "accuracy: " in info.stdout
     models = genre("models")
@@ -122,7 +130,7 @@ def test_shipped_genre_model_records_its_provenance():
 
 
 def test_evaluate_takes_the_genre_model_by_name_and_refuses_taggers():
-    assert evaluate._model_file("genres") == builtins.GENRES.path
+    assert evaluate._model_file("genres") == shipped.GENRES_PATH
     with pytest.raises(UsageError, match="is a tagger"):
         evaluate._model_file("musicnn-msd")
 
@@ -137,7 +145,8 @@ def test_a_weight_file_from_another_source_is_not_passed_off_as_the_tagger(tmp_p
     (path,) = conv.convert(wheel, tmp_path / "w", variants=("mtt",), sha256=None).values()
     with pytest.raises(ArtifactError, match="another source"):
         load_classifier(path)
-    assert load_classifier(builtins.resolve("musicnn-mtt")).output == "sigmoid"
+    assert load_classifier(catalog.resolve_path("musicnn-mtt")).output == "sigmoid"
+    assert catalog.card_of_file(path).task == "tags"  # a rebuilt weight file has a tagger's card
 
 
 def test_rock_songs_are_rock_or_metal(tmp_path):
