@@ -149,6 +149,7 @@ def test_a_weight_file_from_another_source_is_not_passed_off_as_the_tagger(tmp_p
     assert catalog.card_of_file(path).task == "tags"  # a rebuilt weight file has a tagger's card
 
 
+@pytest.mark.skipif(not ROCK.is_dir(), reason="shared music-folder data absent (it lives beside the checkout)")
 def test_rock_songs_are_rock_or_metal(tmp_path):
     """The 8 real rock/metal songs of the music folder, first 60 s of each (the full songs: 7 of 8
     metal, see docs/results.md): most must come out rock or metal."""
