@@ -1,15 +1,15 @@
-"""Benchmark: the seeds' per-file librosa loop against `genre segment` + `genre featurize`.
+"""Benchmark: the papers' per-file librosa loop against `genre segment` + `genre featurize`.
 
 On a folder-per-label collection (default ``../shared/data/groove-styles`` relative to the
 repository root: 410 tracks, about 3.2 h of 22.05 kHz mono Vorbis), with 3 s windows
 (no overlap, last partial window dropped):
 
-(a) **the seeds' way**: for each file ``librosa.load(sr=22050)``, cut 3 s windows, and per
+(a) **the papers' way**: for each file ``librosa.load(sr=22050)``, cut 3 s windows, and per
     window one librosa call per feature: ``melspectrogram`` (128 bands, then
     ``power_to_db(ref=1.0, amin=1e-10, top_db=None)``), ``zero_crossing_rate``,
     ``spectral_centroid``, ``spectral_contrast``, ``spectral_bandwidth``,
     ``spectral_rolloff``, ``mfcc`` (13, from its own ``melspectrogram`` + dB) and
-    ``delta``; then the 93 statistics of seed 000 (mean, median, std per descriptor).
+    ``delta``; then the 93 statistics of Pun & Nazirkhanova 2020 (mean, median, std per descriptor).
 (b) ``genre segment --seconds 3 --jobs 2`` then ``genre featurize --mel 128 --handcrafted
     --jobs 2``, each a CLI subprocess (Python start-up and imports included).
 (c) mel only: ``genre featurize --mel 128 --jobs 2`` on the same segments; its x-realtime
@@ -81,7 +81,7 @@ def pick_files(data: Path, limit: int | None) -> list[tuple[str, Path]]:
 
 
 def seeds_features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """One window the seeds' way: (log-mel (t, 128), 93 statistics)."""
+    """One window the papers' way: (log-mel (t, 128), 93 statistics)."""
     import librosa
 
     mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=128), ref=1.0, amin=1e-10, top_db=None)
@@ -148,8 +148,20 @@ def genre(*args: str | Path) -> float:
 
 def run_genre(idx: Path, work: Path, tag: str, compress: bool, audio_dtype: str) -> dict[str, float]:
     seg = work / f"seg-{tag}.h5"
-    t_seg = genre("segment", idx, "--seconds", "3", "--jobs", "2", "--force", "-o", seg, "--audio-dtype", audio_dtype,
-                  *([] if compress else ["--no-compress"]))
+    t_seg = genre(
+        "segment",
+        idx,
+        "--seconds",
+        "3",
+        "--jobs",
+        "2",
+        "--force",
+        "-o",
+        seg,
+        "--audio-dtype",
+        audio_dtype,
+        *([] if compress else ["--no-compress"]),
+    )
     t_feat = genre("featurize", seg, "--mel", "128", "--handcrafted", "--jobs", "2", "--force", "-o", work / f"feat-{tag}.h5")
     t_mel = genre("featurize", seg, "--mel", "128", "--jobs", "2", "--force", "-o", work / f"mel-{tag}.h5")
     return {"segment": t_seg, "featurize": t_feat, "mel": t_mel, "seg_path": seg, "feat_path": work / f"feat-{tag}.h5"}
@@ -157,8 +169,8 @@ def run_genre(idx: Path, work: Path, tag: str, compress: bool, audio_dtype: str)
 
 def compare(kept: dict, feat_path: Path, data_root: Path) -> dict[str, float]:
     """Differences on the sampled windows: (b) vs (a), and the library on (a)'s audio vs (a)."""
-    from genre_cli.featurize import load_features
     from genre_cli.features import FeatureConfig, column_names, compute
+    from genre_cli.formats.features import read as load_features
 
     feats = load_features(feat_path)
     tracks = feats.tracks
@@ -197,8 +209,14 @@ def compare(kept: dict, feat_path: Path, data_root: Path) -> dict[str, float]:
     l_rel, l_where = worst(lib["handcrafted"].astype(np.float64))
     return {
         "n": len(keys),
-        "b_mel_p999": b999, "b_mel_loud_max": bloud, "b_hc_rel_max": b_rel, "b_hc_worst": b_where,
-        "l_mel_p999": l999, "l_mel_loud_max": lloud, "l_hc_rel_max": l_rel, "l_hc_worst": l_where,
+        "b_mel_p999": b999,
+        "b_mel_loud_max": bloud,
+        "b_hc_rel_max": b_rel,
+        "b_hc_worst": b_where,
+        "l_mel_p999": l999,
+        "l_mel_loud_max": lloud,
+        "l_hc_rel_max": l_rel,
+        "l_hc_worst": l_where,
     }
 
 
@@ -230,8 +248,11 @@ def main() -> int:
         t_fetch = genre("fetch", "folder", "--from", root, "-o", idx)
         compress = not args.no_compress
         b1 = run_genre(idx, work, "1", compress, args.audio_dtype)
-        print(f"(b) run 1: segment {b1['segment']:.1f} s, featurize --mel 128 --handcrafted {b1['featurize']:.1f} s, "
-              f"featurize --mel 128 {b1['mel']:.1f} s; now (a) ...", flush=True)
+        print(
+            f"(b) run 1: segment {b1['segment']:.1f} s, featurize --mel 128 --handcrafted {b1['featurize']:.1f} s, "
+            f"featurize --mel 128 {b1['mel']:.1f} s; now (a) ...",
+            flush=True,
+        )
         t_a, n_a, kept = run_seeds(files, args.sample_every)
         rss_self = maxrss_mb(resource.RUSAGE_SELF)
         b2 = run_genre(idx, work, "2", compress, args.audio_dtype)
@@ -239,7 +260,7 @@ def main() -> int:
         # map the symlinked paths back to the real files for the comparison
         kept_real = {(str(Path(p).resolve()), s): v for (p, s), v in kept.items()}
         cmp = compare(kept_real, b1["feat_path"], root)
-        from genre_cli.segment import load_segments
+        from genre_cli.formats.segments import read as load_segments
 
         segs = load_segments(b1["seg_path"])
         audio_s = float(segs.tracks["n_samples"].sum()) / segs.sr
@@ -255,34 +276,55 @@ def main() -> int:
     print(f"data: {data} ({len(files)} tracks, {audio_s / 3600:.2f} h of audio, {audio_s:.0f} s); 3 s windows, no overlap")
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared: timings are noisy)")
     print(f"index (genre fetch, not timed in the comparison): {t_fetch:.1f} s")
-    print(f"(a) seeds' way, librosa per file and per feature: {t_a:8.1f} s  {n_a} windows  {audio_s / t_a:7.0f}x realtime")
+    print(f"(a) papers' way, librosa per file and per feature: {t_a:8.1f} s  {n_a} windows  {audio_s / t_a:7.0f}x realtime")
     for name, b in (("run 1", b1), ("run 2", b2)):
-        print(f"(b) genre segment + featurize --mel 128 --handcrafted --jobs 2, {name}: "
-              f"{b['segment'] + b['featurize']:6.1f} s  (segment {b['segment']:.1f} s, featurize {b['featurize']:.1f} s)")
-    print(f"(b) best: {t_b:.1f} s  {n_b} windows  {audio_s / t_b:.0f}x realtime  -> (a)/(b) = {ratio:.1f}x faster (target >= {TARGET_RATIO:g}x)")
+        print(
+            f"(b) genre segment + featurize --mel 128 --handcrafted --jobs 2, {name}: "
+            f"{b['segment'] + b['featurize']:6.1f} s  (segment {b['segment']:.1f} s, featurize {b['featurize']:.1f} s)"
+        )
+    print(
+        f"(b) best: {t_b:.1f} s  {n_b} windows  {audio_s / t_b:.0f}x realtime  -> (a)/(b) = {ratio:.1f}x faster (target >= "
+        f"{TARGET_RATIO:g}x)"
+    )
     for name, b in (("run 1", b1), ("run 2", b2)):
-        print(f"(c) genre segment + featurize --mel 128 --jobs 2, {name}: {b['segment'] + b['mel']:.1f} s "
-              f"(featurize {b['mel']:.1f} s)  {audio_s / (b['segment'] + b['mel']):.0f}x realtime")
+        print(
+            f"(c) genre segment + featurize --mel 128 --jobs 2, {name}: {b['segment'] + b['mel']:.1f} s "
+            f"(featurize {b['mel']:.1f} s)  {audio_s / (b['segment'] + b['mel']):.0f}x realtime"
+        )
     print(f"(c) best: {best_mel:.1f} s  {mel_rt:.0f}x realtime including decoding (target >= {TARGET_MEL_RT:,.0f}x)")
     print(f"segments artifact: {seg_size:.0f} MB ({args.audio_dtype}, {'Blosc LZ4 + bit-shuffle' if compress else 'uncompressed'})")
-    print(f"peak memory (ru_maxrss): this process, i.e. (a), {rss_self:.0f} MB; " +
-          ("; ".join(f"genre {k} {v:.0f} MB" for k, v in PEAK_MB.items()) if PEAK_MB else
-           f"largest child {rss_children:.0f} MB (includes this process's size at fork)"))
+    print(
+        f"peak memory (ru_maxrss): this process, i.e. (a), {rss_self:.0f} MB; "
+        + (
+            "; ".join(f"genre {k} {v:.0f} MB" for k, v in PEAK_MB.items())
+            if PEAK_MB
+            else f"largest child {rss_children:.0f} MB (includes this process's size at fork)"
+        )
+    )
     print(f"values on {cmp['n']} sampled windows (mel in dB; handcrafted as |diff| / max |value| of the column):")
-    print(f"  (b) vs (a): mel |diff| p99.9 {cmp['b_mel_p999']:.3g} dB, max where (a) > -60 dB {cmp['b_mel_loud_max']:.3g} dB; "
-          f"handcrafted max rel {cmp['b_hc_rel_max']:.3g}   [{args.audio_dtype} storage + implementation]")
-    print(f"  library on (a)'s float audio vs (a): mel p99.9 {cmp['l_mel_p999']:.3g} dB, max where > -60 dB {cmp['l_mel_loud_max']:.3g} dB; "
-          f"handcrafted max rel {cmp['l_hc_rel_max']:.3g}   [implementation only]")
+    print(
+        f"  (b) vs (a): mel |diff| p99.9 {cmp['b_mel_p999']:.3g} dB, max where (a) > -60 dB {cmp['b_mel_loud_max']:.3g} dB; "
+        f"handcrafted max rel {cmp['b_hc_rel_max']:.3g}   [{args.audio_dtype} storage + implementation]"
+    )
+    print(
+        f"  library on (a)'s float audio vs (a): mel p99.9 {cmp['l_mel_p999']:.3g} dB, max where > -60 dB {cmp['l_mel_loud_max']:.3g} dB; "
+        f"handcrafted max rel {cmp['l_hc_rel_max']:.3g}   [implementation only]"
+    )
     print(f"  worst handcrafted columns, (b) vs (a): {cmp['b_hc_worst']}")
     print(f"  worst handcrafted columns, library vs (a): {cmp['l_hc_worst']}")
     ok_impl = cmp["l_mel_loud_max"] < 0.01 and cmp["l_hc_rel_max"] < 1e-3
     ok_b = cmp["b_mel_loud_max"] < 0.01 and cmp["b_hc_rel_max"] < 1e-3
     ok_values = ok_impl and (ok_b or args.audio_dtype != "float32")
-    print(f"values: implementation {'same' if ok_impl else 'DIFFERENT'} within mel < 0.01 dB (where > -60 dB), handcrafted < 1e-3; "
-          f"(b) {'same' if ok_b else 'differs'} within that tolerance"
-          + ("" if ok_b or args.audio_dtype == "float32" else
-             f" ({args.audio_dtype} storage is lossy: its rounding noise masks spectral bins far below a frame's peak;"
-             " checked strictly with the default --audio-dtype float32)"))
+    print(
+        f"values: implementation {'same' if ok_impl else 'DIFFERENT'} within mel < 0.01 dB (where > -60 dB), handcrafted < 1e-3; "
+        f"(b) {'same' if ok_b else 'differs'} within that tolerance"
+        + (
+            ""
+            if ok_b or args.audio_dtype == "float32"
+            else f" ({args.audio_dtype} storage is lossy: its rounding noise masks spectral bins far below a frame's peak;"
+            " checked strictly with the default --audio-dtype float32)"
+        )
+    )
     missed = []
     if ratio < TARGET_RATIO:
         missed.append(f"(a)/(b) {ratio:.1f}x < {TARGET_RATIO:g}x")

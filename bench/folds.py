@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.featurize import load_features
+from genre_cli.formats.features import read as load_features
 
 
 def fold_features(src: Path, fold: int, dst: Path) -> Path:
@@ -59,10 +59,13 @@ def fold_features(src: Path, fold: int, dst: Path) -> Path:
     if dst.exists() and artifacts.is_up_to_date(dst, _fp(fe, fold)):
         return dst
     rows = np.flatnonzero(train)
-    with artifacts.write_artifact(dst, stage="featurize", params={"folds_of": fe.meta.fingerprint, "test_fold": fold},
-                                  upstream={"features": (fe.meta.fingerprint, src)},
-                                  attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config,
-                                         "segment_config": fe.segment_config}) as f:
+    with artifacts.write_artifact(
+        dst,
+        stage="featurize",
+        params={"folds_of": fe.meta.fingerprint, "test_fold": fold},
+        upstream={"features": (fe.meta.fingerprint, src)},
+        attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config, "segment_config": fe.segment_config},
+    ) as f:
         f["features"] = h5py.ExternalLink(str(Path(src).resolve()), "/features")
         ng = f.create_group("norm")
         ng.attrs["split"] = "train"
@@ -79,7 +82,9 @@ def fold_features(src: Path, fold: int, dst: Path) -> Path:
 def _fp(fe, fold: int) -> str:
     from genre_cli.stage import planned_fingerprint
 
-    return planned_fingerprint("featurize", {"folds_of": fe.meta.fingerprint, "test_fold": fold}, {"features": (fe.meta.fingerprint, fe.path)})
+    return planned_fingerprint(
+        "featurize", {"folds_of": fe.meta.fingerprint, "test_fold": fold}, {"features": (fe.meta.fingerprint, fe.path)}
+    )
 
 
 def _stats(fe, name: str, rows: np.ndarray, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +118,12 @@ def parse_spec(spec: str) -> tuple[str, str, dict, dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("features", type=Path, help="features artifact of an index fetched with --folds K")
-    ap.add_argument("--models", nargs="+", required=True,
-                    help='model specs: NAME[:LABEL][?{"epochs": 10}][#{"width": 16}] (train settings / model options as JSON)')
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        help='model specs: NAME[:LABEL][?{"epochs": 10}][#{"width": 16}] (train settings / model options as JSON)',
+    )
     ap.add_argument("--folds", type=int, nargs="*", default=None, help="only these folds (default: all)")
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -132,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     folds = args.folds if args.folds else sorted(int(k) for k in set(fe.segments["fold"]) if k >= 0)
     args.workdir.mkdir(parents=True, exist_ok=True)
     results, failed = [], []
-    print(f"# {args.features}: folds {folds}, load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}",
-          file=sys.stderr, flush=True)
+    print(
+        f"# {args.features}: folds {folds}, load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}",
+        file=sys.stderr,
+        flush=True,
+    )
     for spec in args.models:
         name, label, train_kw, model_cfg = parse_spec(spec)
         for k in folds:
@@ -148,12 +160,22 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(f"{label} fold {k}: {type(exc).__name__}: {exc}")
                 traceback.print_exc(file=sys.stderr)
                 continue
-            row = {"model": label, "name": name, "fold": k, "train": r.summary.get("train") if r.ran else None,
-                   "model_config": model_cfg, "train_seconds": round(time.perf_counter() - t0, 1),
-                   "n_test_tracks": rep["n_tracks"], "classes_present": rep["track"]["classes_present"],
-                   "track_balanced_accuracy": rep["track"]["balanced_accuracy"], "track_accuracy": rep["track"]["accuracy"],
-                   "track_macro_f1": rep["track"]["macro_f1"], "segment_balanced_accuracy": rep["segment"]["balanced_accuracy"],
-                   "leakage": rep["leakage"], "load_average": round(os.getloadavg()[0], 2)}
+            row = {
+                "model": label,
+                "name": name,
+                "fold": k,
+                "train": r.summary.get("train") if r.ran else None,
+                "model_config": model_cfg,
+                "train_seconds": round(time.perf_counter() - t0, 1),
+                "n_test_tracks": rep["n_tracks"],
+                "classes_present": rep["track"]["classes_present"],
+                "track_balanced_accuracy": rep["track"]["balanced_accuracy"],
+                "track_accuracy": rep["track"]["accuracy"],
+                "track_macro_f1": rep["track"]["macro_f1"],
+                "segment_balanced_accuracy": rep["segment"]["balanced_accuracy"],
+                "leakage": rep["leakage"],
+                "load_average": round(os.getloadavg()[0], 2),
+            }
             results.append(row)
             print(json.dumps(row), flush=True)
     by_model: dict[str, list[dict]] = {}
@@ -162,12 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.features}, folds {folds} (test = one fold, train = the others), track level, mean +- std over folds")
     print("| model | folds | balanced acc. | accuracy | macro-F1 | train s |")
     print("|---|---|---|---|---|---|")
+
+    def ms(rows: list[dict], key: str) -> str:
+        v = [r[key] * 100 for r in rows]
+        return f"{statistics.mean(v):.1f} +- {statistics.stdev(v) if len(v) > 1 else 0.0:.1f}"
+
     for label, rows in by_model.items():
-        def ms(key: str) -> str:
-            v = [r[key] * 100 for r in rows]
-            return f"{statistics.mean(v):.1f} +- {statistics.stdev(v) if len(v) > 1 else 0.0:.1f}"
-        print(f"| {label} | {len(rows)} | {ms('track_balanced_accuracy')} | {ms('track_accuracy')} | {ms('track_macro_f1')} | "
-              f"{sum(r['train_seconds'] for r in rows):.0f} |")
+        cells = [label, str(len(rows)), ms(rows, "track_balanced_accuracy"), ms(rows, "track_accuracy"), ms(rows, "track_macro_f1")]
+        print("| " + " | ".join(cells) + f" | {sum(r['train_seconds'] for r in rows):.0f} |")
     if args.json:
         args.json.write_text(json.dumps({"features": str(args.features), "folds": folds, "results": results, "failed": failed}, indent=1))
     for msg in failed:

@@ -49,8 +49,22 @@ def genre(*args: str) -> str:
 
 def prepare(source: Path, labels: Path, work: Path, name: str) -> Path:
     idx = work / f"{name}.h5"
-    genre("fetch", "folder", "--from", str(source), "--labels", str(labels), "--label-column", "style", "--group-by", "drummer",
-          "--workdir", str(work), "-o", str(idx))
+    genre(
+        "fetch",
+        "folder",
+        "--from",
+        str(source),
+        "--labels",
+        str(labels),
+        "--label-column",
+        "style",
+        "--group-by",
+        "drummer",
+        "--workdir",
+        str(work),
+        "-o",
+        str(idx),
+    )
     seg = work / f"{name}-seg.h5"
     genre("segment", str(idx), "--seconds", "3", "--hop", "1.5", "--workdir", str(work), "-o", str(seg))
     feat = work / f"{name}-feat.h5"
@@ -63,7 +77,7 @@ def score(model: Path, feat: Path, split: str) -> dict:
     import numpy as np
 
     from genre_cli.evaluate import metrics
-    from genre_cli.featurize import load_features
+    from genre_cli.formats.features import read as load_features
     from genre_cli.inference import aggregate_tracks, load_classifier
 
     fe = load_features(feat)
@@ -80,16 +94,25 @@ def score(model: Path, feat: Path, split: str) -> dict:
     first = {k: i for i, k in reversed(list(enumerate(tracks)))}
     ty = np.array([y[first[k]] for k in keys])
     m = metrics(ty, tp.argmax(1), tp, clf.labels)
-    return {"balanced_accuracy": m["balanced_accuracy"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_tracks": len(keys),
-            "recall": {k: v["recall"] for k, v in m["per_class"].items() if v["support"]}}
+    return {
+        "balanced_accuracy": m["balanced_accuracy"],
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "n_tracks": len(keys),
+        "recall": {k: v["recall"] for k, v in m["per_class"].items() if v["support"]},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--soundfont", type=Path, default=Path("/usr/share/sounds/sf3/MuseScore_General.sf3"),
-                    help="kit for the re-rendered test split (default: MuseScore General)")
+    ap.add_argument(
+        "--soundfont",
+        type=Path,
+        default=Path("/usr/share/sounds/sf3/MuseScore_General.sf3"),
+        help="kit for the re-rendered test split (default: MuseScore General)",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-strict", action="store_true", help="exit 0 after a complete run even when a target is missed")
@@ -99,26 +122,61 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     feat = prepare(args.data, args.data / "tracks.csv", work, "groove")
     kit_dir = work / f"kit-{args.soundfont.stem}"
-    sh([sys.executable, str(ROOT / "bench" / "render_kit.py"), "--soundfont", str(args.soundfont), "--out", str(kit_dir),
-        "--split", "test", "--data", str(args.data)])
+    sh(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "render_kit.py"),
+            "--soundfont",
+            str(args.soundfont),
+            "--out",
+            str(kit_dir),
+            "--split",
+            "test",
+            "--data",
+            str(args.data),
+        ]
+    )
     kit_feat = prepare(kit_dir, kit_dir / "tracks.csv", work, f"kit-{args.soundfont.stem}")
     rows = []
     for model, extra in (("cnn6", []), ("svm", [])):
         for seed in args.seeds if model == "cnn6" else [0]:
             out = work / f"{model}-s{seed}.h5"
-            genre("train", str(feat), "--model", model, "--seed", str(seed), "--device", args.device, "--workdir", str(work), "-o", str(out), *extra)
+            genre(
+                "train",
+                str(feat),
+                "--model",
+                model,
+                "--seed",
+                str(seed),
+                "--device",
+                args.device,
+                "--workdir",
+                str(work),
+                "-o",
+                str(out),
+                *extra,
+            )
             genre("evaluate", str(out), str(feat), "--split", "test", "--workdir", str(work))  # the CLI's own report, for the record
-            rows.append({"model": model, "seed": seed, "test": score(out, feat, "test"), "kit": score(out, kit_feat, "test"),
-                         "train_command": f"genre train {feat} --model {model} --seed {seed} --device {args.device}"})
+            rows.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "test": score(out, feat, "test"),
+                    "kit": score(out, kit_feat, "test"),
+                    "train_command": f"genre train {feat} --model {model} --seed {seed} --device {args.device}",
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     cnn = [r for r in rows if r["model"] == "cnn6"]
     test = statistics.mean(r["test"]["balanced_accuracy"] for r in cnn)
     kit = statistics.mean(r["kit"]["balanced_accuracy"] for r in cnn)
     ok_test, ok_kit = test >= TARGET, test - kit <= KIT_GAP
-    print(f"\ngroove-styles official split, test, track level, cnn6 with default settings ({len(cnn)} seed(s)): "
-          f"balanced accuracy {test:.3f} (target >= {TARGET}: {'met' if ok_test else 'NOT MET'}); "
-          f"re-rendered with {args.soundfont.name}: {kit:.3f} (within {KIT_GAP:.2f}: {'met' if ok_kit else 'NOT MET'}); "
-          f"SVM on hand-crafted statistics: {[r for r in rows if r['model'] == 'svm'][0]['test']['balanced_accuracy']:.3f}")
+    print(
+        f"\ngroove-styles official split, test, track level, cnn6 with default settings ({len(cnn)} seed(s)): "
+        f"balanced accuracy {test:.3f} (target >= {TARGET}: {'met' if ok_test else 'NOT MET'}); "
+        f"re-rendered with {args.soundfont.name}: {kit:.3f} (within {KIT_GAP:.2f}: {'met' if ok_kit else 'NOT MET'}); "
+        f"SVM on hand-crafted statistics: {[r for r in rows if r['model'] == 'svm'][0]['test']['balanced_accuracy']:.3f}"
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "test": test, "kit": kit, "met": ok_test and ok_kit}, indent=1))
     return 0 if (ok_test and ok_kit) or args.no_strict else 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GTZAN recipe: reproduce the seeds' models on the REAL audio with the artist-filtered split.
+# GTZAN recipe: reproduce the papers' models on the REAL audio with the artist-filtered split.
 #
 #   bench/gtzan.sh ARCHIVE [OUTDIR]
 #
@@ -9,18 +9,19 @@
 # What it does (every step is a plain `genre` command with an explicit output path, so re-running
 # skips what is up to date):
 #   1. fetch with the artist-filtered split (Kereliuk, Sturm & Larsen 2015: 443/197/290 clips);
-#   2. segment + featurize as each seed did:
-#        000  3 s windows, no overlap; 128-band log-mel + the 93 hand-crafted statistics
+#   2. segment + featurize as each paper did (recipes are named 000-004 after the papers, in the
+#      order of genre_cli.papers.PAPERS):
+#        000  [Pun & Nazirkhanova 2020] 3 s windows, no overlap; 128-band log-mel + the 93 hand-crafted statistics
 #             -> cnn-mlp, mlp, logreg, svm, naive-bayes, knn, random-forest
-#        001  5 random non-overlapping 3 s windows per clip; 128 mels, n_fft 2048, hop 512
+#        001  [F. Zhang 2022] 5 random non-overlapping 3 s windows per clip; 128 mels, n_fft 2048, hop 512
 #             -> resnet18, bigru, res-bigru
-#        002  10 x 5 s windows (hop 2.5 s) with 128 mels -> cnn6;
+#        002  [Schrader et al. 2021] 10 x 5 s windows (hop 2.5 s) with 128 mels -> cnn6;
 #             the whole 30 s clip as 30x30 MFCC blocks (--mfcc-frames 30x30 when the CLI has it,
 #             else frame-level --mfcc 30) -> lstm
-#        003  3 s windows; 64 mels, n_fft 512, hop 256 -> cnn3
-#        004  128 STFT frames (n_fft 1024, hop 512, ~3 s); 256 mels -> dupconv, rescat
+#        003  [Verma et al. 2022] 3 s windows; 64 mels, n_fft 512, hop 256 -> cnn3
+#        004  [Yang & Zhang 2019] 128 STFT frames (n_fft 1024, hop 512, ~3 s); 256 mels -> dupconv, rescat
 #             (Adadelta lr 1.0, batch 50 as in the paper)
-#   3. train each model (--device auto: CUDA when there is one) for each seed;
+#   3. train each model (--device auto: CUDA when there is one) for each random seed (SEEDS);
 #   4. evaluate on the test split at TRACK level (mean of segment probabilities), plus the
 #      validation split (a tuning score, flagged) — and write OUTDIR/report.md + report.json.
 #

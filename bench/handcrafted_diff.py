@@ -1,4 +1,4 @@
-"""Which handcrafted columns differ from the seeds' librosa calls, on a few real windows.
+"""Which handcrafted columns differ from the papers' librosa calls, on a few real windows.
 
 Light diagnostic for bench/featurize.py's "library on (a)'s float audio vs (a)" value: draws
 ``--windows-per-file`` random 3 s windows from ``--files`` random tracks (soundfile, float32),
@@ -37,12 +37,11 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     import soundfile as sf
 
-    from genre_cli.features import FeatureConfig, column_names, compute
-    from genre_cli.features import extract as fx
+    from genre_cli.features import FeatureConfig, column_names, compute, spectral
 
     if args.float32_stft:
-        fast = fx._stft
-        fx._stft = lambda y, n_fft, hop, workers=1, precise=False: fast(y, n_fft, hop, workers, precise=False)
+        fast = spectral.stft
+        spectral.stft = lambda y, n_fft, hop, workers=1, precise=False: fast(y, n_fft, hop, workers, precise=False)
     files = pick_files(args.data.resolve(), None)
     rng = np.random.default_rng(args.seed)
     wins, where = [], []
@@ -52,15 +51,14 @@ def main() -> int:
         if sr != SR or y.ndim != 1 or not starts:
             continue
         for s in rng.choice(starts, min(args.windows_per_file, len(starts)), replace=False):
-            wins.append(y[s:s + WIN])
+            wins.append(y[s : s + WIN])
             where.append(f"{files[i][0]}/{files[i][1].name}@{s}")
     y = np.stack(wins)
     ref = np.stack([seeds_features(w, SR)[1] for w in y])
     lib = compute(y, FeatureConfig(handcrafted=True))["handcrafted"].astype(np.float64)
     rel = np.abs(lib - ref) / np.maximum(np.abs(ref).max(axis=0), 1e-12)
     cols = column_names("handcrafted", FeatureConfig(handcrafted=True))
-    print(f"{len(y)} windows; handcrafted max rel {rel.max():.3g}"
-          f"{' (float32 STFT)' if args.float32_stft else ''}")
+    print(f"{len(y)} windows; handcrafted max rel {rel.max():.3g}{' (float32 STFT)' if args.float32_stft else ''}")
     for j in np.argsort(-rel.max(axis=0))[:8]:
         i = int(rel[:, j].argmax())
         print(f"  {cols[j]:26s} {rel[i, j]:.3g}  library {lib[i, j]:.6g}  librosa {ref[i, j]:.6g}  {where[i]}")

@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from genre_cli import predict as pred  # noqa: E402
 from genre_cli.inference import load_classifier  # noqa: E402
+from genre_cli.windows import plan_windows  # noqa: E402
 
 
 def train_demo_model(work: Path) -> Path:
@@ -53,8 +54,8 @@ def train_demo_model(work: Path) -> Path:
     from genre_cli import featurize, fetch, segment, train
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
+    from genre_cli.training.config import TrainConfig
+    from genre_cli.windows import SegmentConfig
 
     idx = fetch.run("demo", options=FetchOptions(jobs=2, progress=False), out=work / "idx.h5")
     seg = segment.run(idx.path, config=SegmentConfig(seconds=3.0, hop=1.5), out=work / "seg.h5", jobs=2, show_progress=False)
@@ -68,7 +69,7 @@ def naive(clf, files: list[Path]) -> tuple[float, float, dict[Path, np.ndarray]]
 
     fc = clf.feature_config
     seg = pred.windows_for(clf)
-    (slot, name), = clf.inputs.items()
+    ((slot, name),) = clf.inputs.items()
     assert name == "mel", "the naive baseline computes log-mel only"
     out, audio_s = {}, 0.0
     t0 = time.perf_counter()
@@ -79,11 +80,12 @@ def naive(clf, files: list[Path]) -> tuple[float, float, dict[Path, np.ndarray]]
             continue
         audio_s += len(y) / sr
         mels = []
-        for s, n in pred.plan_windows(len(y), seg):
+        for s, n in plan_windows(len(y), seg):
             w = np.zeros(seg.win, dtype=np.float32)
             w[:n] = y[s : s + n]
-            m = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=fc["n_fft"], hop_length=fc["hop_length"], n_mels=fc["mel"],
-                                               fmin=fc["fmin"], fmax=fc["fmax"])
+            m = librosa.feature.melspectrogram(
+                y=w, sr=sr, n_fft=fc["n_fft"], hop_length=fc["hop_length"], n_mels=fc["mel"], fmin=fc["fmin"], fmax=fc["fmax"]
+            )
             mels.append(librosa.power_to_db(m, ref=1.0, amin=1e-10, top_db=None).T)
         x = clf.prepare({"mel": np.stack(mels).astype(np.float32)})
         out[path] = clf.proba_prepared(x, batch_size=len(mels)).mean(0)  # one forward pass per file
@@ -98,12 +100,14 @@ def ours(clf, files: list[Path], jobs: int) -> tuple[float, float, dict[Path, np
 
 def cold_naive(model: Path, folder: Path) -> float:
     """Seconds of (a') the naive loop as a fresh process (imports and model load included)."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/bench')\n"
-            "from pathlib import Path\n"
-            "import predict as b\n"
-            "clf = b.load_classifier(sys.argv[2], device='cpu')\n"
-            "st = b.pred.WalkStats(); files = list(b.pred.iter_inputs([sys.argv[3]], st))\n"
-            "b.naive(clf, files)\n")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/bench')\n"
+        "from pathlib import Path\n"
+        "import predict as b\n"
+        "clf = b.load_classifier(sys.argv[2], device='cpu')\n"
+        "st = b.pred.WalkStats(); files = list(b.pred.iter_inputs([sys.argv[3]], st))\n"
+        "b.naive(clf, files)\n"
+    )
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(REPO), str(model), str(folder)], check=True, capture_output=True)
     return time.perf_counter() - t0
@@ -113,8 +117,12 @@ def cold_genre(model: Path, folder: Path, jobs: int) -> float:
     """Seconds of (b') ``genre predict`` as a command (start-up included)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genre_cli", "predict", str(model), str(folder), "--jobs", str(jobs), "--device", "cpu"],
-                   check=True, capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "genre_cli", "predict", str(model), str(folder), "--jobs", str(jobs), "--device", "cpu"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     return time.perf_counter() - t0
 
 
@@ -130,7 +138,13 @@ def hour_file(folder: Path, seconds: int = 3600, sr: int = 22050) -> Path:
         for i in range(seconds // 10):
             t = np.arange(10 * sr) / sr
             kind = i % 3
-            y = 0.3 * np.sin(2 * np.pi * (110 + 40 * (i % 7)) * t) if kind == 0 else 0.2 * rng.standard_normal(len(t)) if kind == 1 else np.zeros(len(t))
+            y = (
+                0.3 * np.sin(2 * np.pi * (110 + 40 * (i % 7)) * t)
+                if kind == 0
+                else 0.2 * rng.standard_normal(len(t))
+                if kind == 1
+                else np.zeros(len(t))
+            )
             f.write(np.stack([y, 0.7 * y], axis=1).astype(np.float32))
     return path
 
@@ -145,7 +159,21 @@ def peak_rss(model: Path, audio: Path, jobs: int) -> tuple[float, float, str]:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, dt, p.returncode, p.stdout.strip(), sep='\\t')\n"
         "sys.stderr.write(p.stderr[-2000:])\n"
     )
-    cmd = [sys.executable, "-c", code, sys.executable, "-m", "genre_cli", "predict", str(model), str(audio), "--jobs", str(jobs), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        sys.executable,
+        "-m",
+        "genre_cli",
+        "predict",
+        str(model),
+        str(audio),
+        "--jobs",
+        str(jobs),
+        "--device",
+        "cpu",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     kb, dt, rc, line = proc.stdout.rstrip("\n").split("\t", 3)
@@ -170,25 +198,34 @@ def main() -> int:
     clf = load_classifier(model, device="cpu")
     stats = pred.WalkStats()
     files = list(pred.iter_inputs([str(args.folder)], stats))
-    print(f"model {model} ({clf.name}, inputs {clf.inputs}, sr {clf.segment_config.get('sr')}); "
-          f"{len(files)} audio files in {args.folder} ({stats.ignored} other files ignored); cpu count {os.cpu_count()}")
+    print(
+        f"model {model} ({clf.name}, inputs {clf.inputs}, sr {clf.segment_config.get('sr')}); "
+        f"{len(files)} audio files in {args.folder} ({stats.ignored} other files ignored); cpu count {os.cpu_count()}"
+    )
     list(pred.run(clf, files[:1], jobs=1))  # warm-up: imports, FFT plans, model check
     t_n, a_n, p_n = naive(clf, files)
     t_o, a_o, p_o = ours(clf, files, args.jobs)
     diff = max(float(np.abs(p_n[f] - p_o[f]).max()) for f in p_n) if p_n else float("nan")
     ratio = t_n / t_o
-    print(f"(a) naive librosa loop     : {len(p_n) / t_n:6.2f} files/s  {a_n / t_n:8.1f} audio-s/s  ({t_n:.1f} s, {a_n / 60:.1f} min of audio)")
+    print(
+        f"(a) naive librosa loop     : {len(p_n) / t_n:6.2f} files/s  {a_n / t_n:8.1f} audio-s/s  ({t_n:.1f} s, {a_n / 60:.1f} min of "
+        "audio)"
+    )
     print(f"(b) genre predict --jobs {args.jobs}: {len(p_o) / t_o:6.2f} files/s  {a_o / t_o:8.1f} audio-s/s  ({t_o:.1f} s)")
     print(f"speed-up (b)/(a): {ratio:.2f}x (target >= {args.target:g}x); max |p_a - p_b| over files {diff:.2e}")
     ok = ratio >= args.target and len(p_o) == len(p_n)
     t_nc, t_oc = cold_naive(model, args.folder), cold_genre(model, args.folder, args.jobs)
-    print(f"as fresh commands, start-up included (informational): (a') naive {t_nc:.1f} s, (b') genre predict "
-          f"--jobs {args.jobs} {t_oc:.1f} s -> {t_nc / t_oc:.2f}x")
+    print(
+        f"as fresh commands, start-up included (informational): (a') naive {t_nc:.1f} s, (b') genre predict "
+        f"--jobs {args.jobs} {t_oc:.1f} s -> {t_nc / t_oc:.2f}x"
+    )
     if not args.no_rss:
         audio = hour_file(tmp)
         mb, dt, line = peak_rss(model, audio, args.jobs)
-        print(f"one-hour file ({audio.stat().st_size / 2**20:.0f} MB 22.05 kHz stereo WAV): peak RSS {mb:.0f} MB "
-              f"(target < {args.rss_target_mb:.0f} MB), {dt:.1f} s wall ({3600 / dt:.0f} audio-s/s incl. start-up); {line}")
+        print(
+            f"one-hour file ({audio.stat().st_size / 2**20:.0f} MB 22.05 kHz stereo WAV): peak RSS {mb:.0f} MB "
+            f"(target < {args.rss_target_mb:.0f} MB), {dt:.1f} s wall ({3600 / dt:.0f} audio-s/s incl. start-up); {line}"
+        )
         ok = ok and mb < args.rss_target_mb
     print("OK" if ok else "TARGET MISSED")
     return 0 if ok or args.no_check else 1

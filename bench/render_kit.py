@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "Derived from Magenta's Groove MIDI Dataset (Gillick, Roberts, Engel, Eck & Bamman, ICML 2019),\n"
         "CC BY 4.0 (LICENSE-groove-midi.txt): attribution required. Made by `bench/render_kit.py`:\n"
         f"`fluidsynth -ni -g {args.gain} -r {SR}` with `{args.soundfont}`, channel mean to mono, first {SECONDS:g} s,\n"
-        "Ogg Vorbis; same layout and tracks.csv columns as the FluidR3 originals.\n")
+        "Ogg Vorbis; same layout and tracks.csv columns as the FluidR3 originals.\n"
+    )
     print(f"rendered {len(rows) - len(failed)}/{len(rows)} tracks of split {args.split} with {args.soundfont.name} -> {args.out}")
     for m in failed:
         print(f"FAILED: {m}", file=sys.stderr)

@@ -39,10 +39,11 @@ import h5py
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.featurize import load_features
+from genre_cli.formats.features import read as load_features
 from genre_cli.models import build_model, list_models, model_info
-from genre_cli import train as train_mod
-from genre_cli.train import TrainConfig, run
+from genre_cli.train import run
+from genre_cli.training import loop as train_loop
+from genre_cli.training.config import TrainConfig
 
 
 def subset(src: Path, dst: Path, limit: int, seed: int = 0) -> Path:
@@ -54,10 +55,13 @@ def subset(src: Path, dst: Path, limit: int, seed: int = 0) -> Path:
         rows = np.flatnonzero(fe.segments["split"] == split)
         keep.append(np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False)))
     rows = np.sort(np.concatenate(keep))
-    with artifacts.write_artifact(dst, stage="featurize", params={"subset_of": fe.meta.fingerprint, "limit": limit, "seed": seed},
-                                  upstream={"features": (fe.meta.fingerprint, src)},
-                                  attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config,
-                                         "segment_config": fe.segment_config}) as f:
+    with artifacts.write_artifact(
+        dst,
+        stage="featurize",
+        params={"subset_of": fe.meta.fingerprint, "limit": limit, "seed": seed},
+        upstream={"features": (fe.meta.fingerprint, src)},
+        attrs={"dataset": fe.dataset, "labels": fe.labels, "feature_config": fe.feature_config, "segment_config": fe.segment_config},
+    ) as f:
         g, ng = f.create_group("features"), f.create_group("norm")
         for name in fe.names:
             g.create_dataset(name, data=fe.load(name, rows))
@@ -82,27 +86,39 @@ def n_params(name: str, feat: Path) -> int | None:
 
 def bench_one(name: str, feat: Path, epochs: int, device: str, workdir: Path, *, channels_last: bool = True) -> dict:
     t0 = time.perf_counter()
-    old, train_mod.CHANNELS_LAST = train_mod.CHANNELS_LAST, channels_last
+    old, train_loop.CHANNELS_LAST = train_loop.CHANNELS_LAST, channels_last
     try:
-        r = run(feat, config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device),
-                out=workdir / f"{name}-{device}.h5", force=True, show_progress=False)
+        r = run(
+            feat,
+            config=TrainConfig(model=name, epochs=epochs, patience=epochs + 1, device=device),
+            out=workdir / f"{name}-{device}.h5",
+            force=True,
+            show_progress=False,
+        )
     finally:
-        train_mod.CHANNELS_LAST = old
+        train_loop.CHANNELS_LAST = old
     with h5py.File(r.path) as f:
         hist = artifacts.get_json_attr(f, "history", [])
     timed = hist[1:] if len(hist) > 1 else hist
     secs = [h.get("seconds") for h in timed if h.get("seconds") is not None]
     sps = [h.get("samples_per_s") for h in timed if h.get("samples_per_s") is not None]
-    return {"s_epoch": float(np.mean(secs)) if secs else time.perf_counter() - t0, "samples_s": float(np.mean(sps)) if sps else None,
-            "batch": r.summary["train"].get("batch_size", "-"), "optimizer": r.summary["train"].get("optimizer", "-"),
-            "val": r.summary.get("val_track_accuracy"), "n_train": r.summary["n_train"]}
+    return {
+        "s_epoch": float(np.mean(secs)) if secs else time.perf_counter() - t0,
+        "samples_s": float(np.mean(sps)) if sps else None,
+        "batch": r.summary["train"].get("batch_size", "-"),
+        "optimizer": r.summary["train"].get("optimizer", "-"),
+        "val": r.summary.get("val_track_accuracy"),
+        "n_train": r.summary["n_train"],
+    }
 
 
 def _has_conv2d(name: str, feat: Path, uses_conv2d) -> bool:
     info = model_info(name)
     with h5py.File(feat) as f:
         shapes = {k: f["features"][k].shape[1:] for k in f["features"]}
-    model = build_model(name, n_classes=len(load_features(feat).labels), input_shapes={s: shapes[info["features"][s]] for s in info["inputs"]})
+    model = build_model(
+        name, n_classes=len(load_features(feat).labels), input_shapes={s: shapes[info["features"][s]] for s in info["inputs"]}
+    )
     return uses_conv2d(model)
 
 
@@ -145,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             c = row.get("cpu") or {}
             print(f"# {name}: {c.get('s_epoch', float('nan')):.2f} s/epoch on cpu", file=sys.stderr, flush=True)
-    print(f"features: {args.features} (subset: {args.limit} train segments), epochs: {args.epochs}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average (1 min) {load_before:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after")
+    print(
+        f"features: {args.features} (subset: {args.limit} train segments), epochs: {args.epochs}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average (1 min) {load_before:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after"
+    )
     head = ["model", "kind", "params", "batch", "optimizer", "cpu s/epoch", "cpu samples/s"]
     head += ["contiguous samples/s", "channels_last speed-up"] if args.layouts else []
     head += ["cuda samples/s"] if "cuda" in devices else []
@@ -155,8 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * len(head))
     for row in rows:
         c = row.get("cpu") or {}
-        cells = [row["model"], row["kind"], f"{row['params']:,}" if row["params"] else "-", str(c.get("batch", "-")), str(c.get("optimizer", "-")),
-                 f"{c['s_epoch']:.2f}" if c else "FAILED", f"{c['samples_s']:.0f}" if c.get("samples_s") else "-"]
+        cells = [
+            row["model"],
+            row["kind"],
+            f"{row['params']:,}" if row["params"] else "-",
+            str(c.get("batch", "-")),
+            str(c.get("optimizer", "-")),
+            f"{c['s_epoch']:.2f}" if c else "FAILED",
+            f"{c['samples_s']:.0f}" if c.get("samples_s") else "-",
+        ]
         if args.layouts:
             k = row.get("cpu-contiguous")
             if k and k.get("samples_s") and c.get("samples_s"):

@@ -46,17 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "bench"))
     from train import subset  # bench/train.py
 
-    variants = [(f"other ({args.old})", args.old, {"model": args.model}),
-                ("this checkout, --paper (plain loop)", ROOT, {"model": args.model, "paper": True}),
-                ("this checkout, default recipe", ROOT, {"model": args.model})]
+    variants = [
+        (f"other ({args.old})", args.old, {"model": args.model}),
+        ("this checkout, --paper (plain loop)", ROOT, {"model": args.model, "paper": True}),
+        ("this checkout, default recipe", ROOT, {"model": args.model}),
+    ]
     res: dict[str, list[float]] = {v[0]: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="train-compare-") as tmp:
         feat = subset(args.features, Path(tmp) / "subset.h5", args.limit)
         for _ in range(args.rounds):
             for name, path, kw in variants:
                 env = dict(os.environ, PYTHONPATH=str(path), OMP_NUM_THREADS=str(args.threads))
-                out = subprocess.run([sys.executable, "-c", CODE, str(feat), str(Path(tmp) / "m.h5"), json.dumps(kw), str(args.threads)],
-                                     env=env, capture_output=True, text=True, cwd=tmp, check=False)
+                out = subprocess.run(
+                    [sys.executable, "-c", CODE, str(feat), str(Path(tmp) / "m.h5"), json.dumps(kw), str(args.threads)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    cwd=tmp,
+                    check=False,
+                )
                 if out.returncode:
                     sys.stderr.write(out.stderr[-3000:])
                     return 1

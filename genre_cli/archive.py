@@ -3,9 +3,12 @@
 Every member is checked *before* anything is written: absolute names, ``..`` components,
 links (hard or symbolic) whose target is absolute or leaves the extraction root, and
 device files / FIFOs make the whole archive refused with
-:class:`~genre_cli.errors.UnsafeArchiveError` naming the member. Tar members are then
-extracted with Python's ``filter="data"`` (PEP 706) as a second line of defence; zip
-members are written by hand to paths re-checked against the root.
+:class:`~genre_cli.errors.UnsafeArchiveError` naming the member.
+
+Tar members are judged by Python's own ``data`` extraction filter (``tarfile.data_filter``,
+PEP 706), run over every member first (the filter quietly strips a leading ``/``; we refuse
+such a member instead), then extracted with ``filter="data"``. ``zipfile`` has no such
+filter, so zip members are checked here and written to paths re-checked against the root.
 
 Extraction goes to a temporary directory beside ``dest`` which is renamed onto ``dest``
 (``os.replace``) only when everything succeeded, so ``dest`` either does not exist or is
@@ -105,7 +108,7 @@ def _install(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
-# -- checks shared by both formats ---------------------------------------------------
+# -- checks of zip members ------------------------------------------------------------
 
 
 def _check_name(name: str, archive: Path) -> str:
@@ -135,23 +138,30 @@ def _check_link(name: str, target: str, *, hard: bool, archive: Path) -> None:
 
 # -- tar --------------------------------------------------------------------------------
 
+#: What each refusal of tarfile's data filter means, in our words.
+_FILTER_REASONS = {
+    tarfile.AbsolutePathError: "has an absolute path",
+    tarfile.OutsideDestinationError: "contains '..' (it would be written outside the extraction folder)",
+    tarfile.AbsoluteLinkError: "links to an absolute path",
+    tarfile.LinkOutsideDestinationError: "links outside the extraction folder",
+    tarfile.SpecialFileError: "is a device file or FIFO",
+}
+
 
 def _extract_tar(archive: Path, tmp: Path) -> None:
     try:
         with tarfile.open(archive, "r:*") as tf:
             members = tf.getmembers()
             for m in members:
-                name = _check_name(m.name, archive)
-                if m.isdev() or not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-                    raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} is a device file or FIFO; archive refused")
-                if m.issym() or m.islnk():
-                    _check_link(name, m.linkname, hard=m.islnk(), archive=archive)
-            try:
-                tf.extractall(tmp, members=members, filter="data")
-            except tarfile.FilterError as exc:  # defence in depth; the checks above should catch these
-                member = getattr(exc, "tarinfo", None)
-                label = member.name if member is not None else "?"
-                raise UnsafeArchiveError(f"{archive.name}: member {label!r} refused ({exc})") from None
+                try:
+                    allowed = tarfile.data_filter(m, str(tmp))
+                except tarfile.FilterError as exc:
+                    reason = next((r for cls, r in _FILTER_REASONS.items() if isinstance(exc, cls)), str(exc))
+                    target = f" ({m.linkname!r})" if m.issym() or m.islnk() else ""
+                    raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} {reason}{target}; archive refused") from None
+                if allowed.name != m.name:  # the filter made an absolute name relative: refuse it instead
+                    raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} has an absolute path; archive refused")
+            tf.extractall(tmp, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DatasetError(f"{archive}: cannot extract, archive damaged or truncated ({_short(exc)})") from None
 
@@ -185,7 +195,9 @@ def _extract_zip(archive: Path, tmp: Path) -> None:
                 target_path = root.joinpath(*name.split("/"))
                 # Re-check against the real filesystem (a symlink extracted earlier could redirect us).
                 if not _inside(target_path.parent, root):
-                    raise UnsafeArchiveError(f"{archive.name}: member {info.filename!r} would be written outside the extraction folder; archive refused")
+                    raise UnsafeArchiveError(
+                        f"{archive.name}: member {info.filename!r} would be written outside the extraction folder; archive refused"
+                    )
                 if kind == "dir":
                     target_path.mkdir(parents=True, exist_ok=True)
                 elif kind == "symlink":

@@ -1,5 +1,7 @@
 """Self-describing HDF5 artifacts: metadata, fingerprints, atomic writes, locking, tables.
 
+The container of every format in :mod:`genre_cli.formats`.
+
 Every file a stage writes carries these attributes on its root group:
 
 ``stage``            name of the stage that wrote it (``fetch``, ``segment``, ...)
@@ -39,17 +41,51 @@ import numpy as np
 
 from genre_cli.errors import ArtifactError, GenreError, LockError, MissingInputError
 
-#: Current layout version of each stage's files. Bump when a stage's layout changes.
-SCHEMAS: dict[str, int] = {"fetch": 1, "segment": 1, "featurize": 1, "train": 1, "evaluate": 1}
 
-#: The command that produces each stage's artifact (for "run `genre X` first" hints).
-MAKERS: dict[str, str] = {
-    "fetch": "genre fetch",
-    "segment": "genre segment",
-    "featurize": "genre featurize",
-    "train": "genre train",
-    "evaluate": "genre evaluate",
-}
+@dataclass(frozen=True)
+class Kind:
+    """An artifact kind: the stage that writes it, its layout version, the command that makes it.
+
+    Each format module of :mod:`genre_cli.formats` registers its kind (:func:`register_kind`)
+    next to its writer and reader, so a layout and its version live in one place.
+    """
+
+    stage: str
+    schema: int  #: layout version; bump when the layout changes (older readers then refuse the file)
+    maker: str  #: the command that makes it, for "run `genre X` first" hints
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(stage: str, *, schema: int, maker: str) -> Kind:
+    """Declare the artifact kind written by ``stage`` (once per stage)."""
+    if stage in _KINDS:
+        raise ValueError(f"artifact kind {stage!r} is already registered")
+    _KINDS[stage] = Kind(stage, schema, maker)
+    return _KINDS[stage]
+
+
+def kinds() -> dict[str, Kind]:
+    """Every registered artifact kind by stage (importing :mod:`genre_cli.formats` registers them)."""
+    import genre_cli.formats  # noqa: F401  (each format module registers its kind)
+
+    return dict(_KINDS)
+
+
+def __getattr__(name: str) -> Any:
+    """``SCHEMAS`` (stage -> layout version) and ``MAKERS`` (stage -> command), from the kinds."""
+    if name == "SCHEMAS":
+        return {k: v.schema for k, v in kinds().items()}
+    if name == "MAKERS":
+        return {k: v.maker for k, v in kinds().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _maker(stage: str) -> str:
+    kind = kinds().get(stage)
+    return kind.maker if kind else "genre"
+
 
 _VERSIONED = ("numpy", "h5py", "librosa", "soundfile", "soxr", "hdf5plugin", "torch", "scikit-learn", "genre-cli")
 
@@ -75,14 +111,14 @@ def fingerprint(stage: str, params: dict[str, Any], upstream: dict[str, str]) ->
     Parameters
     ----------
     stage : str
-        Stage name (a key of :data:`SCHEMAS`).
+        Stage name (a registered artifact kind).
     params : dict
         JSON-serialisable parameters.
     upstream : dict[str, str]
         Role → fingerprint of each input (paths are deliberately not hashed: moving a file
         does not make its products stale).
     """
-    payload = canonical_json({"stage": stage, "schema": SCHEMAS[stage], "params": params, "upstream": upstream})
+    payload = canonical_json({"stage": stage, "schema": kinds()[stage].schema, "params": params, "upstream": upstream})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -191,11 +227,12 @@ def check_meta(meta: ArtifactMeta, stage: str | tuple[str, ...]) -> None:
         want = " or ".join(stages)
         raise ArtifactError(
             f"{path} is a {meta.stage!r} artifact, expected {want}",
-            hint=f"make one with `{MAKERS.get(stages[0], 'genre')}`",
+            hint=f"make one with `{_maker(stages[0])}`",
         )
     if not meta.complete:
-        raise ArtifactError(f"{path} is incomplete (its run was interrupted)", hint=f"rerun `{MAKERS[meta.stage]}`")
-    supported = SCHEMAS.get(meta.stage, 0)
+        raise ArtifactError(f"{path} is incomplete (its run was interrupted)", hint=f"rerun `{_maker(meta.stage)}`")
+    kind = kinds().get(meta.stage)
+    supported = kind.schema if kind else 0
     if meta.schema_version > supported:
         raise ArtifactError(
             f"{path} has schema version {meta.schema_version} of stage {meta.stage!r}; this genre_cli reads up to {supported}",
@@ -215,7 +252,7 @@ def open_artifact(path: str | Path, stage: str | tuple[str, ...]) -> Iterator[tu
     path = Path(path)
     stages = (stage,) if isinstance(stage, str) else tuple(stage)
     if not path.exists():
-        raise MissingInputError(f"{path} does not exist", hint=f"run `{MAKERS.get(stages[0], 'genre')}` first")
+        raise MissingInputError(f"{path} does not exist", hint=f"run `{_maker(stages[0])}` first")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -243,7 +280,8 @@ def is_up_to_date(path: str | Path, expected_fingerprint: str) -> bool:
         meta = read_meta(path)
     except GenreError:
         return False
-    return meta.complete and meta.fingerprint == expected_fingerprint and meta.schema_version == SCHEMAS.get(meta.stage)
+    kind = kinds().get(meta.stage)
+    return meta.complete and meta.fingerprint == expected_fingerprint and kind is not None and meta.schema_version == kind.schema
 
 
 # ----------------------------------------------------------------------------- locking
@@ -335,7 +373,7 @@ def write_artifact(
     path : path-like
         Final location. Parent folders are created.
     stage : str
-        Stage name (key of :data:`SCHEMAS`).
+        Stage name (a registered artifact kind).
     params : dict
         Stage parameters (JSON-serialisable; stored sorted).
     upstream : dict[str, (fingerprint, path)]
@@ -364,12 +402,12 @@ def write_artifact(
         try:
             f = h5py.File(tmp, "w")
             f.attrs["stage"] = stage
-            f.attrs["schema_version"] = SCHEMAS[stage]
+            f.attrs["schema_version"] = kinds()[stage].schema
             f.attrs["params"] = canonical_json(params)
             f.attrs["upstream"] = canonical_json(ups)
             f.attrs["fingerprint"] = fp
             f.attrs["versions"] = canonical_json(library_versions())
-            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             f.attrs["complete"] = False
             for k, v in (attrs or {}).items():
                 f.attrs[k] = canonical_json(v) if isinstance(v, (dict, list, tuple)) else v
@@ -399,7 +437,12 @@ _HDF5_ERRNO = re.compile(r"errno = (\d+)")
 def _is_hdf5_io_error(exc: BaseException) -> bool:
     """True for HDF5's own I/O failures (h5py raises them as RuntimeError from flush/close)."""
     text = str(exc)
-    return "write failed" in text or "Unable to synchronously flush" in text or "Unable to synchronously close" in text or bool(_HDF5_ERRNO.search(text))
+    return (
+        "write failed" in text
+        or "Unable to synchronously flush" in text
+        or "Unable to synchronously close" in text
+        or bool(_HDF5_ERRNO.search(text))
+    )
 
 
 def _io_reason(exc: BaseException) -> str:

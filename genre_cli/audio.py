@@ -1,14 +1,31 @@
-"""Audio decoding: probe, load (mono, resampled), with typed errors.
+"""Audio decoding, the one decoder of the toolkit: probe, load a whole file, or stream it in blocks.
 
-soundfile (libsndfile) decodes wav/flac/ogg/mp3; other containers fall back to librosa's
-audioread/ffmpeg path when available. Resampling uses soxr (high quality, fast).
+``segment`` loads whole tracks (:func:`load`), ``predict`` streams files of any length
+(:func:`stream`), ``fetch`` reads headers (:func:`probe`); all three open a file the same way
+and report the same reasons:
+
+* libsndfile (``soundfile``) decodes wav, flac, ogg, mp3 (1.1+), aiff, au;
+* files libsndfile cannot open that need ffmpeg (m4a, aac, opus, wma; mp3 with an older
+  libsndfile) are piped through ``ffmpeg`` as float32 at their native rate and channel count
+  (``ffprobe`` reads both first); without ffmpeg they are reported as needing it;
+* every decoder's output is downmixed by :func:`downmix` (the channel mean) and resampled with
+  soxr (:func:`resample`; :func:`stream` uses soxr's streaming resampler, whose output equals
+  resampling the whole file at once);
+* a file is checked before any decoder sees it (:func:`check_file`: missing, empty, FIFO,
+  link loop, unreadable), and after (no samples, NaN/Inf, decoded well short of the length its
+  header announces: :func:`check_complete`). Failures are :class:`~genre_cli.errors.AudioError`
+  naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
 import stat
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +37,8 @@ from genre_cli.errors import AudioError
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".au", ".aiff", ".aif", ".m4a", ".aac", ".opus", ".wma"})
 #: Extensions libsndfile cannot read; they need ffmpeg.
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".opus", ".wma"})
+#: Seconds of native-rate audio :func:`stream` decodes per block.
+BLOCK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,9 @@ class AudioInfo:
 def is_audio_path(path: Path) -> bool:
     """True when ``path``'s extension is a known audio extension (case-insensitive)."""
     return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+# ----------------------------------------------------------------------------- the public functions
 
 
 def probe(path: str | Path) -> AudioInfo:
@@ -51,9 +73,8 @@ def probe(path: str | Path) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        if _ffmpeg_fallback(path):
-            y, sr = load(path, sr=None)
-            return AudioInfo(duration=len(y) / sr, sr=int(sr), channels=1)
+        if _needs_ffmpeg(path):
+            return _ffprobe(path)
         raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{path}: no audio samples")
@@ -87,24 +108,10 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
         Missing, unreadable or non-regular (FIFO, symlink loop), empty, undecodable,
         truncated (decoded well short of the header's length) or non-finite audio.
     """
-    import soundfile as sf
-
     path = Path(path)
-    check_file(path)
-    try:
-        with sf.SoundFile(str(path)) as f:
-            native = f.samplerate
-            first = int(round(start * native)) if start else 0
-            if first:
-                f.seek(first)
-            frames = -1 if duration is None else int(round(duration * native))
-            data = f.read(frames, dtype="float32", always_2d=True)
-            expected = f.frames - first if frames < 0 else min(frames, f.frames - first)
-    except Exception as exc:
-        if not _ffmpeg_fallback(path):
-            raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
-        data, native = _load_ffmpeg(path, start=start, duration=duration)
-        expected = 0
+    with _open(path) as src:
+        data, expected = src.read_all(start=start, duration=duration)
+        native = src.sr
     if data.size == 0:
         raise AudioError(f"{path}: no audio samples")
     check_complete(path, len(data), expected, native)
@@ -116,6 +123,41 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     else:
         sr = native
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def stream(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Decode ``path`` block by block to mono float32 at ``sr`` Hz (memory: one block).
+
+    The concatenated blocks equal :func:`load` of the whole file (same decoder, same downmix,
+    soxr's streaming resampler, to float rounding).
+
+    Raises
+    ------
+    AudioError
+        As :func:`load`; raised by the iteration, possibly after some blocks were yielded.
+    """
+    import soxr
+
+    path = Path(path)
+    with _open(path) as src:
+        native = src.sr
+        rs = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
+        total = 0
+        for data in src.blocks(max(1, int(block_seconds * native))):
+            y = downmix(data)
+            if not np.all(np.isfinite(y)):
+                raise AudioError(f"{path}: audio contains NaN or Inf samples")
+            total += len(y)
+            out = y if rs is None else rs.resample_chunk(y, last=False)
+            if len(out):
+                yield np.ascontiguousarray(out, dtype=np.float32)
+        if total == 0:
+            raise AudioError(f"{path}: no audio samples")
+        check_complete(path, total, src.expected, native)
+        if rs is not None:
+            tail = rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if len(tail):
+                yield np.ascontiguousarray(tail, dtype=np.float32)
 
 
 def downmix(data: np.ndarray) -> np.ndarray:
@@ -145,35 +187,168 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
 
 
-def _load_ffmpeg(path: Path, *, start: float, duration: float | None) -> tuple[np.ndarray, int]:
-    import shutil
+def ffmpeg_available() -> bool:
+    """True when both ``ffmpeg`` and ``ffprobe`` are on the PATH."""
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
-    if shutil.which("ffmpeg") is None:
-        raise AudioError(f"{path}: {path.suffix} needs ffmpeg, which is not installed (apt-get install ffmpeg)")
-    import warnings
 
-    import librosa
+# ----------------------------------------------------------------------------- sources
 
+
+class _SoundFile:
+    """A file libsndfile decodes."""
+
+    def __init__(self, path: Path, f):
+        self.path, self.f = path, f
+        self.sr = int(f.samplerate)
+        self.expected = int(f.frames)  # 0 or SF_COUNT_MAX when unknown: not checked
+
+    def read_all(self, *, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+        first = int(round(start * self.sr)) if start else 0
+        try:
+            if first:
+                self.f.seek(first)
+            frames = -1 if duration is None else int(round(duration * self.sr))
+            data = self.f.read(frames, dtype="float32", always_2d=True)
+        except Exception as exc:
+            raise AudioError(f"{self.path}: not decodable audio ({open_reason(exc)})") from None
+        return data, self.expected - first if frames < 0 else min(frames, self.expected - first)
+
+    def blocks(self, n: int) -> Iterator[np.ndarray]:
+        while True:
+            try:
+                data = self.f.read(n, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioError(f"{self.path}: not decodable audio ({open_reason(exc)})") from None
+            if not len(data):
+                return
+            yield data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _Ffmpeg:
+    """A file piped through ``ffmpeg`` as float32 at its native rate and channel count."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        info = _ffprobe(path)
+        self.sr, self.channels = info.sr, info.channels
+        self.expected = 0  # container durations are estimates: not checked
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self, start: float = 0.0, duration: float | None = None) -> subprocess.Popen:
+        cmd = ["ffmpeg", "-v", "error", "-nostdin"]
+        if start:
+            cmd += ["-ss", f"{start:.6f}"]
+        cmd += ["-i", str(self.path), "-vn"]
+        if duration is not None:
+            cmd += ["-t", f"{duration:.6f}"]
+        cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return self.proc
+
+    def _frames(self, buf: bytes) -> np.ndarray:
+        width = 4 * self.channels
+        return np.frombuffer(buf[: len(buf) // width * width], dtype="<f4").astype(np.float32).reshape(-1, self.channels)
+
+    def read_all(self, *, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+        proc = self._start(start, duration)
+        data = self._frames(proc.stdout.read())
+        self._finish()
+        return data, 0
+
+    def blocks(self, n: int) -> Iterator[np.ndarray]:
+        proc = self._start()
+        while buf := proc.stdout.read(4 * self.channels * n):
+            yield self._frames(buf)
+        self._finish()
+
+    def _finish(self) -> None:
+        err = self.proc.stderr.read().decode(errors="replace").strip()
+        if self.proc.wait() != 0:
+            last = (err.splitlines() or [f"exit {self.proc.returncode}"])[-1][:200]
+            raise AudioError(f"{self.path}: not decodable audio (ffmpeg: {last})")
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[_SoundFile | _Ffmpeg]:
+    """The source that decodes ``path``: libsndfile, else ffmpeg where it applies; closed on exit."""
+    import soundfile as sf
+
+    check_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            y, native = librosa.load(str(path), sr=None, mono=True, offset=start, duration=duration)
+        src: _SoundFile | _Ffmpeg = _SoundFile(path, sf.SoundFile(str(path)))
     except Exception as exc:
-        raise AudioError(f"{path}: not decodable audio ({error_reason(exc)})") from None
-    return y[:, None], int(native)
+        if not _needs_ffmpeg(path):
+            raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
+        src = _Ffmpeg(path)
+    try:
+        yield src
+    finally:
+        src.close()
 
 
-def _ffmpeg_fallback(path: Path) -> bool:
-    """True when a file libsndfile failed on should be retried with ffmpeg: containers it
-    never reads (m4a, aac, opus, wma), and mp3 with a libsndfile older than 1.1."""
+def _needs_ffmpeg(path: Path) -> bool:
+    """True when a file libsndfile failed on is one ffmpeg should decode: containers libsndfile
+    never reads (m4a, aac, opus, wma), and mp3 with a libsndfile older than 1.1. Raises
+    :class:`AudioError` when ffmpeg is not installed."""
     ext = path.suffix.lower()
-    if ext in FFMPEG_EXTENSIONS:
-        return True
+    needed = ext in FFMPEG_EXTENSIONS
     if ext == ".mp3":
         import soundfile as sf
 
-        return "MP3" not in sf.available_formats()
-    return False
+        needed = "MP3" not in sf.available_formats()
+    if needed and not ffmpeg_available():
+        raise AudioError(f"{path}: {path.suffix} files need ffmpeg, which is not installed (e.g. apt-get install ffmpeg)")
+    return needed
+
+
+def _ffprobe(path: Path) -> AudioInfo:
+    """Sample rate, channels and duration of the first audio stream (``ffprobe``)."""
+    try:
+        probe = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=sample_rate,channels:format=duration",
+                "-of",
+                "default=noprint_wrappers=1",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AudioError(f"{path}: not decodable audio (ffprobe: {error_reason(exc)})") from None
+    fields = dict(line.split("=", 1) for line in probe.stdout.splitlines() if "=" in line)
+    try:
+        sr, channels = int(fields["sample_rate"]), int(fields["channels"])
+        duration = float(fields.get("duration", "nan"))
+    except (KeyError, ValueError):
+        msg = (probe.stderr.strip().splitlines() or ["no audio stream"])[-1]
+        raise AudioError(f"{path}: not decodable audio ({msg[:200]})") from None
+    if sr <= 0 or channels <= 0:
+        raise AudioError(f"{path}: no audio samples")
+    return AudioInfo(duration=duration if np.isfinite(duration) else 0.0, sr=sr, channels=channels)
+
+
+# ----------------------------------------------------------------------------- checks
 
 
 def check_file(path: Path) -> None:
@@ -222,9 +397,9 @@ def check_complete(path: Path, got: int, expected: int, sr: int) -> None:
 
 
 def open_reason(exc: BaseException) -> str:
-    """:func:`error_reason` of a decoder's failure to open a file, with libsndfile's misleading
-    "File does not exist or is not a regular file" (what it says about an existing file it
-    cannot parse, e.g. text named .mp3) replaced by what it means."""
+    """:func:`error_reason` of a decoder's failure, with libsndfile's misleading "File does
+    not exist or is not a regular file" (what it says about an existing file it cannot
+    parse, e.g. text named .mp3) replaced by what it means."""
     reason = error_reason(exc)
     if "does not exist" in reason or "not recognised" in reason.lower():
         return "not a recognised audio format, or corrupt"

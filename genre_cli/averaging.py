@@ -119,8 +119,14 @@ class Selector:
         return keep
 
     def state(self) -> dict[str, Any]:
-        return {"mode": self.mode, "window": self.window, "scores": self.scores, "best": self.best,
-                "best_epoch": self.best_epoch, "stale": self.stale}
+        return {
+            "mode": self.mode,
+            "window": self.window,
+            "scores": self.scores,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "stale": self.stale,
+        }
 
     def load(self, state: dict[str, Any]) -> None:
         self.scores = [float(s) for s in state.get("scores", [])]

@@ -19,6 +19,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions, check_score_split
+from genre_cli.datasets.table import TableOptions
+from genre_cli.features import FeatureConfig
+from genre_cli.options import command_options
+from genre_cli.serve.config import ServeConfig
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
+
 app = typer.Typer(
     name="genre",
     help="Music genre classification: fetch → segment → featurize → train → evaluate → predict.\n\n"
@@ -31,8 +39,16 @@ app = typer.Typer(
 
 _STATE = {"debug": False}
 
-WorkdirOpt = Annotated[Optional[Path], typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False)]
-OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output artifact (default: a name derived from the parameters in the work directory).", show_default=False)]
+WorkdirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
+]
+OutOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "-o", "--out", help="Output artifact (default: a name derived from the parameters in the work directory).", show_default=False
+    ),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rerun even if the output is up to date.")]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would run; write nothing.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
@@ -73,8 +89,34 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise  # typer's own control flow (both subclass RuntimeError)
+        except Exception as exc:  # a bug: one line and a way to report it, never a bare traceback
+            if _STATE["debug"]:
+                raise
+            _unexpected(exc, _COMMANDS.get(fn.__name__, fn.__name__))
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+#: Command names whose function is named otherwise.
+_COMMANDS = {"run_pipeline": "run"}
+
+
+def _unexpected(exc: BaseException, command: str) -> None:
+    """Report an error no stage raised on purpose: what, in which command, how to report it."""
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    con = _err()
+    con.print(
+        f"[bold red]error:[/] unexpected {type(exc).__name__} in `genre {command}`" + (f": {_esc(text)}" if text else ""),
+        markup=True,
+        highlight=False,
+    )
+    con.print(
+        f"[dim]hint: this is a bug in genre; please report it with the output of `genre --debug {command} ...` "
+        "(the same command with --debug shows the traceback)[/]"
+    )
 
 
 def _version(value: bool) -> None:
@@ -109,54 +151,107 @@ def _report_stage(result) -> None:
 # ----------------------------------------------------------------------------- fetch
 
 
+def _notice(text: str) -> None:
+    _err().print(f"[yellow]notice:[/] {_esc(text)}")
+
+
 @app.command()
 @handle_errors
+@command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
-    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
-    source: Annotated[Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False)] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV with a `path` column (relative to --from) and labels.", show_default=False)] = None,
-    label_column: Annotated[str, typer.Option("--label-column", help="Label column of --labels.")] = "label",
-    split_column: Annotated[str, typer.Option("--split-column", help="Split column of --labels (used when present).")] = "split",
-    group_by: Annotated[Optional[str], typer.Option("--group-by", help="Column naming a group (artist, performer): no group on two sides.", show_default=False)] = None,
-    folds: Annotated[int, typer.Option("--folds", min=0, help="Also assign K group-aware stratified folds.")] = 0,
-    split: Annotated[str, typer.Option("--split", help="default (dataset's honest split) | random (stratified by track, seeded) | official.")] = "default",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits.")] = 0,
-    checksum: Annotated[Optional[str], typer.Option("--checksum", help="Expected md5:HEX or sha256:HEX of a downloaded archive.", show_default=False)] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never download; use what is on disk.")] = False,
+    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list); or `model`.")] = "demo",
+    model_name: Annotated[
+        Optional[str], typer.Argument(metavar="[MODEL]", help="With `model`: the model to rebuild (musicnn).", show_default=False)
+    ] = None,
+    source: Annotated[
+        Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
+    ] = None,
+    root: Annotated[
+        Optional[Path],
+        typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
+    ] = None,
+    legacy_split: Annotated[Optional[str], typer.Option("--split", hidden=True)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the registered datasets and exit.")] = False,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    into_package: Annotated[
+        bool, typer.Option("--into-package", help="With `model`: write into the installed package (replacing the shipped files).")
+    ] = False,
+    options: dict | None = None,
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
     Examples: `genre fetch demo`; `genre fetch gtzan --from genres.tar.gz`;
     `genre fetch folder --from music/ --labels tracks.csv --label-column style --group-by drummer -o idx.h5`
+
+    `genre fetch model musicnn [--from WHEEL|URL]` rebuilds the shipped musicnn weights (Pons &
+    Serra 2019) from the `musicnn` 0.1.0 wheel (ISC licence; sha256 checked; downloaded with pip
+    when no --from is given) into the data root's `models/` folder (or `-o DIR`); the built-in
+    models work without it.
     """
     from genre_cli import fetch as fetch_stage
-    from genre_cli.datasets import DATASETS, FetchOptions, list_datasets
+    from genre_cli.datasets import DATASETS, list_datasets
+
+    if dataset == "model":
+        _fetch_model(model_name, source=source, root=root, out=out, into_package=into_package)
+        return
+    if model_name is not None:
+        from genre_cli.errors import UsageError
+
+        raise UsageError(f"unexpected argument {model_name!r}: only `genre fetch model NAME` takes a second name")
 
     if list_:
         for name in list_datasets():
             typer.echo(f"{name}\t{DATASETS.meta(name).get('description', '')}")
         return
-    options = FetchOptions(labels_csv=labels, label_column=label_column, split_column=split_column, group_by=group_by,
-                           folds=folds, split=split, seed=seed, jobs=jobs, offline=offline, checksum=checksum, progress=sys.stderr.isatty())
-    result = fetch_stage.run(dataset, source=source, root=root, options=options, out=out, workdir=workdir, force=force, dry_run=dry_run)
+    values = dict(options or {})
+    if legacy_split is not None:  # `--split` meant the split mode before `genre run` needed it for the scored split
+        _notice("in `genre fetch`, --split is now --split-mode (--split names the split a model is scored on)")
+        values["split"] = legacy_split
+    result = fetch_stage.run(
+        dataset,
+        source=source,
+        root=root,
+        options=FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty()),
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+    )
     _report_stage(result)
     if result.ran:
         _print_fetch_summary(result.summary)
     typer.echo(str(result.path))
 
 
+def _fetch_model(name: str | None, *, source: str | None, root: Path | None, out: Path | None, into_package: bool) -> None:
+    from genre_cli.errors import UsageError
+    from genre_cli.pretrained.convert import FETCHABLE, fetch_model, user_models_dir
+    from genre_cli.pretrained.variants import VARIANTS
+    from genre_cli.pretrained.weights import PACKAGE_DIR
+
+    if name is None:
+        raise UsageError(f"say which model: genre fetch model {' | '.join(FETCHABLE)}")
+    if out is not None and into_package:
+        raise UsageError("-o/--out and --into-package are exclusive")
+    dest = out if out is not None else PACKAGE_DIR if into_package else user_models_dir(root)
+    paths = fetch_model(name, source=source, out_dir=dest, progress=sys.stderr.isatty())
+    for key, p in paths.items():
+        _err().print(f"{VARIANTS[key].name}: {p.stat().st_size / 1e6:.2f} MB")
+        typer.echo(str(p))
+
+
 def _print_fetch_summary(summary: dict) -> None:
     from rich.table import Table
 
     counts = summary["counts"]
-    splits = sorted({s for c in counts.values() for s in c}, key=lambda s: ("train", "validation", "test", "-").index(s) if s in ("train", "validation", "test", "-") else 9)
+    splits = sorted(
+        {s for c in counts.values() for s in c},
+        key=lambda s: ("train", "validation", "test", "-").index(s) if s in ("train", "validation", "test", "-") else 9,
+    )
     table = Table(title=f"{summary['n_tracks']} tracks", title_justify="left")
     table.add_column("label")
     for s in splits:
@@ -176,45 +271,58 @@ def _print_fetch_summary(summary: dict) -> None:
 
 @app.command()
 @handle_errors
+@command_options({"segment": SegmentConfig.cli_options()})
 def segment(
     index: Annotated[Path, typer.Argument(help="Track index from `genre fetch`.")],
-    seconds: Annotated[float, typer.Option("--seconds", help="Window length in seconds.")] = 3.0,
-    hop: Annotated[Optional[float], typer.Option("--hop", help="Hop between windows in seconds [default: --seconds, no overlap].", show_default=False)] = None,
-    frames: Annotated[int, typer.Option("--frames", min=0, help="Window length in STFT frames instead (e.g. 128), at --frame-hop.")] = 0,
-    frame_hop: Annotated[int, typer.Option("--frame-hop", min=1, help="STFT hop (samples) used by --frames.")] = 512,
-    random_k: Annotated[int, typer.Option("--random", min=0, help="K non-overlapping windows per track at random (seeded) positions.")] = 0,
-    first: Annotated[int, typer.Option("--first", min=0, help="Only the first N windows of each track.")] = 0,
-    last: Annotated[str, typer.Option("--last", help="Last partial window: drop | pad (zero-padded).")] = "drop",
-    sr: Annotated[int, typer.Option("--sr", min=1, help="Sample rate (Hz) to resample to.")] = 22050,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
-    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free).")] = True,
-    audio_dtype: Annotated[str, typer.Option("--audio-dtype", help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of near-empty bands) | int16 (exact to 1/32767; rounds near-silence).")] = "float32",
+    compress: Annotated[
+        bool,
+        typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free)."),
+    ] = True,
+    audio_dtype: Annotated[
+        str,
+        typer.Option(
+            "--audio-dtype",
+            help="Stored audio: float32 (exact decoded values) | float16 (half the disk; 11 significant bits, changes statistics of "
+            "near-empty bands) | int16 (exact to 1/32767; rounds near-silence).",
+        ),
+    ] = "float32",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    segment: dict | None = None,
 ) -> None:
     """Decode tracks once (mono, resampled) and cut them into windows.
 
-    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (seed 001);
-    [bold]--first 10 --seconds 5[/] (seed 002); [bold]--frames 128 --frame-hop 512[/] (seed 004).
+    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (F. Zhang 2022);
+    [bold]--first 10 --seconds 5[/] (Schrader et al. 2021); [bold]--frames 128 --frame-hop 512[/] (Yang & Zhang 2019).
     """
     from genre_cli import segment as seg_stage
-    from genre_cli.errors import UsageError
 
-    if random_k and first:
-        raise UsageError("--random and --first are exclusive")
-    policy, count = ("random", random_k) if random_k else ("first", first) if first else ("fixed", 0)
-    cfg = seg_stage.SegmentConfig(sr=sr, seconds=seconds, hop=hop, frames=frames, frame_hop=frame_hop, policy=policy, count=count, last=last, seed=seed)
-    result = seg_stage.run(index, config=cfg, out=out, workdir=workdir, jobs=jobs, compress=compress, audio_dtype=audio_dtype, force=force, dry_run=dry_run, show_progress=True)
+    cfg = SegmentConfig.from_cli(segment or {})
+    result = seg_stage.run(
+        index,
+        config=cfg,
+        out=out,
+        workdir=workdir,
+        jobs=jobs,
+        compress=compress,
+        audio_dtype=audio_dtype,
+        force=force,
+        dry_run=dry_run,
+        show_progress=True,
+    )
     _report_stage(result)
     if result.ran:
         from rich.markup import escape
 
         s = result.summary
         con = _err()
-        con.print(f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks ({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped")
+        con.print(
+            f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks "
+            f"({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
+        )
         for line in s["skipped"][:10]:
             con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
         if len(s["skipped"]) > 10:
@@ -227,35 +335,23 @@ def segment(
 
 @app.command()
 @handle_errors
+@command_options({"features": FeatureConfig.cli_options(), "table_options": TableOptions.cli_options()}, notice=_notice)
 def featurize(
-    segments: Annotated[Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)] = None,
-    mel: Annotated[int, typer.Option("--mel", min=0, help="Log-mel spectrogram with N bands.")] = 0,
-    stft: Annotated[bool, typer.Option("--stft", help="Log-magnitude STFT (n_fft/2+1 bins).")] = False,
-    mfcc: Annotated[int, typer.Option("--mfcc", min=0, help="N MFCCs per frame.")] = 0,
-    deltas: Annotated[bool, typer.Option("--deltas", help="Append MFCC deltas and delta-deltas (3N columns).")] = False,
-    mfcc_frames: Annotated[Optional[str], typer.Option("--mfcc-frames", help="STEPSxN: N MFCCs averaged over STEPS equal blocks of the segment (seed 002: 30x30).", show_default=False)] = None,
-    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Seed 000's 93 hand-crafted statistics.")] = False,
-    kaggle: Annotated[bool, typer.Option("--kaggle", help="The 57 values of the Kaggle GTZAN table.")] = False,
-    n_fft: Annotated[int, typer.Option("--n-fft", min=16, help="FFT size (samples).")] = 2048,
-    hop_length: Annotated[int, typer.Option("--hop-length", min=1, help="STFT hop (samples).")] = 512,
-    fmin: Annotated[float, typer.Option("--fmin", min=0, help="Lowest mel frequency (Hz).")] = 0.0,
-    fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz) [default: sr/2].", show_default=False)] = None,
-    top_db: Annotated[Optional[float], typer.Option("--top-db", help="Floor dB values at max - TOP_DB per segment (librosa's power_to_db; 80 in librosa.feature.mfcc) [default: no floor, -100 dB].", show_default=False)] = None,
-    power: Annotated[bool, typer.Option("--power", help="No dB: mel power and linear STFT magnitude (MFCCs stay dB-based).")] = False,
+    segments: Annotated[
+        Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)
+    ] = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
-    table: Annotated[Optional[Path], typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False)] = None,
-    split_files: Annotated[Optional[list[Path]], typer.Option("--split-file", help="With --table: id list per split (train*/valid*/test* by file name), repeatable.", show_default=False)] = None,
-    table_split: Annotated[str, typer.Option("--table-split", help="With --table: default (GTZAN ids → artist-filtered; else the table's split column) | random.")] = "default",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="With --table-split random.")] = 0.2,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="With --table-split random: validation share (for early stopping/tuning).")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="With --table-split random.")] = 0,
-    label_column: Annotated[str, typer.Option("--label-column", help="With --table: label column.")] = "label",
-    id_column: Annotated[str, typer.Option("--id-column", help="With --table: id column.")] = "filename",
+    table: Annotated[
+        Optional[Path],
+        typer.Option("--table", help="Import a precomputed feature table (CSV, one row per track) instead.", show_default=False),
+    ] = None,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    features: dict | None = None,
+    table_options: dict | None = None,
 ) -> None:
     """Compute features for every segment (all representations share one STFT), or import a table.
 
@@ -269,8 +365,9 @@ def featurize(
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(table, split_files=split_files, split=table_split, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
-                                 label_column=label_column, id_column=id_column, out=out, workdir=workdir, force=force, dry_run=dry_run)
+        result = table_stage.run(
+            table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force, dry_run=dry_run
+        )
         _report_stage(result)
         if result.ran:
             s = result.summary
@@ -280,20 +377,8 @@ def featurize(
     if segments is None:
         raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
     from genre_cli import featurize as feat_stage
-    from genre_cli.errors import UsageError
-    from genre_cli.features import FeatureConfig
 
-    steps_mfcc = (0, 0)
-    if mfcc_frames:
-        try:
-            a, b = mfcc_frames.lower().split("x")
-            steps_mfcc = (int(a), int(b))
-        except ValueError:
-            raise UsageError(f"--mfcc-frames expects STEPSxN such as 30x30, got {mfcc_frames!r}") from None
-    params = {"n_fft": n_fft, "hop_length": hop_length, "mel": mel, "fmin": fmin, "fmax": fmax, "stft": stft,
-              "mfcc": mfcc, "deltas": deltas, "mfcc_frames": steps_mfcc, "handcrafted": handcrafted, "kaggle": kaggle,
-              "db": not power, "top_db": top_db}
-    cfg = FeatureConfig.from_params(params).validate()
+    cfg = FeatureConfig.from_cli(features or {}).validate()
     result = feat_stage.run(segments, config=cfg, out=out, workdir=workdir, jobs=jobs, float16=float16, force=force, dry_run=dry_run)
     _report_stage(result)
     if result.ran:
@@ -303,7 +388,10 @@ def featurize(
         con = _err()
         dtype = "float16" if float16 else "float32"
         shapes = ", ".join(f"{k} {tuple(v)}" for k, v in s["shapes"].items())
-        con.print(f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split ({s['n_norm_segments']} segments)")
+        con.print(
+            f"{s['n_segments']} segments ({dtype}): {shapes}; normalisation stats over the {s['norm_split']} split "
+            f"({s['n_norm_segments']} segments)"
+        )
         if s["n_skipped_tracks"]:
             con.print(f"{s['n_skipped_tracks']} tracks were skipped by `genre segment` (no segments):")
             for line in s["skipped"][:10]:
@@ -314,56 +402,19 @@ def featurize(
 # ----------------------------------------------------------------------------- train
 
 
-def _parse_sets(items: list[str]) -> dict:
-    from genre_cli.errors import UsageError
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
-
-
 @app.command()
 @handle_errors
+@command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
     features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see --list-models).")] = "cnn6",
-    list_models: Annotated[bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")] = False,
-    paper: Annotated[bool, typer.Option("--paper", help="The model's paper settings (optimizer, lr, batch, epochs) and plain training instead of the default recipe.")] = False,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [recipe 30; --paper: the paper's, else 30].", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Batch size per process [recipe 32; --paper: the paper's, else 32].", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate [recipe 1e-3; --paper: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].", show_default=False)] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | adam | adadelta | sgd [recipe adamw; --paper: the paper's, else adamw].", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay of parameters without the model's own per-layer L2 [recipe 1e-2; --paper: 0 if the model declares L2, else 1e-4].", show_default=False)] = None,
-    patience: Annotated[Optional[int], typer.Option("--patience", min=0, help="Early stopping: epochs without a better selection score, 0 = never [recipe 0; --paper 10].", show_default=False)] = None,
-    schedule: Annotated[Optional[str], typer.Option("--schedule", help="Learning-rate schedule: constant | cosine (warm-up + cosine) | onecycle [recipe cosine; --paper constant].", show_default=False)] = None,
-    warmup: Annotated[Optional[float], typer.Option("--warmup", min=0.0, max=0.999, help="Warm-up fraction of all steps [recipe 0.05].", show_default=False)] = None,
-    ema: Annotated[Optional[float], typer.Option("--ema", min=0.0, max=0.99999, help="Weight moving-average decay per step, 0 = off [recipe 0.999; --paper 0].", show_default=False)] = None,
-    select: Annotated[Optional[str], typer.Option("--select", help="Weights kept: last | best (validation epoch) | smoothed (best 3-epoch running mean) [recipe last; --paper best].", show_default=False)] = None,
-    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="none | balanced | auto (balanced when the classes are imbalanced) [recipe auto; --paper none].", show_default=False)] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", min=0.0, max=0.999, help="[recipe 0.1; --paper 0].", show_default=False)] = None,
-    specaugment: Annotated[Optional[bool], typer.Option("--specaugment/--no-specaugment", help="Time (and on mel/STFT frequency) masks on spectrogram inputs [recipe off].", show_default=False)] = None,
-    time_shift: Annotated[Optional[float], typer.Option("--time-shift", min=0.0, max=0.999, help="Largest random circular time shift, fraction of the window [recipe 0].", show_default=False)] = None,
-    freq_shift: Annotated[Optional[int], typer.Option("--freq-shift", min=0, help="Largest random frequency shift of mel/STFT inputs, bins [recipe 4; --paper 0].", show_default=False)] = None,
-    eq: Annotated[Optional[float], typer.Option("--eq", min=0.0, help="Random EQ curve strength on mel/STFT inputs, normalised units [recipe 0.2; --paper 0].", show_default=False)] = None,
-    mixup: Annotated[Optional[float], typer.Option("--mixup", min=0.0, help="Mixup alpha, 0 = off [recipe 0.2; --paper 0].", metavar="ALPHA", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, shuffling, dropout and augmentation.")] = 0,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), repeatable.", show_default=False)] = None,
-    inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.", show_default=False)] = None,
-    device: DeviceOpt = "auto",
-    amp: Annotated[str, typer.Option("--amp", help="Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.")] = "auto",
-    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream batches from HDF5 instead of memory [default: automatic by size].", show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt.h5 when it was written with the same settings.")] = False,
+    list_models: Annotated[
+        bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")
+    ] = False,
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    train: dict | None = None,
 ) -> None:
     """Train a registered model on the train split with the default recipe (or --paper settings).
 
@@ -375,15 +426,24 @@ def train(
         from rich.console import Console
         from rich.table import Table
 
-        from genre_cli.models import list_models as names, model_info
+        from genre_cli.models import list_models as names
+        from genre_cli.models import model_info
 
         header = ("model", "kind", "inputs", "paper features", "source", "paper training", "description")
         rows = []
         for name in names():
             info = model_info(name)
-            rows.append((name, info.get("kind", ""), ", ".join(info.get("inputs", ())),
-                         ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()), info.get("source", ""),
-                         ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-", info.get("description", "")))
+            rows.append(
+                (
+                    name,
+                    info.get("kind", ""),
+                    ", ".join(info.get("inputs", ())),
+                    ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()),
+                    info.get("source", ""),
+                    ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-",
+                    info.get("description", ""),
+                )
+            )
         if not sys.stdout.isatty():  # piped: one tab-separated line per model
             for row in (header, *rows):
                 typer.echo("\t".join(row))
@@ -397,17 +457,17 @@ def train(
         raise UsageError("missing FEATURES artifact", hint="`genre train FEATURES.h5 --model NAME`")
     from genre_cli import train as train_stage
 
-    cfg = train_stage.TrainConfig(
-        model=model, model_config=_parse_sets(sets or []), features={k: str(v) for k, v in _parse_sets(inputs or []).items()},
-        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay, patience=patience,
-        schedule=schedule, warmup=warmup, ema=ema, select=select, class_weights=class_weights, label_smoothing=label_smoothing,
-        specaugment=specaugment, time_shift=time_shift, freq_shift=freq_shift, eq=eq, mixup=mixup, paper=paper, seed=seed,
-        device=device, amp=amp, stream=stream, resume=resume)
+    cfg = TrainConfig.from_cli(train or {})
     con = _err()
 
     def on_epoch(rec):
-        va = (f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f}"
-              f" bal {rec['val_track_balanced_accuracy']:.3f}") if "val_loss" in rec else ""
+        va = (
+            f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f} bal {rec['val_track_balanced_accuracy']:.3f}"
+            if "val_track_balanced_accuracy" in rec
+            else f" val_loss {rec['val_loss']:.3f} val_track_acc {rec['val_track_accuracy']:.3f}"
+            if "val_loss" in rec
+            else ""
+        )
         loss = f" loss {rec['loss']:.3f}" if "loss" in rec else ""
         speed = f" ({rec['seconds']:.1f}s, {rec['samples_per_s']:.0f} samples/s)" if "seconds" in rec else ""
         con.print(f"[dim]epoch {rec['epoch']:3d}{loss} train_acc {rec['train_accuracy']:.3f}{va}{speed}[/]")
@@ -422,8 +482,10 @@ def train(
         src = s.get("train_sources", {})
         hp = ", ".join(f"{k} {v}" + (f" ({src[k]})" if src.get(k) not in (None, "flag") else "") for k, v in s["train"].items())
         resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
-        con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
-                  f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
+        con.print(
+            f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
+            f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}"
+        )
         con.print(f"[dim]settings: {hp}[/]")
         for key, note in (s.get("train_notes") or {}).items():
             con.print(f"[dim]{key}: {note}[/]")
@@ -435,19 +497,32 @@ def train(
 
 @app.command()
 @handle_errors
+@command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
-    paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
-    split: Annotated[str, typer.Option("--split", help="Split to score: test | validation | train | all.")] = "test",
+    paths: Annotated[list[str], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5 (a model may be the built-in genres)")],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
-    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report.")] = False,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option(
+            "--allow-leakage", help="Score tracks (or, on a group-aware split, groups) the model saw in training; flagged in the report."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON on stdout.")] = False,
-    plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].", show_default=False)] = None,
+    plots: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plots",
+            help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].",
+            show_default=False,
+        ),
+    ] = None,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
     device: DeviceOpt = "cpu",
     out: OutOpt = None,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    scored: dict | None = None,
 ) -> None:
     """Segment- and track-level metrics of one or more models on a split of a features file.
 
@@ -462,8 +537,19 @@ def evaluate(
 
     if len(paths) < 2:
         raise UsageError("give MODEL.h5 ... FEATURES.h5 (at least one model and the features)")
-    result = eval_stage.run(paths[:-1], paths[-1], split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device,
-                            out=out, workdir=workdir, force=force, dry_run=dry_run)
+    split = check_score_split((scored or {}).get("split", "test"))
+    result = eval_stage.run(
+        paths[:-1],
+        Path(paths[-1]),
+        split=split,
+        aggregate=aggregate,
+        allow_leakage=allow_leakage,
+        device=device,
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+    )
     if result.status == "would run":
         _report_stage(result)
         return
@@ -496,8 +582,10 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
     con = _err()
     r0 = reports[0]
     how = r0.get("aggregate_note", f"track = {r0['aggregate']} of segment probabilities")
-    title = (f"{r0['dataset']} · split {r0['split']} ({r0.get('split_method', 'unknown')}) · "
-             f"{r0['n_tracks']} tracks / {r0['n_segments']} segments · {how}")
+    title = (
+        f"{r0['dataset']} · split {r0['split']} ({r0.get('split_method', 'unknown')}) · "
+        f"{r0['n_tracks']} tracks / {r0['n_segments']} segments · {how}"
+    )
     table = Table(title=title, title_justify="left")
     for col in ("model", "level", "n", "accuracy", "balanced acc", "macro F1", "macro AUC"):
         table.add_column(col, justify="left" if col in ("model", "level") else "right")
@@ -505,13 +593,19 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
         for level in ("track", "segment"):
             m = r[level]
             name = r["model_name"] + (" [red](LEAKAGE ALLOWED)[/]" if r["leakage"]["allowed"] else "")
-            table.add_row(name, level, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", _fmt(m["auc"]))
+            table.add_row(
+                name, level, str(m["n"]), f"{m['accuracy']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['macro_f1']:.3f}", _fmt(m["auc"])
+            )
     con.print(table)
     for r in reports:
         leak = r["leakage"]
         if leak.get("allowed"):
-            con.print(f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
-                      f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated", markup=True, highlight=False)
+            con.print(
+                f"[bold red]LEAKAGE ALLOWED[/] ({r['model_name']}): {leak['tracks']} evaluated tracks were in its training/validation "
+                f"split{'; ' + leak['note'] if leak.get('note') else ''} — these scores are inflated",
+                markup=True,
+                highlight=False,
+            )
         elif leak.get("note"):
             con.print(f"[bold yellow]warning:[/] {r['model_name']}: {_esc(leak['note'])}", markup=True, highlight=False)
     if not details:
@@ -519,15 +613,21 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
     for r in reports:
         for level in ("track", "segment"):
             m = r[level]
-            pc = Table(title=f"{r['model_name']} per class · {r['dataset']} {r['split']} split · {level} level (n={m['n']})", title_justify="left")
+            pc = Table(
+                title=f"{r['model_name']} per class · {r['dataset']} {r['split']} split · {level} level (n={m['n']})", title_justify="left"
+            )
             for col in ("class", "support", "precision", "recall", "F1", "AUC (OvR)"):
                 pc.add_column(col, justify="left" if col == "class" else "right")
             for lab in r["labels"]:
                 c = m["per_class"][lab]
                 pc.add_row(lab, str(c["support"]), _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), _fmt(c.get("auc")))
-            pc.add_row("[dim]macro[/]", str(m["n"]), _fmt(m["macro_precision"]), _fmt(m["macro_recall"]), _fmt(m["macro_f1"]), _fmt(m["auc"]))
+            pc.add_row(
+                "[dim]macro[/]", str(m["n"]), _fmt(m["macro_precision"]), _fmt(m["macro_recall"]), _fmt(m["macro_f1"]), _fmt(m["auc"])
+            )
             con.print(pc)
-        cm = Table(title=f"{r['model_name']} track-level confusion ({r['n_tracks']} tracks; rows true, columns predicted)", title_justify="left")
+        cm = Table(
+            title=f"{r['model_name']} track-level confusion ({r['n_tracks']} tracks; rows true, columns predicted)", title_justify="left"
+        )
         cm.add_column("true \\ pred")
         for lab in r["labels"]:
             cm.add_column(lab, justify="right")
@@ -542,10 +642,13 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
 @app.command()
 @handle_errors
 def predict(
-    model: Annotated[Path, typer.Argument(help="Model artifact from `genre train`.")],
+    model: Annotated[str, typer.Argument(help="Model artifact from `genre train`, or a built-in model: genres, musicnn-msd, musicnn-mtt.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")],
-    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres.")] = 1,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl"),
+    ] = "tsv",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger).")] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
     aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout.", show_default=False)] = None,
@@ -559,6 +662,12 @@ def predict(
     trained. Long files are decoded block by block (memory stays bounded). The whole-file
     genre aggregates all windows of the model's length and hop, as `genre evaluate` does
     at track level.
+
+    Built-in models work offline, with no training: `genre predict genres ~/Music` (one of 10
+    GTZAN genres per file), `genre predict musicnn-msd ~/Music --top-k 5` (tags; see `genre models`).
+    A tagger's scores are independent likelihoods in [0, 1], not probabilities that sum to 1:
+    its output says `tag` and `likelihood` (csv header, jsonl keys) where a classifier's says
+    `genre` and `probability`.
 
     Example: `find ~/Music -name '*.mp3' | genre predict model.h5 - --format jsonl`
 
@@ -578,6 +687,9 @@ def predict(
         raise UsageError(f"unknown --aggregate {aggregate!r}; use mean or vote")
     if paths.count("-") > 1:
         raise UsageError("`-` (read paths from stdin) may be given once")
+    from genre_cli.inference import load_classifier
+
+    words = ("tag", "likelihood") if load_classifier(model, weights=False).output == "sigmoid" else ("genre", "probability")
     stats = pred.WalkStats()
     sources = itertools.chain.from_iterable(sys.stdin if p == "-" else (p,) for p in paths)
     con = _err()
@@ -587,7 +699,7 @@ def predict(
     try:
         first = next(results, None)  # loads and checks the model before any output is created
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-        writer = _Writer(stream, fmt, top_k, timeline)
+        writer = _Writer(stream, fmt, top_k, timeline, words)
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
                 failed += 1
@@ -619,38 +731,31 @@ class _Writer:
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
-    "top": [...], "probabilities": {label: p}, "windows": [...]}``.
+    tsv has none; for a tagger (``output == "sigmoid"``) the csv header says ``tag, likelihood``.
+    jsonl: one :func:`genre_cli.predict.record` per line (a tagger's adds ``"output": "sigmoid"``).
     """
 
-    def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
+    def __init__(self, stream, fmt: str, top_k: int, timeline: bool, words: tuple[str, str] = ("genre", "probability")):
         import csv
 
         self.stream, self.fmt, self.k, self.timeline = stream, fmt, top_k, timeline
         self.csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
         if fmt == "csv":
-            head = ["path", "genre", "probability"]
+            label, score = words
+            head = ["path", label, score]
             for i in range(2, top_k + 1):
-                head += [f"genre_{i}", f"probability_{i}"]
+                head += [f"{label}_{i}", f"{score}_{i}"]
             self.csv.writerow(head + (["start", "end"] if timeline else []))
             stream.flush()
 
     def write(self, res) -> None:
-        from genre_cli.predict import top_k
+        from genre_cli.predict import record, top_k
 
-        top = res.top(self.k)
         if self.fmt == "jsonl":
-            rec = {"path": str(res.path), "genre": top[0][0], "probability": round(top[0][1], 6), "duration": round(res.duration, 3),
-                   "n_windows": res.n_windows, "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
-                   "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)}}
-            if self.timeline:
-                rec["windows"] = []
-                for s, e, p in res.windows:
-                    wt = top_k(p, res.labels, self.k)
-                    rec["windows"].append({"start": round(s, 3), "end": round(e, 3), "genre": wt[0][0], "probability": round(wt[0][1], 6),
-                                           "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt]})
-            self.stream.write(json.dumps(rec) + "\n")
+            self.stream.write(json.dumps(record(res, top_k=self.k, timeline=self.timeline)) + "\n")
         else:
+            top = res.top(self.k)
+
             def cells(pairs):
                 return [x for g, q in pairs for x in (g, f"{q:.4f}")]
 
@@ -660,66 +765,154 @@ class _Writer:
         self.stream.flush()
 
 
+# ----------------------------------------------------------------------------- serve
+
+
+@app.command()
+@handle_errors
+@command_options({"options": ServeConfig.cli_options()}, after="models")
+def serve(
+    models: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].", show_default=False
+        ),
+    ] = None,
+    device: DeviceOpt = "auto",
+    options: dict | None = None,
+) -> None:
+    """Serve a web page and a JSON API that classify uploaded or recorded music.
+
+    The deployment demo of F. Zhang (2022): in the page, choose a model, upload a file or
+    record from the microphone, and see the top genres as a bar chart, the per-window
+    predictions over time, and the model's card (labels, training data, split, measured
+    accuracy). The page loads nothing from the internet.
+
+    API: `POST /api/predict` (multipart: file, optional model and top_k) answers the record of
+    `genre predict --format jsonl --timeline` plus model, truncated, analysed_seconds;
+    `GET /api/models`; `GET /healthz`. Errors are JSON (413 too large, 422 not audio, 404 unknown
+    model, 503 busy). Uploads go to a private temporary folder and are deleted after each request.
+
+    Example: [bold]genre serve genre-work/demo/model-cnn6-*.h5[/], then open http://127.0.0.1:8000/
+    """
+    from genre_cli import catalog
+    from genre_cli.errors import UsageError
+
+    cfg = ServeConfig.from_cli(options or {})
+    specs = list(models or [])
+    if not specs:
+        default = catalog.default_model()
+        if default is None:
+            raise UsageError(
+                "no model given, and no built-in genre model is installed",
+                hint="pass a model file: `genre serve model.h5` (`genre run` or `genre train` makes one)",
+            )
+        specs = [default]
+    try:
+        from genre_cli.serve import app as web
+    except ImportError as exc:
+        raise UsageError(
+            f"`genre serve` needs the optional web libraries ({exc.name} is not installed)", hint="pip install 'genre-cli[serve]'"
+        ) from None
+    con = _err()
+    served = web.load(specs, device=device)
+    sock, url = web.listen(cfg.host, cfg.port)
+    if not web.is_loopback(cfg.host):
+        con.print(
+            f"[bold yellow]warning:[/] listening on {_esc(cfg.host)}: the page and API are reachable from the network, "
+            "with no authentication; anyone who reaches it can upload files (default --host 127.0.0.1)",
+            markup=True,
+            highlight=False,
+        )
+    service = web.Service(served, cfg)
+    names = ", ".join(f"{m.id} ({_esc(m.resolved.card.source)})" for m in served)
+    con.print(f"serving {names} at [bold]{url}[/] — Ctrl-C stops", markup=True, highlight=False)
+    web.run(service, sock)
+
+
 # ----------------------------------------------------------------------------- run / info
+
+
+#: ``genre run`` exposes the options of every stage it runs; one ``--seed`` seeds the split and the training.
+_RUN_GROUPS = {
+    "fetch_options": tuple(o for o in FetchOptions.cli_options() if o.name != "seed"),
+    "segment": tuple(o for o in SegmentConfig.cli_options() if o.name != "seed"),
+    "features": FeatureConfig.cli_options(),
+    "train": tuple(o for o in TrainConfig.cli_options() if o.name not in ("seed", "resume")),
+    "scored": (SCORE_SPLIT_OPTION,),
+}
 
 
 @app.command("run")
 @handle_errors
+@command_options(
+    _RUN_GROUPS,
+    after="source",
+    defaults={"segment": {"hop": 1.5}, "train": {"model": "svm"}},  # = pipeline.RUN_DEFAULTS (importing it here would load the stages)
+    help_texts={
+        "segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
+        "features": {
+            "mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
+            "when none selected can fill its input; svm: --handcrafted, cnn6: --mel 128]."
+        },
+        "train": {"model": "Registered model name (see `genre train --list-models`) [genre run: svm, on the 93 hand-crafted statistics]."},
+    },
+)
 def run_pipeline(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (default: the embedded demo).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="Dataset source (URL, archive, folder).", show_default=False)] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Labels CSV for the folder dataset.", show_default=False)] = None,
-    label_column: Annotated[str, typer.Option("--label-column")] = "label",
-    group_by: Annotated[Optional[str], typer.Option("--group-by", show_default=False)] = None,
-    seconds: Annotated[float, typer.Option("--seconds", help="Window length (s).")] = 3.0,
-    hop: Annotated[Optional[float], typer.Option("--hop", help="Window hop (s).")] = 1.5,
-    mel: Annotated[int, typer.Option("--mel", min=0, help="Mel bands.")] = 128,
-    handcrafted: Annotated[bool, typer.Option("--handcrafted", help="Also compute the 93 hand-crafted features.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m")] = "cnn6",
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Training epochs [default: the model's paper value, else 30].", show_default=False)] = None,
-    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="none | balanced | auto (loss weights for imbalanced classes) [default: the training recipe's, auto].", show_default=False)] = None,
-    split_mode: Annotated[str, typer.Option("--split-mode", help="Fetch split: default | random | official (see `genre fetch --split`).")] = "default",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    split: Annotated[str, typer.Option("--split", help="Split to evaluate on.")] = "test",
-    device: DeviceOpt = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and of training.")] = 0,
     jobs: JobsOpt = 2,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    fetch_options: dict | None = None,
+    segment: dict | None = None,
+    features: dict | None = None,
+    train: dict | None = None,
+    scored: dict | None = None,
 ) -> None:
     """Run fetch → segment → featurize → train → evaluate, skipping stages that are up to date.
 
-    With no options: the embedded demo dataset (official split), 3 s windows at a 1.5 s hop,
-    128-band log-mel, cnn6 with the default training recipe, track-level test report.
+    Every option of `genre fetch`, `segment`, `featurize` and `train` is accepted, with the same
+    name and default; `--split` names the split the model is scored on (`--split-mode` says how
+    splits are made). With no options: the embedded demo dataset (128 drum performances, 4 styles,
+    its split: 32 test tracks), 3 s windows at a 1.5 s hop, an SVM on the 93 hand-crafted statistics
+    of Pun & Nazirkhanova (2020) (the model's paper's features), track-level test report.
     Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
     """
     from genre_cli import pipeline
-    from genre_cli.datasets import FetchOptions
-    from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
 
     cfg = pipeline.PipelineConfig(
-        dataset=dataset, source=source,
-        fetch=FetchOptions(labels_csv=labels, label_column=label_column, group_by=group_by, split=split_mode, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
-        segment=SegmentConfig(seconds=seconds, hop=hop),
-        features=FeatureConfig.from_params({"mel": mel, "handcrafted": handcrafted}),
-        train=TrainConfig(model=model, epochs=epochs, class_weights=class_weights, seed=seed, device=device),
-        split=split, jobs=jobs, workdir=workdir,
+        dataset=dataset,
+        source=source,
+        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
+        segment=SegmentConfig.from_cli(segment or {}),
+        features=FeatureConfig.from_cli(features or {}),
+        train=TrainConfig.from_cli(train or {}, seed=seed),
+        split=(scored or {}).get("split", "test"),
+        jobs=jobs,
+        workdir=workdir,
     )
     results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
     last = results[-1]
     if last.status != "would run":
         print_reports(last.summary["reports"])
         r = last.summary["reports"][0]
-        typer.echo(f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
-                   f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks")
+        typer.echo(
+            f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
+            f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks"
+        )
 
 
 @app.command()
 @handle_errors
-def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness."""
+def info(
+    artifact: Annotated[str, typer.Argument(help="Any genre HDF5 artifact, or a built-in model's name (genres, musicnn-msd ...).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness;
+    for a model with a model card (the built-in genres) its training data, split and measured accuracy."""
     from genre_cli.describe import describe
 
     d = describe(artifact)
@@ -735,6 +928,14 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
+    if d.get("provenance"):
+        p = d["provenance"]
+        groups = (
+            f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
+        )
+        folds = f"; {p['folds']} folds" if p["folds"] else ""
+        con.print(f"split: {_esc(p['split_method'])}{_esc(groups)}{folds}")
+    _print_card(con, d.get("card"))
     tr = d.get("training")
     if tr and tr["train"]:
         src = tr["sources"]
@@ -751,6 +952,74 @@ def info(artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.
     for name, shape, dtype in d["datasets"]:
         con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")
     con.print(f"versions {json.dumps(d['versions'], sort_keys=True)}")
+
+
+#: The order a model card's entries are printed in (others follow, sorted).
+_CARD_ORDER = ("training_data", "features", "split", "accuracy", "caveat", "artist_filtered", "citation", "license", "source", "command")
+
+
+def _print_card(con, card: dict | None, *, skip: tuple[str, ...] = ("name", "measured")) -> None:
+    """A model card, one ``key: value`` line per entry (nested values as compact JSON; the
+    machine-readable ``measured`` entry is left to ``--json``)."""
+    card = card or {}
+    keys = [k for k in _CARD_ORDER if k in card] + sorted(k for k in card if k not in _CARD_ORDER)
+    for key in keys:
+        value = card[key]
+        if key in skip or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        con.print(f"[bold]{_esc(key.replace('_', ' '))}[/]: {_esc(text)}")
+
+
+def _measure(m) -> str:
+    """One accuracy of a model card, named by data, split and level."""
+    n = f", {m.n} tracks" if m.n else ""
+    note = f" ({m.note})" if m.note else ""
+    return f"{m.value:.2f} {m.metric}, {m.level} level, {m.data}, {m.split}{n}{note}"
+
+
+@app.command()
+@handle_errors
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="Show one built-in model in full.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
+) -> None:
+    """The built-in models: usable by name, offline, wherever a model file is accepted
+    (`genre predict genres ~/Music`, `genre predict musicnn-msd ~/Music --top-k 5`,
+    `genre evaluate genres FEATURES.h5`, `genre info genres`, `genre serve`), with what they were
+    trained on and how well they did (their model cards)."""
+    from rich.console import Console
+
+    from genre_cli import catalog
+
+    names = [name] if name else catalog.BUILTINS.names()
+    built = [catalog.BUILTINS.get(n) for n in names]
+    cards = [(b, b.card(b.load(weights=False))) for b in built]
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() | {"path": str(b.path)} for b, c in cards], indent=2))
+        return
+    con = Console(soft_wrap=True, highlight=False)
+    for i, (b, c) in enumerate(cards):
+        if i:
+            con.print()
+        out = (
+            "probabilities over its labels (sum to 1)" if c.output == "softmax" else "independent likelihoods in [0, 1], not a distribution"
+        )
+        default = ", the default of genre serve" if b.default else ""
+        con.print(f"[bold]{c.name}[/] ({'classifier' if c.task == 'genre' else 'tagger'}; {out}{default}): {_esc(b.description)}")
+        labels = list(c.labels)
+        shown = labels if name or len(labels) <= 12 else [*labels[:12], f"... ({len(labels)} in all)"]
+        con.print(f"[bold]labels[/] ({len(labels)}): {_esc(', '.join(shown))}")
+        rows = [("training data", c.dataset), ("split", c.split if name else None)]
+        rows += [("accuracy", _measure(m)) for m in (c.accuracy if name else c.accuracy[:1])]
+        rows += [("test accuracy", c.test_accuracy_note if name else None), ("paper", c.paper), ("licence", c.licence)]
+        if name:
+            rows += [("input", c.input), ("windows", f"{c.window_seconds:g} s, hop {c.hop_seconds:g} s, {c.sample_rate} Hz")]
+            rows += [(k.replace("_", " "), v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in c.extra.items()]
+        for key, value in rows:
+            if value:
+                con.print(f"[bold]{key}[/]: {_esc(value)}")
+        con.print(f"[dim]{_esc(b.path)}[/]")
 
 
 def main() -> None:

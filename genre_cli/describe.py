@@ -9,22 +9,35 @@ import h5py
 
 from genre_cli import artifacts
 from genre_cli.errors import GenreError
+from genre_cli.formats import provenance
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused."""
-    path = Path(path)
+    """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused.
+
+    ``path`` may name a built-in model (``genres``, ``musicnn-msd``; :func:`genre_cli.catalog.resolve_path`).
+    ``card``: a model card (training data, split, measured accuracy) when the file has one, or
+    what a pretrained weight file says about its training data, licence and citation.
+    """
+    from genre_cli.catalog import resolve_path
+
+    path = resolve_path(path)
     meta = artifacts.read_meta(path)
     datasets: list[tuple[str, tuple, str]] = []
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
+        prov = provenance.read(f)
+        card = artifacts.get_json_attr(f, "card", None) or _pretrained_card(f)
         training = None
         if meta.stage == "train":  # the settings used and where each came from (flag / recipe / paper / plain)
-            training = {"train": artifacts.get_json_attr(f, "train", {}), "sources": artifacts.get_json_attr(f, "train_sources", {}),
-                        "notes": artifacts.get_json_attr(f, "train_notes", {}),
-                        "best_epoch": int(f.attrs["best_epoch"]) if "best_epoch" in f.attrs else None,
-                        "epochs_run": int(f.attrs["epochs_run"]) if "epochs_run" in f.attrs else None}
+            training = {
+                "train": artifacts.get_json_attr(f, "train", {}),
+                "sources": artifacts.get_json_attr(f, "train_sources", {}),
+                "notes": artifacts.get_json_attr(f, "train_notes", {}),
+                "best_epoch": int(f.attrs["best_epoch"]) if "best_epoch" in f.attrs else None,
+                "epochs_run": int(f.attrs["epochs_run"]) if "epochs_run" in f.attrs else None,
+            }
     chain = []
     for role, up in meta.upstream.items():
         p = Path(up.get("path", ""))
@@ -40,7 +53,27 @@ def describe(path: str | Path) -> dict[str, Any]:
             status = "source"
         chain.append({"role": role, "path": str(p), "stage": stage, "status": status, "fingerprint": up.get("fingerprint", "")})
     return {
-        "path": str(path), "stage": meta.stage, "schema_version": meta.schema_version, "complete": meta.complete,
-        "created": meta.created, "fingerprint": meta.fingerprint, "params": meta.params, "versions": meta.versions,
-        "dataset": meta.extra.get("dataset"), "labels": labels, "chain": chain, "datasets": datasets, "training": training,
+        "path": str(path),
+        "stage": meta.stage,
+        "schema_version": meta.schema_version,
+        "complete": meta.complete,
+        "created": meta.created,
+        "fingerprint": meta.fingerprint,
+        "params": meta.params,
+        "versions": meta.versions,
+        "dataset": meta.extra.get("dataset"),
+        "labels": labels,
+        "chain": chain,
+        "datasets": datasets,
+        "provenance": prov.to_dict() if prov is not None else None,
+        "card": card if isinstance(card, dict) else None,
+        "training": training,
     }
+
+
+def _pretrained_card(f: h5py.File) -> dict[str, Any] | None:
+    """What a pretrained weight file says about itself (training data, licence, citation)."""
+    if f.attrs.get("stage") != "pretrained":
+        return None
+    keys = {"name": "name", "dataset": "training_data", "output": "output", "license": "license", "citation": "citation"}
+    return {out: str(f.attrs[k]) for k, out in keys.items() if k in f.attrs}

@@ -27,6 +27,10 @@ class UsageError(GenreError):
     exit_code = 2
 
 
+class OptionTypeError(UsageError):
+    """An option value of the wrong type (a string where an integer is needed, ...). Exit code 2."""
+
+
 class InputError(GenreError):
     """An input file or value cannot be used (missing, corrupt, wrong kind). Exit code 2."""
 
@@ -39,6 +43,11 @@ class MissingInputError(InputError):
 
 class ArtifactError(InputError):
     """An HDF5 artifact is incomplete, of another stage, of a newer schema, or malformed."""
+
+
+class CheckpointError(InputError):
+    """A pretrained-weights source (TensorFlow tensor bundle, the wheel holding it, a converted
+    weight file) is corrupt, truncated or not what was expected."""
 
 
 class AudioError(InputError):

@@ -10,7 +10,7 @@ Levels
     One prediction per segment (window) of the features file.
 ``track``
     Segment probabilities aggregated per track by :func:`genre_cli.inference.aggregate_tracks`:
-    ``mean`` (default; seed 004 *sums* them, which has the same argmax, so the same
+    ``mean`` (default; Yang & Zhang 2019 *sums* them, which has the same argmax, so the same
     predictions) or ``vote`` (majority of segment argmaxes, ties broken by mean probability).
 
 Metrics (per level)
@@ -40,26 +40,30 @@ Leakage policy
     (``leakage.group_tracks``, printed as a warning: "this split is not
     performer-disjoint") and the scores are to be read as *seen-performer* scores.
 
-  The index is found through the ``upstream`` chain (features → segments → index); when
-  it cannot be read the split is treated as not group-aware (reported, not refused).
+  How the split was made comes from the features file's provenance (recorded by ``fetch``
+  and carried forward by every stage; :mod:`genre_cli.formats.provenance`); when it is not
+  known the split is treated as not group-aware (reported, not refused).
+
+The report artifact's layout is :mod:`genre_cli.formats.report`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from genre_cli import artifacts
+from genre_cli.datasets import check_score_split
 from genre_cli.errors import GenreError, InputError, UsageError
-from genre_cli.featurize import load_features
+from genre_cli.formats import features as feat_format
+from genre_cli.formats import model as model_format
+from genre_cli.formats import report as report_format
+from genre_cli.formats.provenance import Provenance
 from genre_cli.inference import aggregate_tracks, load_classifier
+from genre_cli.papers import YANG_ZHANG_2019
 from genre_cli.stage import StageResult, execute, slugify
-
-#: Version of the report layout; part of the stage parameters so old reports are redone.
-REPORT_VERSION = 3
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, labels: list[str]) -> dict[str, Any]:
@@ -96,7 +100,10 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
         "macro_precision": float(np.mean(p[present])) if len(present) else 0.0,
         "macro_recall": float(np.mean(r[present])) if len(present) else 0.0,
         "macro_f1": float(np.mean(f1[present])) if len(present) else 0.0,
-        "per_class": {labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c]), "auc": None} for c in k},
+        "per_class": {
+            labels[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]), "support": int(support[c]), "auc": None}
+            for c in k
+        },
         "confusion": M.confusion_matrix(y_true, y_pred, labels=k).tolist(),
         "classes_present": [labels[c] for c in present],
         "auc": None,
@@ -119,51 +126,6 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
 # ----------------------------------------------------------------------------- leakage
 
 
-def split_provenance(features_path: str | Path) -> dict[str, Any]:
-    """How the split of a features file was made, from its upstream chain.
-
-    Returns
-    -------
-    dict
-        ``index`` (path or None), ``group_by`` (column name or None), ``split_method``
-        (the index's ``info.split_method``, or ``"official"`` / ``"unknown"``),
-        ``group_aware`` (True when the split was computed keeping groups on one side).
-    """
-    out: dict[str, Any] = {"index": None, "group_by": None, "split_method": "unknown", "group_aware": False}
-    try:
-        meta = artifacts.read_meta(features_path)
-        seg = _upstream_path(meta, "segments", Path(features_path))
-        if seg is None:
-            return out
-        idx = _upstream_path(artifacts.read_meta(seg), "index", seg)
-        if idx is None:
-            return out
-        import h5py
-
-        with h5py.File(idx, "r") as f:
-            imeta = artifacts.read_meta(idx)
-            info = artifacts.get_json_attr(f, "info", {}) or {}
-    except (GenreError, OSError):
-        return out
-    opts = (imeta.params or {}).get("options", {}) or {}
-    group_by = opts.get("group_by")
-    method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
-    out.update(index=str(idx), group_by=group_by, split_method=method,
-               group_aware=bool(group_by) and "grouped by" in method)
-    return out
-
-
-def _upstream_path(meta: artifacts.ArtifactMeta, role: str, near: Path) -> Path | None:
-    up = meta.upstream.get(role)
-    if not up:
-        return None
-    p = Path(up.get("path", ""))
-    for cand in (p, near.parent / p.name):
-        if cand.is_file():
-            return cand
-    return None
-
-
 def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray, *, selection_split: bool = False) -> dict[str, Any]:
     """Overlap between evaluated tracks and what the model was trained/validated on.
 
@@ -183,30 +145,30 @@ def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray,
         ``group_track_ids``: other evaluated tracks whose group the model saw;
         ``groups``: those shared groups.
     """
-    import h5py
-
-    seen: set[str] = set()
-    seen_groups: set[str] = set()
+    saw = model_format.seen(model_path)
+    seen: set[str] = set(saw["train"])
+    seen_groups: set[str] = set(saw["train_groups"])
     selection: set[str] = set()
-    with h5py.File(model_path, "r") as f:
-        for split in ("train", "validation"):
-            ids = set(f[f"splits/{split}"].asstr()[()]) if f"splits/{split}" in f else set()
-            if split == "validation" and selection_split:
-                selection = ids  # scored on purpose: the split that picked the epoch
-                continue
-            seen |= ids
-            if f"splits/{split}_groups" in f:
-                seen_groups |= set(f[f"splits/{split}_groups"].asstr()[()])
+    if selection_split:
+        selection = saw["validation"]  # scored on purpose: the split that picked the epoch
+    else:
+        seen |= saw["validation"]
+        seen_groups |= saw["validation_groups"]
     seen_groups.discard("")
     leaked = sorted(set(map(str, tracks)) & seen)
     shared = sorted({str(t) for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
     shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if str(t) in shared})
-    return {"track_ids": leaked, "group_track_ids": shared, "groups": shared_groups, "selection_track_ids": sorted(set(map(str, tracks)) & selection)}
+    return {
+        "track_ids": leaked,
+        "group_track_ids": shared,
+        "groups": shared_groups,
+        "selection_track_ids": sorted(set(map(str, tracks)) & selection),
+    }
 
 
-def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bool) -> dict[str, Any]:
+def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, allow: bool) -> dict[str, Any]:
     """Apply the leakage policy (module docstring): raise, or describe the overlap."""
-    name = prov["group_by"] or "group (performer/artist)"
+    name = prov.group_by or "group (performer/artist)"
     n_leak, n_group = len(leak["track_ids"]), len(leak["group_track_ids"])
     if n_leak and not allow:
         raise InputError(
@@ -214,27 +176,35 @@ def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bo
             f"(e.g. {', '.join(leak['track_ids'][:3])}); its scores would be inflated",
             hint="evaluate on a split the model never saw, or pass --allow-leakage (it is printed in the report)",
         )
-    if n_group and prov["group_aware"] and not allow:
+    if n_group and prov.group_aware and not allow:
         raise InputError(
             f"{n_group} of the {n_tracks} evaluated tracks share a {name} with the tracks {model_path} was trained/validated on "
-            f"(e.g. {', '.join(leak['groups'][:3])}), although this split was made {name}-disjoint ({prov['split_method']}): "
+            f"(e.g. {', '.join(leak['groups'][:3])}), although this split was made {name}-disjoint ({prov.split_method}): "
             "the model comes from another split, and its scores would be inflated",
             hint="train and evaluate on the same index, or pass --allow-leakage (it is printed in the report)",
         )
     note = ""
     n_sel = len(leak.get("selection_track_ids", []))
     if n_sel:
-        note = (f"{n_sel} of {n_tracks} evaluated tracks are the model's own validation tracks (they selected its best epoch): "
-                "this is a tuning score, not a test score. ")
+        note = (
+            f"{n_sel} of {n_tracks} evaluated tracks are the model's own validation tracks (they selected its best epoch): "
+            "this is a tuning score, not a test score. "
+        )
     if n_group:
-        note += (f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
-                f"this split is not {prov['group_by'] or 'performer'}-disjoint ({prov['split_method']}); "
-                "read the scores as seen-performer scores")
+        note += (
+            f"{n_group} of {n_tracks} evaluated tracks share a {name} with training/validation: "
+            f"this split is not {prov.group_by or 'performer'}-disjoint ({prov.split_method}); "
+            "read the scores as seen-performer scores"
+        )
     return {
-        "tracks": n_leak, "track_ids": leak["track_ids"][:20],
-        "group_tracks": n_group, "groups": leak["groups"][:20], "group_column": prov["group_by"],
-        "group_disjoint": n_group == 0, "group_policy": "refuse" if prov["group_aware"] else "report",
-        "allowed": bool(allow and (n_leak or (n_group and prov["group_aware"]))),
+        "tracks": n_leak,
+        "track_ids": leak["track_ids"][:20],
+        "group_tracks": n_group,
+        "groups": leak["groups"][:20],
+        "group_column": prov.group_by,
+        "group_disjoint": n_group == 0,
+        "group_policy": "refuse" if prov.group_aware else "report",
+        "allowed": bool(allow and (n_leak or (n_group and prov.group_aware))),
         "selection_tracks": n_sel,
         "note": note,
     }
@@ -243,9 +213,19 @@ def _leakage_report(model_path, leak: dict, prov: dict, n_tracks: int, allow: bo
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str = "mean", allow_leakage: bool = False,
-                   device: str = "cpu", provenance: dict | None = None) -> dict[str, Any]:
+def evaluate_model(
+    model_path: str | Path,
+    feats: feat_format.Features,
+    *,
+    split: str,
+    aggregate: str = "mean",
+    allow_leakage: bool = False,
+    device: str = "cpu",
+    provenance: Provenance | None = None,
+) -> dict[str, Any]:
     """Report for one model on the ``split`` segments of features ``feats``.
+
+    ``provenance`` (default: the features file's) says how the split was made (leakage policy).
 
     The returned dict also holds ``"_arrays"`` (segment and track probabilities, true
     labels, track ids) for the artifact; :func:`run` removes it from the JSON.
@@ -255,7 +235,7 @@ def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str 
     InputError
         No segments in ``split``, labels differ, or leakage (see the module docstring).
     """
-    prov = provenance if provenance is not None else split_provenance(feats.path)
+    prov = provenance if provenance is not None else feats.provenance
     seg_split = feats.segments["split"]
     rows = np.flatnonzero(seg_split == split) if split != "all" else np.arange(len(seg_split))
     if len(rows) == 0:
@@ -267,7 +247,9 @@ def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str 
         raise InputError(f"{feats.path}: {int(np.sum(y < 0))} segments of split {split!r} have no label")
     keys, first = np.unique(tracks, return_index=True)
     groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
-    leak = _leakage_report(model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage)
+    leak = _leakage_report(
+        model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage
+    )
     clf = load_classifier(model_path, device=device)
     if clf.labels != feats.labels:
         raise InputError(f"{model_path} predicts labels {clf.labels}, but {feats.path} has {feats.labels}")
@@ -279,15 +261,44 @@ def evaluate_model(model_path: str | Path, feats, *, split: str, aggregate: str 
     assert np.array_equal(tkeys, keys)
     trk = metrics(ty, tproba.argmax(1), tproba, clf.labels)
     return {
-        "model": str(model_path), "model_name": clf.name, "dataset": feats.dataset, "features": str(feats.path),
-        "index": prov["index"], "split": split, "split_method": prov["split_method"],
-        "aggregate": aggregate, "aggregate_note": "track = mean of segment probabilities (seed 004 sums them: same argmax)" if aggregate == "mean"
+        "model": str(model_path),
+        "model_name": clf.name,
+        "dataset": feats.dataset,
+        "features": str(feats.path),
+        "index": prov.index,
+        "split": split,
+        "split_method": prov.split_method,
+        "aggregate": aggregate,
+        "aggregate_note": f"track = mean of segment probabilities ({YANG_ZHANG_2019.short} sum them: same argmax)"
+        if aggregate == "mean"
         else "track = majority vote of segment predictions (ties: highest mean probability)",
-        "labels": clf.labels, "n_tracks": int(len(keys)), "n_segments": int(len(rows)),
-        "leakage": leak, "segment": seg, "track": trk,
-        "_arrays": {"segment_proba": proba.astype(np.float32), "segment_label": y.astype(np.int64), "segment_track": tracks,
-                    "track_id": keys, "track_proba": tproba.astype(np.float32), "track_label": ty.astype(np.int64)},
+        "labels": clf.labels,
+        "n_tracks": int(len(keys)),
+        "n_segments": int(len(rows)),
+        "leakage": leak,
+        "segment": seg,
+        "track": trk,
+        "_arrays": {
+            "segment_proba": proba.astype(np.float32),
+            "segment_label": y.astype(np.int64),
+            "segment_track": tracks,
+            "track_id": keys,
+            "track_proba": tproba.astype(np.float32),
+            "track_label": ty.astype(np.int64),
+        },
     }
+
+
+def _model_file(spec: str | Path) -> Path:
+    """A model file, or a built-in classifier's shipped file (:func:`genre_cli.catalog.resolve_path`)."""
+    from genre_cli import catalog
+
+    if isinstance(spec, str) and spec in catalog.BUILTINS and catalog.BUILTINS.get(spec).task == "tags":
+        raise UsageError(
+            f"{spec} is a tagger (independent tag likelihoods), not a classifier over a dataset's labels: it cannot be evaluated",
+            hint="evaluate a classifier, e.g. one trained with `genre train FEATURES --model logreg` on `--embedding` features",
+        )
+    return catalog.resolve_path(spec)
 
 
 def run(
@@ -310,60 +321,46 @@ def run(
     ``segment_label``, ``segment_track``, ``track_id``, ``track_proba``, ``track_label``.
     A ``.json`` copy of the reports is written beside it.
     """
+    split = check_score_split(split)
     if not model_paths:
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
-    feats = load_features(features_path)
+    model_paths = [_model_file(m) for m in model_paths]
+    feats = feat_format.read(features_path)
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     for i, m in enumerate(model_paths):
         meta = artifacts.read_meta(m)
-        artifacts.check_meta(meta, "train")
+        artifacts.check_meta(meta, model_format.KIND.stage)
         upstream[f"model{i}"] = (meta.fingerprint, m)
-    params = {"split": split, "aggregate": aggregate, "allow_leakage": allow_leakage, "report_version": REPORT_VERSION}
+    params = {"split": split, "aggregate": aggregate, "allow_leakage": allow_leakage, "report_version": report_format.REPORT_VERSION}
     names = "+".join(slugify(Path(m).stem) for m in model_paths)[:80]
-    prov = split_provenance(feats.path)
 
     def build(f) -> dict[str, Any]:
-        reports = [evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device, provenance=prov)
-                   for m in model_paths]
-        str_dt = artifacts.h5py.string_dtype("utf-8")
-        for i, rep in enumerate(reports):
-            arrays = rep.pop("_arrays")
-            g = f.create_group(f"model{i}")
-            g.attrs["model"] = rep["model"]
-            for level in ("segment", "track"):
-                g.create_dataset(f"{level}_confusion", data=np.array(rep[level]["confusion"], dtype=np.int64))
-            for k, v in arrays.items():
-                if v.dtype == object:
-                    g.create_dataset(k, data=np.array([str(s) for s in v], dtype=object), dtype=str_dt)
-                else:
-                    g.create_dataset(k, data=v, compression="gzip" if v.size > 1024 else None)
-        f.attrs["report"] = json.dumps(reports)
+        reports = [
+            evaluate_model(m, feats, split=split, aggregate=aggregate, allow_leakage=allow_leakage, device=device) for m in model_paths
+        ]
+        arrays = [rep.pop("_arrays") for rep in reports]
+        report_format.write(f, reports, arrays, prov=feats.provenance)
         return {"reports": reports}
 
     result = execute(
-        stage="evaluate", params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=feats.dataset, slug=f"eval-{split}-{names}", force=force, dry_run=dry_run,
+        stage=report_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=feats.dataset,
+        slug=f"eval-{split}-{names}",
+        force=force,
+        dry_run=dry_run,
     )
     if result.status == "skipped":
-        result.summary["reports"] = load_report(result.path)
+        result.summary["reports"] = report_format.read(result.path)
     if result.status != "would run":
-        result.path.with_suffix(".json").write_text(json.dumps(result.summary["reports"], indent=2))
+        report_format.write_json(result.path, result.summary["reports"])
     return result
-
-
-def load_report(path: str | Path) -> list[dict[str, Any]]:
-    """Reports stored in an evaluate artifact."""
-    with artifacts.open_artifact(path, "evaluate") as (f, _):
-        return json.loads(f.attrs["report"])
-
-
-def load_history(model_path: str | Path) -> list[dict[str, Any]]:
-    """Per-epoch training history of a model artifact (``[]`` when absent)."""
-    with artifacts.open_artifact(model_path, "train") as (f, _):
-        hist = artifacts.get_json_attr(f, "history", []) or []
-    return [h for h in hist if isinstance(h, dict)]
 
 
 def write_plots(reports: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
@@ -392,11 +389,13 @@ def write_plots(reports: list[dict[str, Any]], out_dir: str | Path) -> list[Path
             plots.confusion_png(np.array(m["confusion"]), r["labels"], p, title=title)
             written.append(p)
         try:
-            hist = load_history(r["model"])
+            hist = model_format.history(r["model"])
         except GenreError:
             hist = []
         if hist:
             p = out_dir / f"{stem}-history.png"
-            plots.history_png(hist, p, title=f"{r['model_name']} training curves ({r['dataset']}; validation = the model's validation split)")
+            plots.history_png(
+                hist, p, title=f"{r['model_name']} training curves ({r['dataset']}; validation = the model's validation split)"
+            )
             written.append(p)
     return written

@@ -1,9 +1,6 @@
 """``fetch`` stage: build a dataset's track index (labels, groups, splits) as an HDF5 artifact.
 
-Layout of an index artifact (stage ``fetch``)::
-
-    /tracks/<column>     one row per track, columns of ``genre_cli.datasets.TRACK_COLUMNS``
-    attrs: labels (JSON list), root (folder the paths are relative to), dataset, info (JSON)
+The layout of the index is :mod:`genre_cli.formats.index`.
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from genre_cli import artifacts
 from genre_cli.datasets import FetchOptions, TrackIndex, get_dataset
+from genre_cli.formats import index as index_format
 from genre_cli.stage import StageResult, execute
 
 DEFAULT_DATA_ROOT = "~/.cache/genre/data"
@@ -105,13 +102,28 @@ def run(
     params = _params(dataset, source, options)
     upstream = {"source": (source_fingerprint(source, dataset), source or dataset)}
 
+    name = display_name(dataset, source, options)
+
     def build(f) -> dict[str, Any]:
         index: TrackIndex = fn(source=source, root=resolve_data_root(root), options=options)
-        return write_index(f, index, dataset)
+        index_format.write(f, index, dataset=name, params=params)
+        summary = summarize(index.tracks, index.labels)
+        return summary | {
+            "skipped_files": int(index.info.get("skipped_files", 0)),
+            "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
+        }
 
     return execute(
-        stage="fetch", params=params, upstream=upstream, build=build, out=out, workdir=workdir,
-        dataset=display_name(dataset, source, options), slug="index", force=force, dry_run=dry_run,
+        stage=index_format.KIND.stage,
+        params=params,
+        upstream=upstream,
+        build=build,
+        out=out,
+        workdir=workdir,
+        dataset=name,
+        slug="index",
+        force=force,
+        dry_run=dry_run,
     )
 
 
@@ -125,19 +137,6 @@ def display_name(dataset: str, source: str | None, options: FetchOptions) -> str
     return name or dataset
 
 
-def write_index(f, index: TrackIndex, dataset: str) -> dict[str, Any]:
-    """Write ``index`` into the open artifact ``f``; return the summary."""
-    artifacts.write_table(f, "tracks", index.tracks)
-    f.attrs["labels"] = artifacts.canonical_json(index.labels)
-    f.attrs["root"] = str(Path(index.root).resolve())
-    f.attrs["info"] = artifacts.canonical_json(index.info)
-    summary = summarize(index.tracks, index.labels)
-    return summary | {
-        "skipped_files": int(index.info.get("skipped_files", 0)),
-        "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
-    }
-
-
 def missing_class_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
     """One warning per split (of those used) that lacks some labels: its macro metrics skip them."""
     used = {s for c in counts.values() for s in c if s in ("train", "validation", "test")}
@@ -147,8 +146,10 @@ def missing_class_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
             continue
         missing = sorted(label for label, c in counts.items() if not c.get(split))
         if missing:
-            out.append(f"the {split} split has no track of {', '.join(missing)}: "
-                       + ("the model cannot learn them" if split == "train" else f"{split} metrics cover the other labels only"))
+            out.append(
+                f"the {split} split has no track of {', '.join(missing)}: "
+                + ("the model cannot learn them" if split == "train" else f"{split} metrics cover the other labels only")
+            )
     return out
 
 
@@ -164,25 +165,3 @@ def summarize(tracks: dict[str, np.ndarray], labels: list[str]) -> dict[str, Any
     for status in set(tracks["status"]) - {"ok"}:
         bad[status] = int(np.sum(tracks["status"] == status))
     return {"counts": counts, "n_tracks": int(ok.sum()), "n_bad": bad}
-
-
-@dataclasses.dataclass
-class Index:
-    """An index artifact loaded in memory."""
-
-    path: Path
-    meta: artifacts.ArtifactMeta
-    root: Path
-    labels: list[str]
-    tracks: dict[str, np.ndarray]
-    dataset: str
-
-
-def load_index(path: str | Path) -> Index:
-    """Read an index artifact (MissingInputError → run `genre fetch` first)."""
-    with artifacts.open_artifact(path, "fetch") as (f, meta):
-        tracks = artifacts.read_table(f, "tracks", path=path)
-        labels = artifacts.get_json_attr(f, "labels", [])
-        root = Path(str(f.attrs.get("root", ".")))
-        dataset = str(f.attrs.get("dataset", "dataset"))
-    return Index(Path(path), meta, root, labels, tracks, dataset)

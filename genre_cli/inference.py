@@ -1,36 +1,23 @@
 """Loaded classifiers: input slots, normalisation, devices, batched probabilities.
 
-Shared by ``train`` (validation), ``evaluate`` and ``predict`` so all three compute
-probabilities the same way.
+Shared by ``train`` (validation), ``evaluate`` and ``predict`` (and ``serve``) so all of them
+compute probabilities the same way. The model file's layout is :mod:`genre_cli.formats.model`.
+:func:`load_classifier` takes a model file or a built-in model's name (:mod:`genre_cli.catalog`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genre_cli import artifacts
 from genre_cli.errors import ArtifactError, DeviceError, UsageError
-
-#: Wildcard slots and the concrete features that fill them, in order of preference.
-SLOT_CHOICES: dict[str, tuple[str, ...]] = {
-    "spectrogram": ("mel", "stft", "mfcc", "mfcc_frames"),
-    "vector": ("handcrafted", "kaggle", "table"),
-}
-
-#: The ``genre featurize`` flags that produce each feature.
-FEATURE_FLAGS: dict[str, str] = {
-    "mel": "--mel 128",
-    "stft": "--stft",
-    "mfcc": "--mfcc 20",
-    "mfcc_frames": "--mfcc-frames",
-    "handcrafted": "--handcrafted",
-    "kaggle": "--kaggle",
-    "table": "--table CSV",
-}
+from genre_cli.features.kind import SLOTS, make_hint, slot_choices
+from genre_cli.formats import model as model_format
+from genre_cli.formats import pretrained as pretrained_format
 
 
 def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, prefer: dict[str, str] | None = None) -> dict[str, str]:
@@ -44,17 +31,19 @@ def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, 
     prefer = prefer or {}
     out: dict[str, str] = {}
     for slot in slots:
-        choices = SLOT_CHOICES.get(slot, (slot,))
+        choices = slot_choices(slot)
         if slot in prefer:
             if prefer[slot] not in available or prefer[slot] not in choices:
-                raise UsageError(f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})")
+                raise UsageError(
+                    f"model {model!r}: feature {prefer[slot]!r} cannot fill its {slot} input (available: {', '.join(available)})"
+                )
             out[slot] = prefer[slot]
             continue
         found = [c for c in choices if c in available]
         if not found:
-            flags = " or ".join(f"`{FEATURE_FLAGS.get(c, c)}`" for c in choices)
+            flags = " or ".join(f"`{make_hint(c)}`" for c in choices)
             raise UsageError(
-                f"model {model!r} needs {'a ' + slot if slot in SLOT_CHOICES else 'the ' + slot + ' feature'} input "
+                f"model {model!r} needs {'a ' + slot if slot in SLOTS else 'the ' + slot + ' feature'} input "
                 f"({', '.join(choices)}), but the features file has only: {', '.join(available) or 'nothing'}",
                 hint=f"run `genre featurize` with {flags}",
             )
@@ -71,7 +60,10 @@ def resolve_device(spec: str = "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"--device {spec} asked for CUDA, but no CUDA device is available (torch {torch.__version__})", hint="use --device cpu or auto")
+            raise DeviceError(
+                f"--device {spec} asked for CUDA, but no CUDA device is available (torch {torch.__version__})",
+                hint="use --device cpu or auto",
+            )
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
@@ -91,7 +83,12 @@ def normalise(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.
 
 @dataclass
 class Classifier:
-    """A trained model plus everything needed to feed it (from a model artifact)."""
+    """A trained model plus everything needed to feed it (from a model artifact).
+
+    ``output`` says how to read the model's scores: ``"softmax"`` (one probability
+    distribution over the labels: what ``genre train`` makes) or ``"sigmoid"`` (independent
+    per-label likelihoods, e.g. a multi-label tagger; rows need not sum to 1).
+    """
 
     name: str
     kind: str  # "torch" | "sklearn"
@@ -105,16 +102,21 @@ class Classifier:
     device: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: "softmax": probabilities over ``labels`` that sum to 1; "sigmoid": independent
+    #: likelihoods in [0, 1], one per label (a tagger's tags; rows do not sum to 1).
+    output: str = "softmax"
 
     def prepare(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Slot -> normalised float32 array for the features in ``feats`` (keyed by feature name)."""
         out = {}
         for slot, name in self.inputs.items():
             if name not in feats:
-                raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{FEATURE_FLAGS.get(name, name)}`")
+                raise UsageError(f"model {self.name!r} needs feature {name!r}", hint=f"run `genre featurize` with `{make_hint(name)}`")
             x = feats[name]
             if tuple(x.shape[1:]) != tuple(self.input_shapes[slot]):
-                raise UsageError(f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}")
+                raise UsageError(
+                    f"feature {name!r} has shape {tuple(x.shape[1:])}, the model was trained on {tuple(self.input_shapes[slot])}"
+                )
             out[slot] = normalise(x, self.norm.get(name))
         return out
 
@@ -125,109 +127,180 @@ class Classifier:
     def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for already prepared (slot-keyed, normalised) inputs.
 
-        sklearn models without ``predict_proba`` (``svm`` with ``probability=False``) give one-hot
-        rows of their prediction.
+        sklearn outputs are placed on the full label list by :func:`sklearn_proba`; a torch
+        model's logits go through a softmax, or a sigmoid when :attr:`output` is ``"sigmoid"``.
         """
         n = len(next(iter(x.values())))
+        if self.kind == "tagger":  # the input feature is the tag likelihoods themselves
+            return np.ascontiguousarray(x[next(iter(self.inputs))], dtype=np.float32)
         if self.kind == "sklearn":
             flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)
-            if hasattr(self.model, "predict_proba"):
-                return self.model.predict_proba(flat).astype(np.float32)
-            # margin classifiers (SVC without probability=True): softmax of the decision values,
-            # a monotone score per class (argmax and AUC are those of the classifier itself)
-            z = np.asarray(self.model.decision_function(flat), dtype=np.float64)
-            if z.ndim == 1:
-                z = np.stack([-z, z], axis=1)
-            z = np.exp(z - z.max(axis=1, keepdims=True))
-            return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+            return sklearn_proba(self.model, flat, len(self.labels))
         import torch
 
         self.model.eval()
+        squash = torch.sigmoid if self.output == "sigmoid" else functools.partial(torch.softmax, dim=-1)
         outs = []
         with torch.inference_mode():
             for i in range(0, n, batch_size):
                 batch = {s: torch.from_numpy(np.ascontiguousarray(v[i : i + batch_size])).to(self.device) for s, v in x.items()}
-                outs.append(torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy())
+                outs.append(squash(self.model(**batch).float()).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
 
 
-def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = True) -> Classifier:
-    """Load a model artifact written by ``genre train`` (no pickle is ever unpickled).
+def sklearn_proba(model, x: np.ndarray, n_labels: int) -> np.ndarray:
+    """Probabilities of a fitted sklearn classifier over the FULL label list.
 
-    ``weights=False`` reads and checks only the description (labels, inputs, feature and
-    segment parameters, normalisation) and leaves ``model`` None: no torch import, so a
-    caller can start decoding audio while the model itself loads.
+    An estimator's ``predict_proba`` / ``decision_function`` has one column per class it saw
+    in training (``classes_``, sorted label indices), which is not ``0 .. n_labels - 1``
+    whenever a label had no training example. Columns are placed by ``classes_``; a label
+    never seen gets probability 0.
+
+    Parameters
+    ----------
+    model : fitted sklearn estimator or pipeline
+    x : np.ndarray [shape=(n, d)]
+    n_labels : int >= 2
+        Length of the model's label list.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, n_labels), dtype=float32]
+        Rows sum to 1. Margin classifiers without ``predict_proba`` (``svm`` with
+        ``probability=False``) give the softmax of their decision values: a monotone score
+        per class, so argmax and AUC are those of the classifier itself.
+
+    Raises
+    ------
+    ArtifactError
+        ``classes_`` are not label indices in ``[0, n_labels)`` (a model from elsewhere).
     """
-    path = Path(path)
-    with artifacts.open_artifact(path, "train") as (f, meta):
-        a = f.attrs
-        try:
-            name = str(a["model"])
-            kind = str(a["model_kind"])
-            labels = artifacts.get_json_attr(f, "labels", [])
-            inputs = artifacts.get_json_attr(f, "inputs", {})
-            shapes = artifacts.get_json_attr(f, "input_shapes", {})
-            config = artifacts.get_json_attr(f, "model_config", {})
-            fcfg = artifacts.get_json_attr(f, "feature_config", {})
-            scfg = artifacts.get_json_attr(f, "segment_config", {})
-        except KeyError as exc:
-            raise ArtifactError(f"{path}: model file lacks attribute {exc}") from None
-        _check_model_attrs(path, labels, inputs, shapes, config, fcfg, scfg)
-        norm = {}
-        for slot, feat in inputs.items():
-            g = f.get(f"norm/{feat}")
-            if g is not None:
-                mean, std = (artifacts.require_dataset(g, k, ndim=1, kind="f")[()] for k in ("mean", "std"))
-                width = shapes[slot][-1]
-                if len(mean) != width or len(std) != width:
-                    raise ArtifactError(f"{path}: /norm/{feat} has {len(mean)} means and {len(std)} stds; its input {slot!r} has {width} columns")
-                norm[feat] = (mean, std)
-        if "weights" not in f:
-            raise ArtifactError(f"{path}: model file has no /weights group")
+    classes = np.asarray(getattr(model, "classes_", np.arange(n_labels)))
+    if classes.ndim != 1 or classes.dtype.kind not in "iu" or len(classes) < 1 or classes.min() < 0 or classes.max() >= n_labels:
+        raise ArtifactError(f"the sklearn model's classes {classes.tolist()[:20]} are not indices of its {n_labels} labels")
+    if hasattr(model, "predict_proba"):
+        p = np.asarray(model.predict_proba(x), dtype=np.float64)
+    else:
+        z = np.asarray(model.decision_function(x), dtype=np.float64)
+        if z.ndim == 1:  # binary: the margin of classes_[1]
+            z = np.stack([-z, z], axis=1)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        p = z / z.sum(axis=1, keepdims=True)
+    if p.shape[1] != len(classes):
+        raise ArtifactError(f"the sklearn model gives {p.shape[1]} columns for {len(classes)} classes")
+    out = np.zeros((len(x), n_labels), dtype=np.float32)
+    out[:, classes] = p
+    return out
+
+
+def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = True) -> Classifier:
+    """Load a model: a file written by ``genre train``, or a built-in model by name.
+
+    Parameters
+    ----------
+    path : str or Path
+        A model file, or the name of a built-in model (``genres``, ``musicnn-msd``,
+        ``musicnn-mtt``): names are resolved by :mod:`genre_cli.catalog`, the one place that
+        does it (a ``str`` equal to a registered name; a ``Path``, or ``./genres``, is a file).
+        A built-in tagger (or a weight file from ``genre fetch model musicnn``) loads as a
+        classifier of kind ``tagger`` with ``output="sigmoid"``: its "probabilities" are the
+        50 independent tag likelihoods.
+    weights : bool
+        False reads and checks only the description (labels, inputs, feature and segment
+        parameters, normalisation) and leaves ``model`` None: no torch import, so a caller can
+        start decoding audio while the model itself loads. No pickle is ever unpickled.
+    """
+    from genre_cli import artifacts, catalog
+
+    if isinstance(path, str) and path in catalog.BUILTINS:
+        return catalog.BUILTINS.get(path).load(device=device, weights=weights)
+    path = catalog.resolve_path(path)
+    if path.exists() and artifacts.read_meta(path).stage == pretrained_format.KIND.stage:
+        return _tagger(path, weights=weights)
+    with model_format.open_model(path) as (d, group):
         if not weights:
-            return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, None, None, config, path)
-        from genre_cli.models import build_model
-        from genre_cli.models import persist
+            return Classifier(
+                d.name,
+                d.kind,
+                d.labels,
+                d.inputs,
+                d.input_shapes,
+                d.norm,
+                d.feature_config,
+                d.segment_config,
+                None,
+                None,
+                d.model_config,
+                path,
+            )
+        from genre_cli.models import build_model, persist
         from genre_cli.models.base import for_inference
 
         dev = None
-        if kind == "torch":
+        if d.kind == "torch":
             dev = resolve_device(device)
-            model = build_model(name, n_classes=len(labels), input_shapes=shapes, **config)
-            state = persist.load_torch_state(f["weights"])
+            model = build_model(d.name, n_classes=len(d.labels), input_shapes=d.input_shapes, **d.model_config)
+            state = persist.load_torch_state(group)
             try:
                 model.load_state_dict(state)
             except (RuntimeError, KeyError) as exc:
-                raise ArtifactError(f"{path}: weights do not fit model {name!r}: {str(exc).splitlines()[0]}") from None
+                raise ArtifactError(f"{path}: weights do not fit model {d.name!r}: {str(exc).splitlines()[0]}") from None
             for_inference(model.to(dev))  # folds BatchNorm into convs, channels_last: never trained again
-        elif kind == "sklearn":
-            model = persist.load_sklearn(f["weights"])
+        elif d.kind == "sklearn":
+            model = persist.load_sklearn(group)
         else:
-            raise ArtifactError(f"{path}: unknown model kind {kind!r}")
-    return Classifier(name, kind, labels, inputs, shapes, norm, fcfg, scfg, model, dev, config, path)
+            raise ArtifactError(f"{path}: unknown model kind {d.kind!r}")
+    return Classifier(
+        d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config, model, dev, d.model_config, path
+    )
 
 
-def _check_model_attrs(path: Path, labels, inputs, shapes, config, fcfg, scfg) -> None:
-    """Raise :class:`ArtifactError` unless a model file's JSON attributes have the types
-    ``genre train`` writes (a file from elsewhere may hold anything); turns ``shapes``
-    lists into tuples in place."""
+class _Likelihoods:
+    """The "model" of a tagger: its input feature already is the tag likelihoods."""
 
-    def bad(name: str, want: str, got) -> ArtifactError:
-        return ArtifactError(f"{path}: model attribute {name!r} must be {want}, got {str(got)[:80]!r}")
+    def __repr__(self) -> str:
+        return "tag likelihoods (musicnn_tags feature)"
 
-    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-        raise bad("labels", "a JSON list of at least two strings", labels)
-    if not isinstance(inputs, dict) or not inputs or not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
-        raise bad("inputs", "a JSON object {slot: feature name}", inputs)
-    if not isinstance(shapes, dict) or set(shapes) != set(inputs):
-        raise bad("input_shapes", f"a JSON object with one shape per input slot ({', '.join(inputs)})", shapes)
-    for slot, shape in shapes.items():
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-            raise bad("input_shapes", f"positive integer lists; slot {slot!r} has", shape)
-        shapes[slot] = tuple(shape)
-    for name, value in (("model_config", config), ("feature_config", fcfg), ("segment_config", scfg)):
-        if not isinstance(value, dict):
-            raise bad(name, "a JSON object", value)
+
+def _tagger(path: Path, *, weights: bool) -> Classifier:
+    """A musicnn weight file as a classifier: 3-s windows at 16 kHz, the ``musicnn_tags``
+    feature (mean tag likelihoods of the window's patch) as output.
+
+    The feature is computed with the shipped weights of the file's variant, so a weight file
+    is accepted only when it is the same conversion as the shipped one (equal fingerprints:
+    same wheel, same sha256, same pre-processing).
+    """
+    from genre_cli.pretrained.variants import variant
+    from genre_cli.pretrained.weights import shipped_path
+    from genre_cli.windows import SegmentConfig
+
+    info = pretrained_format.read_info(path)
+    name = variant(info["name"]).name
+    if (
+        path.resolve() != shipped_path(name).resolve()
+        and pretrained_format.read_info(shipped_path(name))["fingerprint"] != info["fingerprint"]
+    ):
+        raise ArtifactError(
+            f"{path}: a {name} weight file converted from another source than the shipped one; "
+            f"predict runs the shipped {name} weights only",
+            hint=f"use the built-in name {name}",
+        )
+    labels = list(info["labels"])
+    return Classifier(
+        name,
+        "tagger",
+        labels,
+        {"vector": "musicnn_tags"},
+        {"vector": (len(labels),)},
+        {},
+        {"embedding": name, "sr": 16000},
+        SegmentConfig(sr=16000, seconds=3.0).to_params(),
+        _Likelihoods() if weights else None,
+        None,
+        {"dataset": info["dataset"], "citation": info["citation"]},
+        path,
+        output="sigmoid",
+    )
 
 
 def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +312,7 @@ def aggregate_tracks(proba: np.ndarray, track: np.ndarray, *, method: str = "mea
     track : np.ndarray [shape=(n_segments,)]
         Track key of each segment.
     method : {"mean", "vote"}
-        ``mean`` averages probabilities (seed 004 sums them: same argmax); ``vote`` counts
+        ``mean`` averages probabilities (Yang & Zhang 2019 sums them: same argmax); ``vote`` counts
         segment argmaxes (ties → highest mean probability).
 
     Returns

@@ -14,7 +14,9 @@ A = TypeVar("A")
 B = TypeVar("B")
 
 
-def ordered_map(fn: Callable[[A], B], items: Iterable[A], *, jobs: int = 1, window: int | None = None, executor: Executor | None = None) -> Iterator[B]:
+def ordered_map(
+    fn: Callable[[A], B], items: Iterable[A], *, jobs: int = 1, window: int | None = None, executor: Executor | None = None
+) -> Iterator[B]:
     """Yield ``fn(item)`` in input order, computing at most ``window`` items ahead.
 
     With ``jobs <= 1`` and no executor it runs inline. Exceptions propagate from the item

@@ -3,6 +3,17 @@
 Like ``dvc repro``: each stage's output name and fingerprint derive from its parameters and
 its inputs' fingerprints, so a changed parameter reruns that stage and everything after it,
 and nothing before it.
+
+``genre run`` takes every option of ``fetch``, ``segment``, ``featurize`` and ``train`` from
+their config classes (same names, same defaults). Two things it decides that the stage
+commands leave to the user, both declared here:
+
+* :data:`RUN_DEFAULTS` -- windows overlap by half (a 1.5 s hop for the 3 s default window), and
+  the model is an SVM (on the demo's drum styles it beats the from-scratch networks and the
+  musicnn embedding, and trains in a second; ``tools/demo_study.py``);
+* :func:`features_for` -- each input of the model that no selected feature can fill gets the
+  feature the model's paper used, with its usual settings (``cnn6``: 128-band log-mel;
+  ``lstm``: the 30x30 MFCC sequence; ``cnn-mlp``: log-mel and the hand-crafted statistics).
 """
 
 from __future__ import annotations
@@ -12,13 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_cli import evaluate, featurize, fetch, segment, train
-from genre_cli.datasets import FetchOptions
+from genre_cli.datasets import FetchOptions, check_score_split
 from genre_cli.features import FeatureConfig
-from genre_cli.segment import SegmentConfig
+from genre_cli.features import kind as feature_kinds
 from genre_cli.stage import StageResult
-from genre_cli.train import TrainConfig
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
 
 STAGES = ("fetch", "segment", "featurize", "train", "evaluate")
+
+#: Options ``genre run`` sets differently from the stage commands, by config group.
+RUN_DEFAULTS: dict[str, dict[str, object]] = {"segment": {"hop": 1.5}, "train": {"model": "svm"}}
 
 
 @dataclass
@@ -29,22 +44,52 @@ class PipelineConfig:
     source: str | None = None
     root: str | Path | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
-    segment: SegmentConfig = field(default_factory=lambda: SegmentConfig(seconds=3.0, hop=1.5))
-    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(mel=128))
-    train: TrainConfig = field(default_factory=TrainConfig)
+    segment: SegmentConfig = field(default_factory=lambda: SegmentConfig(**RUN_DEFAULTS["segment"]))
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**RUN_DEFAULTS["train"]))
     split: str = "test"
     jobs: int = 2
     workdir: str | Path | None = None
 
+    def __post_init__(self) -> None:
+        self.split = check_score_split(self.split)
 
-def run(cfg: PipelineConfig, *, force: bool = False, dry_run: bool = False, show_progress: bool = True,
-        on_stage: Callable[[StageResult], None] | None = None, on_epoch=None) -> list[StageResult]:
+
+def features_for(model: str, cfg: FeatureConfig) -> FeatureConfig:
+    """``cfg`` plus, for each input slot of ``model`` that none of ``cfg``'s features can fill,
+    the feature the model's paper used there (else the slot's first feature) with its usual
+    settings (:attr:`~genre_cli.features.FeatureKind.suggested`)."""
+    from genre_cli.models import model_info
+
+    info = model_info(model)
+    selected = set(cfg.names())
+    add: dict[str, object] = {}
+    for slot in info["inputs"]:
+        choices = feature_kinds.slot_choices(slot)
+        if selected & set(choices):
+            continue
+        name = (info.get("features") or {}).get(slot) or next(c for c in choices if feature_kinds.get(c).compute is not None)
+        add |= feature_kinds.get(name).suggested
+        selected.add(name)
+    return cfg.replace(**add) if add else cfg
+
+
+def run(
+    cfg: PipelineConfig,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    show_progress: bool = True,
+    on_stage: Callable[[StageResult], None] | None = None,
+    on_epoch=None,
+) -> list[StageResult]:
     """Run every stage in order; ``force`` reruns all of them; ``dry_run`` runs none.
 
     In a dry run a stage whose input would be rebuilt is reported as ``would run`` without
     looking further (its input does not exist yet).
     """
     results: list[StageResult] = []
+    features = features_for(cfg.train.model, cfg.features)
 
     def step(name: str, fn) -> StageResult | None:
         if dry_run and results and results[-1].status == "would run":
@@ -59,7 +104,7 @@ def run(cfg: PipelineConfig, *, force: bool = False, dry_run: bool = False, show
     common = {"workdir": cfg.workdir, "force": force, "dry_run": dry_run}
     idx = step("fetch", lambda: fetch.run(cfg.dataset, source=cfg.source, root=cfg.root, options=cfg.fetch, **common))
     seg = step("segment", lambda: segment.run(idx.path, config=cfg.segment, jobs=cfg.jobs, show_progress=show_progress, **common))
-    feat = step("featurize", lambda: featurize.run(seg.path, config=cfg.features, jobs=cfg.jobs, show_progress=show_progress, **common))
+    feat = step("featurize", lambda: featurize.run(seg.path, config=features, jobs=cfg.jobs, show_progress=show_progress, **common))
     model = step("train", lambda: train.run(feat.path, config=cfg.train, show_progress=show_progress, on_epoch=on_epoch, **common))
     step("evaluate", lambda: evaluate.run([model.path], feat.path, split=cfg.split, device=cfg.train.device, **common))
     return results

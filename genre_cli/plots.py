@@ -58,8 +58,15 @@ def confusion_png(cm: np.ndarray, labels: list[str], path: str | Path, *, title:
             for i in range(k):
                 for j in range(k):
                     v = data[i, j]
-                    ax.text(j, i, format(v, fmt) if (fmt != "d" or v) else "0", ha="center", va="center", fontsize=8,
-                            color="white" if v > hi else "black")
+                    ax.text(
+                        j,
+                        i,
+                        format(v, fmt) if (fmt != "d" or v) else "0",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if v > hi else "black",
+                    )
         fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -90,7 +97,10 @@ def history_png(history: list[dict[str, Any]], path: str | Path, *, title: str =
     keys = sorted({k for h in history for k, v in h.items() if isinstance(v, (int, float)) and k not in ("epoch", "seconds")})
     fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
-    for ax, pick, ylabel in ((axes[0], lambda k: k.endswith("loss"), "cross-entropy loss"), (axes[1], lambda k: "accuracy" in k, "accuracy")):
+    for ax, pick, ylabel in (
+        (axes[0], lambda k: k.endswith("loss"), "cross-entropy loss"),
+        (axes[1], lambda k: "accuracy" in k, "accuracy"),
+    ):
         shown = [k for k in keys if pick(k)]
         for key in shown:
             xs = [e for e, h in zip(epochs, history) if key in h]

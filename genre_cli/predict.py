@@ -5,15 +5,15 @@ parameters, normalisation statistics, weights), so nothing else is read.
 
 Pipeline
 --------
-* **Streaming decode.** Each file is decoded block by block (``soundfile``; ``ffmpeg``
-  for m4a/aac/opus/wma when installed), downmixed to mono and resampled with soxr's
-  streaming resampler, whose output is identical to resampling the whole file at once.
-  A one-hour recording never sits in memory: only one block and the samples of the
-  windows still open are kept.
+* **Streaming decode.** Each file is decoded block by block by :func:`genre_cli.audio.stream`
+  (the decoder ``segment`` uses: soundfile, ffmpeg for m4a/aac/opus/wma when installed),
+  downmixed to mono and resampled with soxr's streaming resampler, whose output is identical
+  to resampling the whole file at once. A one-hour recording never sits in memory: only one
+  block and the samples of the windows still open are kept.
 * **Windows.** The model's window length and hop, over the whole file: every full window
   at the hop, plus, when the hop grid leaves a tail uncovered, one full window aligned
   to the end of the file (so no window is mostly zero padding). A file shorter than one
-  window gives one zero-padded window. See :func:`plan_windows`.
+  window gives one zero-padded window. See :func:`genre_cli.windows.plan_windows`.
 * **Workers.** Decoding and featurizing run in ``jobs`` worker threads (numpy, soxr,
   libsndfile and the FFT release the GIL); feature chunks go through a bounded queue.
 * **Batched inference.** The caller's thread loads the model once and runs it on batches
@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,18 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_cli.audio import FFMPEG_EXTENSIONS, check_complete, check_file, downmix, error_reason, is_audio_path, open_reason
+from genre_cli import audio
+from genre_cli.audio import BLOCK_SECONDS, error_reason, is_audio_path
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
 from genre_cli.parallel import available_cores
-from genre_cli.segment import SegmentConfig, window_starts
+from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
 FEATURE_CHUNK = 32
 #: Windows per forward pass (may mix files).
 BATCH_SIZE = 128
-#: Seconds of native-rate audio decoded per block.
-BLOCK_SECONDS = 30.0
 
 
 @dataclass
@@ -61,8 +58,16 @@ class Prediction:
     ----------
     proba : np.ndarray [shape=(n_classes,)]
         Aggregated probabilities (``vote``: fraction of windows, ties broken by mean).
+        For a tagger (``output == "sigmoid"``): the mean tag likelihoods, each in [0, 1],
+        independent (they do not sum to 1).
     windows : list of (start_s, end_s, proba)
         Per-window probabilities (only when asked for a timeline).
+    duration : float
+        Seconds decoded and analysed (with ``max_seconds``: at most that).
+    truncated : bool
+        The file is longer than ``max_seconds``; only its beginning was analysed.
+    output : {"softmax", "sigmoid"}
+        The model's output kind (:attr:`genre_cli.inference.Classifier.output`).
     """
 
     path: Path
@@ -71,6 +76,14 @@ class Prediction:
     proba: np.ndarray
     n_windows: int = 0
     windows: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    truncated: bool = False
+    output: str = "softmax"
+
+    @property
+    def words(self) -> tuple[str, str]:
+        """What a label and its score are called in the output: ``("genre", "probability")``,
+        or ``("tag", "likelihood")`` for a tagger's independent likelihoods."""
+        return ("tag", "likelihood") if self.output == "sigmoid" else ("genre", "probability")
 
     def top(self, k: int = 1) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, best first."""
@@ -96,6 +109,64 @@ def top_k(proba: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float
     """``[(label, probability), ...]`` of the ``k`` largest entries of ``proba``."""
     order = np.argsort(-proba, kind="stable")[:k]
     return [(labels[i], float(proba[i])) for i in order]
+
+
+_ranked = top_k  # for functions whose ``top_k`` parameter hides it
+
+
+def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str | None = None) -> dict:
+    """The JSON record of one classified file: a line of ``genre predict --format jsonl``,
+    and the body of ``genre serve``'s answer (which adds a few keys of its own).
+
+    Parameters
+    ----------
+    res : Prediction
+    top_k : int >= 1
+        Labels listed in ``top`` (and in each window's ``top``).
+    timeline : bool
+        Add ``windows``: one entry per window of the model's length and hop.
+    path : str or None
+        What to write as ``path`` (default ``str(res.path)``; serve gives the client's
+        file name, never the server's temporary path).
+
+    Returns
+    -------
+    dict
+        ``{"path", "genre", "probability", "duration" (s, decoded), "n_windows",
+        "top": [{"genre", "probability"}, ...] (best first), "probabilities": {label: p}}``
+        plus, with ``timeline``, ``"windows": [{"start", "end" (s), "genre", "probability",
+        "top": [...]}, ...]``. Probabilities are rounded to 6 decimals, times to 3.
+        A tagger's record (``res.output == "sigmoid"``) has the same keys -- its labels are
+        tags and its values independent likelihoods that need not sum to 1 -- and adds
+        ``"output": "sigmoid"`` after ``probabilities`` to say so (one schema for every model,
+        so scripts and ``genre serve``'s page read both).
+    """
+    top = res.top(top_k)
+    rec = {
+        "path": str(res.path) if path is None else path,
+        "genre": top[0][0],
+        "probability": round(top[0][1], 6),
+        "duration": round(res.duration, 3),
+        "n_windows": res.n_windows,
+        "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
+        "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
+    }
+    if res.output == "sigmoid":  # a tagger: independent likelihoods in [0, 1], not a distribution
+        rec["output"] = "sigmoid"
+    if timeline:
+        rec["windows"] = []
+        for s, e, p in res.windows:
+            wt = _ranked(p, res.labels, top_k)
+            rec["windows"].append(
+                {
+                    "start": round(s, 3),
+                    "end": round(e, 3),
+                    "genre": wt[0][0],
+                    "probability": round(wt[0][1], 6),
+                    "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
+                }
+            )
+    return rec
 
 
 def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
@@ -125,175 +196,7 @@ def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
 
 def windows_for(clf: Classifier) -> SegmentConfig:
     """The model's window length, hop and sample rate (fixed grid over the whole file)."""
-    cfg = SegmentConfig.from_params(clf.segment_config)
-    return SegmentConfig(sr=cfg.sr, seconds=cfg.seconds, hop=cfg.hop, frames=cfg.frames, frame_hop=cfg.frame_hop, policy="fixed", last="drop")
-
-
-def plan_windows(n: int, seg: SegmentConfig) -> list[tuple[int, int]]:
-    """Windows ``(start, length)`` covering a signal of ``n`` samples.
-
-    Every full window on the hop grid (:func:`genre_cli.segment.window_starts`); if the
-    last of them ends before the signal does, one more full window ending at the last
-    sample; a signal shorter than one window gives ``[(0, n)]`` (zero-padded when
-    featurized); ``[]`` when ``n == 0``.
-    """
-    win = seg.win
-    if n <= 0:
-        return []
-    if n < win:
-        return [(0, n)]
-    spans = window_starts(n, SegmentConfig(sr=seg.sr, seconds=seg.seconds, hop=seg.hop, frames=seg.frames, frame_hop=seg.frame_hop, policy="fixed", last="drop"))
-    if spans[-1][0] + win < n:
-        spans.append((n - win, win))
-    return spans
-
-
-# ----------------------------------------------------------------------------- decoding
-
-
-def decode_blocks(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
-    """Decode ``path`` block by block to mono float32 at ``sr`` Hz.
-
-    The concatenated blocks equal :func:`genre_cli.audio.load` of the whole file (same
-    downmix, same soxr resampler in streaming mode).
-
-    Raises
-    ------
-    AudioError
-        Missing, empty, undecodable or non-finite audio; a format that needs ffmpeg when
-        ffmpeg is not installed.
-    """
-    import soundfile as sf
-
-    path = Path(path)
-    check_file(path)
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as exc:
-        if path.suffix.lower() in FFMPEG_EXTENSIONS:
-            yield from _ffmpeg_blocks(path, sr, block_seconds)
-            return
-        raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None
-    with f:
-        native = int(f.samplerate)
-        block = max(1, int(block_seconds * native))
-
-        def read() -> Iterator[np.ndarray]:
-            got = 0
-            while True:
-                try:
-                    data = f.read(block, dtype="float32", always_2d=True)
-                except Exception as exc:
-                    raise AudioError(f"{path}: decoding failed ({error_reason(exc)})") from None
-                if not len(data):
-                    if got:
-                        check_complete(path, got, f.frames, native)
-                    return
-                got += len(data)
-                yield downmix(data)
-
-        yield from _resampled(path, read(), native, sr)
-
-
-def _resampled(path: Path, blocks: Iterator[np.ndarray], native: int, sr: int) -> Iterator[np.ndarray]:
-    import soxr
-
-    stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
-    total = 0
-    for y in blocks:
-        if not np.all(np.isfinite(y)):
-            raise AudioError(f"{path}: audio contains NaN or Inf samples")
-        total += len(y)
-        out = y if stream is None else stream.resample_chunk(y, last=False)
-        if len(out):
-            yield np.ascontiguousarray(out, dtype=np.float32)
-    if total == 0:
-        raise AudioError(f"{path}: no audio samples")
-    if stream is not None:
-        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-        if len(tail):
-            yield np.ascontiguousarray(tail, dtype=np.float32)
-
-
-def ffmpeg_available() -> bool:
-    """True when both ``ffmpeg`` and ``ffprobe`` are on the PATH."""
-    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
-
-
-def _ffmpeg_blocks(path: Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
-    """Stream m4a/aac/opus/wma through ffmpeg (native rate, mono f32le), resample with soxr."""
-    if not ffmpeg_available():
-        raise AudioError(f"{path}: {path.suffix} files need ffmpeg, which is not installed (e.g. apt-get install ffmpeg)")
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=60,
-    )
-    try:
-        native = int(probe.stdout.strip().splitlines()[0])
-    except (ValueError, IndexError):
-        msg = (probe.stderr.strip().splitlines() or ["no audio stream"])[-1]
-        raise AudioError(f"{path}: not decodable audio ({msg[:200]})") from None
-    proc = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1", "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    nbytes = 4 * max(1, int(block_seconds * native))
-
-    def read() -> Iterator[np.ndarray]:
-        while buf := proc.stdout.read(nbytes):
-            yield np.frombuffer(buf[: len(buf) // 4 * 4], dtype="<f4").astype(np.float32)
-
-    try:
-        yield from _resampled(path, read(), native, sr)
-        err = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0:
-            raise AudioError(f"{path}: ffmpeg failed ({(err.splitlines() or ['exit ' + str(proc.returncode)])[-1][:200]})")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
-class Windower:
-    """Cut a stream of sample blocks into the windows of :func:`plan_windows`.
-
-    Only the samples that a window still open (or the end-aligned last window) may need
-    are kept, so memory is bounded by the block size plus one window.
-    """
-
-    def __init__(self, seg: SegmentConfig):
-        self.win, self.hop = seg.win, seg.hop_samples
-        self.seg = seg
-        self.buf = np.zeros(0, dtype=np.float32)
-        self.buf_start = 0  # sample index of buf[0]
-        self.total = 0
-        self.k = 0  # next grid window
-
-    def push(self, block: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Add samples; return the ``(start, window)`` pairs now complete."""
-        self.buf = np.concatenate([self.buf, block]) if len(self.buf) else block
-        self.total += len(block)
-        out = []
-        while self.k * self.hop + self.win <= self.total:
-            s = self.k * self.hop - self.buf_start
-            out.append((self.k * self.hop, self.buf[s : s + self.win].copy()))
-            self.k += 1
-        keep = min(self.k * self.hop, max(self.total - self.win, 0), self.total)
-        if keep > self.buf_start:
-            self.buf = self.buf[keep - self.buf_start :]
-            self.buf_start = keep
-        return out
-
-    def finish(self) -> list[tuple[int, np.ndarray]]:
-        """The windows left at the end of the stream (end-aligned or padded)."""
-        out = []
-        for start, n in plan_windows(self.total, self.seg)[self.k :]:
-            w = np.zeros(self.win, dtype=np.float32)
-            w[:n] = self.buf[start - self.buf_start : start - self.buf_start + n]
-            out.append((start, w))
-        return out
+    return SegmentConfig.from_params(clf.segment_config).grid()
 
 
 # ----------------------------------------------------------------------------- running
@@ -307,6 +210,7 @@ class _Context:
     block_seconds: float
     stop: threading.Event
     q: queue.Queue
+    max_samples: int | None = None
 
 
 @dataclass
@@ -317,6 +221,7 @@ class _State:
     pending: int = 0  # chunks queued for inference
     done: bool = False
     duration: float = 0.0
+    truncated: bool = False
     failure: str | None = None
 
     @property
@@ -352,18 +257,27 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
             chunk.clear()
             return _put(ctx, item)
 
-        for block in decode_blocks(path, ctx.seg.sr, block_seconds=ctx.block_seconds):
-            if ctx.stop.is_set():
-                return
-            for item in w.push(block):
-                chunk.append(item)
-                if len(chunk) >= FEATURE_CHUNK and not flush():
+        limit, truncated = ctx.max_samples, False
+        blocks = audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds)
+        try:
+            for block in blocks:
+                if ctx.stop.is_set():
                     return
+                if limit is not None and w.total + len(block) > limit:
+                    block, truncated = block[: limit - w.total], True
+                for item in w.push(block):
+                    chunk.append(item)
+                    if len(chunk) >= FEATURE_CHUNK and not flush():
+                        return
+                if truncated:
+                    break  # the rest is never decoded
+        finally:
+            blocks.close()
         chunk.extend(w.finish())
         if not flush():
             return
         sent_end = True
-        _put(ctx, ("done", idx, w.total / ctx.seg.sr))
+        _put(ctx, ("done", idx, (w.total / ctx.seg.sr, truncated)))
     except AudioError as exc:
         sent_end = True
         _put(ctx, ("fail", idx, exc.message))
@@ -440,13 +354,15 @@ def run(
     timeline: bool = False,
     batch_size: int = BATCH_SIZE,
     block_seconds: float = BLOCK_SECONDS,
+    max_seconds: float | None = None,
 ) -> Iterator[Prediction | Failure]:
     """Classify each input file; yield results in input order as soon as each is done.
 
     Parameters
     ----------
-    model : path or Classifier
-        Model artifact from ``genre train`` (loaded once), or an already loaded one.
+    model : str, path or Classifier
+        Model artifact from ``genre train`` or a built-in model's name (loaded once,
+        :func:`~genre_cli.inference.load_classifier`), or an already loaded one.
     inputs : iterable of Path
         Consumed lazily (e.g. paths read from stdin as they arrive).
     jobs : int >= 1
@@ -459,6 +375,9 @@ def run(
         Windows per forward pass (windows of several files share a batch).
     block_seconds : float
         Native-rate seconds decoded per block (memory vs. overhead).
+    max_seconds : float > 0 or None
+        Analyse at most the first ``max_seconds`` of each file (the rest is not decoded;
+        :attr:`Prediction.truncated` says it happened). ``None``: whole files.
 
     Raises
     ------
@@ -472,11 +391,20 @@ def run(
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
     if jobs < 1 or batch_size < 1 or block_seconds <= 0:
         raise UsageError("jobs and batch_size must be >= 1 and block_seconds > 0")
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"max_seconds must be > 0, got {max_seconds!r}")
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
     seg = windows_for(clf)
-    ctx = _Context(seg, FeatureConfig.from_params(clf.feature_config), sorted(set(clf.inputs.values())), block_seconds,
-                   threading.Event(), queue.Queue(maxsize=4 * jobs))
+    ctx = _Context(
+        seg,
+        FeatureConfig.from_params(clf.feature_config),
+        sorted(set(clf.inputs.values())),
+        block_seconds,
+        threading.Event(),
+        queue.Queue(maxsize=4 * jobs),
+        None if max_seconds is None else max(1, int(round(max_seconds * seg.sr))),
+    )
     win_s = seg.win / seg.sr
     states: dict[int, _State] = {}
     batch: list[tuple[int, dict[str, np.ndarray], np.ndarray]] = []
@@ -505,7 +433,7 @@ def run(
         feats = {k: np.concatenate([b[1][k] for b in batch]) for k in ctx.names}
         proba = clf.predict_proba(feats, batch_size=max(batch_size, 1))
         i = 0
-        for idx, f, starts in batch:
+        for idx, _feats, starts in batch:
             n = len(starts)
             st = states.get(idx)
             if st is not None:
@@ -522,7 +450,7 @@ def run(
         starts = np.concatenate(st.starts)
         _, tp = aggregate_tracks(p, np.zeros(len(p), dtype=np.int64), method=aggregate)
         wins = [(s / seg.sr, min(s / seg.sr + win_s, st.duration), q) for s, q in zip(starts.tolist(), p)] if timeline else []
-        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins)
+        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated, clf.output)
 
     try:
         fill()
@@ -554,7 +482,7 @@ def run(
                 if sum(len(b[2]) for b in batch) >= batch_size:
                     infer()
             elif kind == "done":
-                st.done, st.duration = True, float(payload)
+                st.done, st.duration, st.truncated = True, float(payload[0]), bool(payload[1])
             else:
                 st.failure = str(payload)
     finally:

@@ -1,6 +1,7 @@
-"""Probe many audio files in parallel (header only: duration, sample rate, channels).
+"""Probe and hash many audio files in parallel (header only: duration, sample rate, channels).
 
-Threads are enough: libsndfile (via soundfile) releases the GIL while it reads.
+Threads are enough: libsndfile (via soundfile) releases the GIL while it reads. The work is
+:func:`genre_cli.parallel.ordered_map`, with a progress bar.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
 from genre_cli.audio import AudioInfo, probe
 from genre_cli.errors import AudioError
+from genre_cli.parallel import ordered_map
+from genre_cli.ui import progress as progress_bar
 
-__all__ = ["probe_many", "md5_many", "parallel_map"]
+__all__ = ["probe_many", "md5_many"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,36 +29,23 @@ def probe_many(paths: list[Path], *, jobs: int, progress: bool) -> list[AudioInf
 
     A file that cannot be probed yields its :class:`AudioError` in its slot; nothing raises.
     """
-    return parallel_map(_probe_one, list(paths), jobs=jobs, progress=progress, desc="probe")
+    return _each(_probe_one, list(paths), jobs=jobs, progress=progress, desc="probe")
 
 
 def md5_many(paths: list[Path], *, jobs: int, progress: bool = False) -> list[str]:
     """``"md5:<hex>"`` of each file (``""`` for one that cannot be read or is not a regular
     file); order preserved."""
-    return parallel_map(_md5_one, list(paths), jobs=jobs, progress=progress, desc="md5")
+    return _each(_md5_one, list(paths), jobs=jobs, progress=progress, desc="md5")
 
 
-def parallel_map(fn: Callable[[T], R], items: list[T], *, jobs: int, progress: bool, desc: str = "") -> list[R]:
-    """``[fn(x) for x in items]`` on a thread pool of ``jobs`` workers, with a progress bar.
-
-    ``fn`` must not raise (wrap errors into return values).
-    """
-    from tqdm import tqdm
-
-    jobs = max(1, int(jobs or 1))
-    results: list[R | None] = [None] * len(items)
-    with tqdm(total=len(items), desc=desc, unit="file", disable=not progress or not items, leave=False) as bar:
-        if jobs == 1 or len(items) <= 1:
-            for i, item in enumerate(items):
-                results[i] = fn(item)
-                bar.update(1)
-        else:
-            with ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool:
-                futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.update(1)
-    return results  # type: ignore[return-value]
+def _each(fn: Callable[[T], R], items: list[T], *, jobs: int, progress: bool, desc: str) -> list[R]:
+    """``[fn(x) for x in items]`` on ``jobs`` threads, in order, with a progress bar (``fn`` must not raise)."""
+    out: list[R] = []
+    with progress_bar(len(items), desc, enabled=progress and bool(items), unit="files") as advance:
+        for r in ordered_map(fn, items, jobs=max(1, int(jobs or 1))):
+            out.append(r)
+            advance(1)
+    return out
 
 
 def _probe_one(path: Path) -> AudioInfo | AudioError:

@@ -35,27 +35,71 @@ DEFAULT_LR = {"adamw": 1e-3, "adam": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
 
 #: The default recipe (see the module docstring). ``patience`` 0 = no early stopping.
 RECIPE: dict[str, Any] = {
-    "epochs": 30, "batch_size": 32, "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-2, "patience": 0,
-    "schedule": "cosine", "warmup": 0.05, "ema": 0.999, "select": "last",
-    "class_weights": "auto", "label_smoothing": 0.1, "mixup": 0.2,
-    "specaugment": False, "time_shift": 0.0, "freq_shift": 4, "eq": 0.2,
+    "epochs": 30,
+    "batch_size": 32,
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "weight_decay": 1e-2,
+    "patience": 0,
+    "schedule": "cosine",
+    "warmup": 0.05,
+    "ema": 0.999,
+    "select": "last",
+    "class_weights": "auto",
+    "label_smoothing": 0.1,
+    "mixup": 0.2,
+    "specaugment": False,
+    "time_shift": 0.0,
+    "freq_shift": 4,
+    "eq": 0.2,
 }
 #: ``--paper``: values for what the paper does not state (plain training, no regularising extras).
 PLAIN: dict[str, Any] = {
-    "epochs": 30, "batch_size": 32, "optimizer": "adamw", "weight_decay": 1e-4, "patience": 10,
-    "schedule": "constant", "warmup": 0.0, "ema": 0.0, "select": "best",
-    "class_weights": "none", "label_smoothing": 0.0, "mixup": 0.0,
-    "specaugment": False, "time_shift": 0.0, "freq_shift": 0, "eq": 0.0,
+    "epochs": 30,
+    "batch_size": 32,
+    "optimizer": "adamw",
+    "weight_decay": 1e-4,
+    "patience": 10,
+    "schedule": "constant",
+    "warmup": 0.0,
+    "ema": 0.0,
+    "select": "best",
+    "class_weights": "none",
+    "label_smoothing": 0.0,
+    "mixup": 0.0,
+    "specaugment": False,
+    "time_shift": 0.0,
+    "freq_shift": 0,
+    "eq": 0.0,
 }
 #: Every resolved setting, in order (``seed`` is always given).
-KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "patience", "schedule", "warmup", "ema", "select",
-        "class_weights", "label_smoothing", "mixup", "specaugment", "time_shift", "freq_shift", "eq")
+KEYS = (
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "patience",
+    "schedule",
+    "warmup",
+    "ema",
+    "select",
+    "class_weights",
+    "label_smoothing",
+    "mixup",
+    "specaugment",
+    "time_shift",
+    "freq_shift",
+    "eq",
+)
 #: ``class_weights: auto`` weighs the loss when the largest class has this many times the
 #: training segments of the smallest.
 IMBALANCE_RATIO = 1.5
 
 
-def resolve(given: dict[str, Any], paper: dict[str, Any], *, use_paper: bool, declares_l2: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+def resolve(
+    given: dict[str, Any], paper: dict[str, Any], *, use_paper: bool, declares_l2: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Resolved settings and their sources.
 
     Parameters
@@ -89,8 +133,10 @@ def resolve(given: dict[str, Any], paper: dict[str, Any], *, use_paper: bool, de
     if given.get("lr") is None and "lr" in paper and paper.get("optimizer", out["optimizer"]) != out["optimizer"]:
         out["lr"], src["lr"] = DEFAULT_LR.get(out["optimizer"], 1e-3), fallback  # the paper's lr belongs to its optimizer
     elif given.get("lr") is None and "lr" not in paper:
-        out["lr"], src["lr"] = (base["lr"] if out["optimizer"] == base["optimizer"] and "lr" in base
-                                else DEFAULT_LR.get(out["optimizer"], 1e-3)), fallback
+        out["lr"], src["lr"] = (
+            (base["lr"] if out["optimizer"] == base["optimizer"] and "lr" in base else DEFAULT_LR.get(out["optimizer"], 1e-3)),
+            fallback,
+        )
     else:
         pick("lr", None)
     for key in KEYS:

@@ -7,7 +7,7 @@ the valid names.
 Examples
 --------
 >>> MODELS = Registry("model")
->>> @MODELS.register("logreg", inputs=("handcrafted",), source="seed 000")
+>>> @MODELS.register("logreg", inputs=("handcrafted",), source="Pun & Nazirkhanova 2020")
 ... def build_logreg(**cfg): ...
 >>> MODELS.get("logreg") is build_logreg
 True

@@ -64,6 +64,7 @@ def execute(
     force: bool = False,
     dry_run: bool = False,
     attrs: dict[str, Any] | None = None,
+    writer: bool = True,
 ) -> StageResult:
     """Run ``build`` into a new artifact unless an up-to-date one exists.
 
@@ -76,6 +77,10 @@ def execute(
         strings, is lifted into :attr:`StageResult.warnings`).
     out : path or None
         Explicit output; ``None`` derives one with :func:`default_output`.
+    writer : bool
+        False for a process that takes part in the work but does not write (a DDP rank other
+        than 0): after the same up-to-date and dry-run decisions, ``build(None)`` runs and
+        nothing is written.
     """
     fp = artifacts.fingerprint(stage, params, {k: v[0] for k, v in upstream.items()})
     path = Path(out) if out else default_output(workdir, dataset, slug, fp)
@@ -83,6 +88,9 @@ def execute(
         return StageResult(stage, path, fp, "skipped")
     if dry_run:
         return StageResult(stage, path, fp, "would run")
+    if not writer:
+        summary = build(None) or {}
+        return StageResult(stage, path, fp, "ran", summary, list(summary.pop("warnings", [])))
     all_attrs = {"dataset": dataset, **(attrs or {})}
     with artifacts.write_artifact(path, stage=stage, params=params, upstream=upstream, attrs=all_attrs) as f:
         summary = build(f) or {}

@@ -149,7 +149,9 @@ def make_corpus(root: str | Path, *, long_seconds: float = LONG_SECONDS, unreada
     uni.parent.mkdir(parents=True, exist_ok=True)
     sf.write(uni, tone(3.0, 16000, f0=300.0), 16000)
     hours = long_seconds / 3600
-    write_long(add("long", "long_8k.wav", True, f"{hours:g} h at 8 kHz (written in blocks)", seconds=long_seconds, sr=8000), long_seconds, 8000)
+    write_long(
+        add("long", "long_8k.wav", True, f"{hours:g} h at 8 kHz (written in blocks)", seconds=long_seconds, sr=8000), long_seconds, 8000
+    )
 
     # --- links, special files, permissions
     loop = d / "loop_dir"
@@ -236,12 +238,13 @@ def restore_modes(corpus: Corpus) -> None:
 def tiny_pipeline(d: Path, *, sr: int = 8000) -> dict[str, Path]:
     """idx/seg/feat/model of a tiny 2-label dataset (2 s windows at ``sr``, mel 16, 1-epoch cnn6)
     under ``d``: the throwaway model the robustness tests and ``bench/reliability.py`` predict with."""
-    from conftest import synth
     from genre_cli import featurize, fetch, segment, train
     from genre_cli.datasets import FetchOptions
     from genre_cli.features import FeatureConfig
-    from genre_cli.segment import SegmentConfig
-    from genre_cli.train import TrainConfig
+    from genre_cli.training.config import TrainConfig
+    from genre_cli.windows import SegmentConfig
+
+    from conftest import synth
 
     rng = np.random.default_rng(0)
     for label in ("low", "high"):

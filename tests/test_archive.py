@@ -125,7 +125,12 @@ def _zip_symlink(name: str, target: str) -> zipfile.ZipInfo:
 
 @pytest.mark.parametrize(
     "name, target, fragment",
-    [("../evil", None, "'..'"), ("/tmp/genre_cli_zip_abs_evil", None, "absolute"), ("Data/link", "../../evil", "outside"), ("Data/abs", "/etc", "absolute")],
+    [
+        ("../evil", None, "'..'"),
+        ("/tmp/genre_cli_zip_abs_evil", None, "absolute"),
+        ("Data/link", "../../evil", "outside"),
+        ("Data/abs", "/etc", "absolute"),
+    ],
     ids=["dotdot", "absolute", "symlink-outside", "symlink-absolute"],
 )
 def test_unsafe_zip_is_refused_and_nothing_written(layout: Path, name, target, fragment):

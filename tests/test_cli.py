@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import pytest
-from typer.testing import CliRunner
 
-from genre_cli.cli import app
-
-runner = CliRunner()
-
-
-def genre(*args: str):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+from conftest import genre
 
 
 def _statuses(stderr: str) -> dict[str, str]:
@@ -33,8 +27,27 @@ def _statuses(stderr: str) -> dict[str, str]:
 
 
 def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
-    base = ["run", "--dataset", "folder", "--from", audio_folder, "--seconds", "1", "--hop", "1", "--mel", "32",
-            "--epochs", "2", "--device", "cpu", "--jobs", "1", "--workdir", tmp_path / "w"]
+    base = [
+        "run",
+        "--dataset",
+        "folder",
+        "--from",
+        audio_folder,
+        "--seconds",
+        "1",
+        "--hop",
+        "1",
+        "--mel",
+        "32",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--jobs",
+        "1",
+        "--workdir",
+        tmp_path / "w",
+    ]
     r1 = genre(*base)
     assert r1.exit_code == 0, r1.stderr
     assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
@@ -52,7 +65,13 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     assert len(feats) == 2 and any("mel32" in f for f in feats) and any("mel16" in f for f in feats)
 
     r4 = genre(*base, "--dry-run", "--seconds", "2")
-    assert _statuses(r4.stderr) == {"fetch": "skipped", "segment": "would run", "featurize": "would run", "train": "would run", "evaluate": "would run"}
+    assert _statuses(r4.stderr) == {
+        "fetch": "skipped",
+        "segment": "would run",
+        "featurize": "would run",
+        "train": "would run",
+        "evaluate": "would run",
+    }
     r5 = genre(*base, "--force")
     assert set(_statuses(r5.stderr).values()) == {"ran"}
 
@@ -120,21 +139,23 @@ def test_cuda_without_gpu_is_an_error_not_a_fallback(audio_folder, tmp_path):
 def test_demo_dataset_is_embedded(tmp_path):
     r = genre("fetch", "demo", "--workdir", tmp_path)
     assert r.exit_code == 0
-    assert "80 tracks" in r.stderr
+    assert "128 tracks" in r.stderr
     with h5py.File(r.stdout.strip()) as f:
         labels = json.loads(f.attrs["labels"])
         splits = list(f["tracks/split"].asstr()[()])
-    assert labels == ["funk", "jazz", "latin", "rock"]
-    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (56, 12, 12)
+    assert labels == ["funk", "hiphop", "jazz", "latin"]
+    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (96, 0, 32)
+    demo = Path(__file__).resolve().parents[1] / "genre_cli" / "data" / "demo"
+    assert sum(p.stat().st_size for p in demo.rglob("*") if p.is_file()) < 5_000_000  # the demo's size budget
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"], ["serve", "--help"]])
 def test_help_does_not_import_heavy_libraries(argv):
     code = (
         "import sys\n"
         "from genre_cli.cli import app\n"
         f"try:\n    app({argv!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "heavy = [m for m in ('torch', 'librosa', 'sklearn', 'scipy') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'librosa', 'sklearn', 'scipy', 'starlette', 'uvicorn', 'python_multipart') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -145,3 +166,20 @@ def test_help_does_not_import_heavy_libraries(argv):
 def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "genre_cli", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def test_unexpected_error_is_one_line_with_a_report_hint(monkeypatch, audio_folder, tmp_path):
+    import genre_cli.fetch
+
+    def boom(*args, **kwargs):
+        raise ValueError("something nobody expected\nsecond line")
+
+    monkeypatch.setattr(genre_cli.fetch, "run", boom)
+    r = genre("fetch", "folder", "--from", audio_folder, "-o", tmp_path / "i.h5")
+    assert r.exit_code == 1
+    assert "Traceback" not in r.stderr and "second line" not in r.stderr
+    assert "unexpected ValueError in `genre fetch`: something nobody expected" in r.stderr
+    assert "genre --debug fetch" in r.stderr and "report" in r.stderr
+
+    with pytest.raises(ValueError, match="something nobody expected"):  # --debug: the real exception, with its traceback
+        genre("--debug", "fetch", "folder", "--from", audio_folder, "-o", tmp_path / "i.h5")

@@ -234,7 +234,9 @@ def groove_official():
     if not (GROOVE / "tracks.csv").is_file():
         pytest.skip("shared groove-styles data not available")
     return get_dataset("folder")(
-        source=str(GROOVE), root=Path("/nonexistent"), options=opts(labels_csv=GROOVE / "tracks.csv", label_column="style", group_by="drummer")
+        source=str(GROOVE),
+        root=Path("/nonexistent"),
+        options=opts(labels_csv=GROOVE / "tracks.csv", label_column="style", group_by="drummer"),
     )
 
 
@@ -317,7 +319,9 @@ def test_folder_table_split_names_and_errors(tmp_path: Path):
         w.writerow(["path", "genre", "part", "artist"])
         for p, s in zip(paths, names):
             w.writerow([p, p.split("/")[0], s, "a" + p[-5]])
-    index = get_dataset("folder")(source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part"))
+    index = get_dataset("folder")(
+        source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part")
+    )
     assert list(index.tracks["split"]) == ["train", "validation", "test", "validation", "train", "validation"]
     with pytest.raises(UsageError, match="official"):
         get_dataset("folder")(source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split="official"))
@@ -325,7 +329,9 @@ def test_folder_table_split_names_and_errors(tmp_path: Path):
         get_dataset("folder")(source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="nope"))
     with open(table, "a", newline="") as f:
         csv.writer(f).writerow(["rock/missing.wav", "rock", "train", "x"])
-    index = get_dataset("folder")(source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part"))
+    index = get_dataset("folder")(
+        source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part")
+    )
     missing = rows(index)["rock/missing"]
     assert missing["status"] == "corrupt" and "no such file" in missing["reason"] and missing["split"] == "train"
     with open(table, "a", newline="") as f:

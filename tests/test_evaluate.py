@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,48 +10,35 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import soundfile as sf
-from typer.testing import CliRunner
 
-from conftest import synth
 from genre_cli import evaluate as ev
 from genre_cli import featurize, fetch, segment, train
-from genre_cli.cli import app
 from genre_cli.datasets import FetchOptions
 from genre_cli.errors import InputError
 from genre_cli.features import FeatureConfig
+from genre_cli.formats import features as feat_format
 from genre_cli.inference import aggregate_tracks, load_classifier
-from genre_cli.segment import SegmentConfig
-from genre_cli.train import TrainConfig
+from genre_cli.training.config import TrainConfig
+from genre_cli.windows import SegmentConfig
 
-runner = CliRunner()
+from conftest import genre, write_folder, write_labels_table
+
 LABELS = ("low", "high", "noise")
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def _table_dataset(root: Path) -> Path:
     """3 labels x 6 tracks of 2 s; official split 4/1/1 per label; performers p0/p1 on every side."""
-    rng = np.random.default_rng(1)
-    rows = []
-    for label in LABELS:
-        (root / label).mkdir(parents=True)
-        for i in range(6):
-            sf.write(root / label / f"{label}{i}.wav", synth(label, 2.0, 16000, rng), 16000)
-            split = "train" if i < 4 else "validation" if i == 4 else "test"
-            rows.append({"path": f"{label}/{label}{i}.wav", "style": label, "split": split, "performer": f"p{i % 2}"})
-    table = root / "tracks.csv"
-    with open(table, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return table
+    write_folder(root, per_label=6, seconds=2.0, sr=16000, rng=np.random.default_rng(1))
+    return write_labels_table(root, splits=("train",) * 4 + ("validation", "test"))
 
 
 def _chain(root: Path, table: Path, work: Path, **opts) -> Path:
-    idx = fetch.run("folder", source=str(root), options=FetchOptions(labels_csv=table, label_column="style", group_by="performer", jobs=1, progress=False, **opts), out=work / "idx.h5")
+    idx = fetch.run(
+        "folder",
+        source=str(root),
+        options=FetchOptions(labels_csv=table, label_column="style", group_by="performer", jobs=1, progress=False, **opts),
+        out=work / "idx.h5",
+    )
     seg = segment.run(idx.path, config=SegmentConfig(seconds=0.5, hop=0.5), out=work / "seg.h5", jobs=1, show_progress=False)
     return featurize.run(seg.path, config=FeatureConfig(mel=16), out=work / "feat.h5", jobs=1, show_progress=False).path
 
@@ -62,7 +49,9 @@ def official(tmp_path_factory):
     base = tmp_path_factory.mktemp("evaluate")
     table = _table_dataset(base / "music")
     feat = _chain(base / "music", table, base / "w")
-    model = train.run(feat, config=TrainConfig(model="cnn6", epochs=3, device="cpu", seed=0), out=base / "w" / "model.h5", show_progress=False).path
+    model = train.run(
+        feat, config=TrainConfig(model="cnn6", epochs=3, device="cpu", seed=0), out=base / "w" / "model.h5", show_progress=False
+    ).path
     return {"base": base, "music": base / "music", "table": table, "feat": feat, "model": model}
 
 
@@ -73,7 +62,7 @@ def test_numbers_equal_sklearn_on_the_same_predictions(official, tmp_path):
     rep = res.summary["reports"][0]
     assert rep["dataset"] == "music" and rep["split"] == "test" and rep["n_tracks"] == 3 and rep["n_segments"] == 12
     # the predictions, recomputed independently of evaluate
-    feats = featurize.load_features(official["feat"])
+    feats = feat_format.read(official["feat"])
     rows = np.flatnonzero(feats.segments["split"] == "test")
     clf = load_classifier(official["model"], device="cpu")
     proba = clf.predict_proba({"mel": feats.load("mel", rows)})
@@ -110,7 +99,7 @@ def test_mean_and_vote_aggregation_differ_where_they_should():
     _, vote = aggregate_tracks(proba, track, method="vote")
     assert mean[0].argmax() == 0 and vote[0].argmax() == 1  # 2 of 3 windows vote class 1
     np.testing.assert_allclose(vote[0], [1 / 3, 2 / 3], atol=1e-4)
-    # summing (seed 004) instead of averaging never changes the decision
+    # summing (Yang & Zhang 2019) instead of averaging never changes the decision
     assert (proba[:3].sum(0)).argmax() == mean[0].argmax()
 
 
@@ -136,10 +125,23 @@ def test_track_leakage_refused_and_allow_leakage_flagged(official, tmp_path):
     r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--out", tmp_path / "e.h5", "--no-plots")
     assert r.exit_code == 2
     assert "was trained/validated on 12 of the 12 evaluated tracks" in r.stderr and "--allow-leakage" in r.stderr
-    r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--no-plots")
+    r = genre(
+        "evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--no-plots"
+    )
     assert r.exit_code == 0, r.stderr
     assert "LEAKAGE ALLOWED" in r.stderr and "inflated" in r.stderr
-    r = genre("evaluate", official["model"], official["feat"], "--split", "train", "--allow-leakage", "--out", tmp_path / "e.h5", "--json", "--no-plots")
+    r = genre(
+        "evaluate",
+        official["model"],
+        official["feat"],
+        "--split",
+        "train",
+        "--allow-leakage",
+        "--out",
+        tmp_path / "e.h5",
+        "--json",
+        "--no-plots",
+    )
     rep = json.loads(r.stdout)[0]
     assert rep["leakage"]["allowed"] is True and rep["leakage"]["tracks"] == 12
 
@@ -157,18 +159,18 @@ def test_group_overlap_on_an_official_split_is_reported_not_refused(official, tm
 
 
 def test_group_overlap_on_a_group_aware_split_is_refused(official, tmp_path):
-    feats = featurize.load_features(official["feat"])
-    prov = ev.split_provenance(official["feat"])
-    assert prov["group_by"] == "performer" and prov["group_aware"] is False and prov["index"]
-    aware = dict(prov, group_aware=True, split_method="random, stratified by label, grouped by 'performer' (seed 0)")
+    feats = feat_format.read(official["feat"])
+    prov = feats.provenance  # recorded by fetch, carried forward by segment and featurize
+    assert prov.group_by == "performer" and prov.group_aware is False and prov.index
+    aware = dataclasses.replace(prov, group_aware=True, split_method="random, stratified by label, grouped by 'performer' (seed 0)")
     with pytest.raises(InputError, match="share a performer .* although this split was made performer-disjoint"):
         ev.evaluate_model(official["model"], feats, split="test", provenance=aware)
     rep = ev.evaluate_model(official["model"], feats, split="test", provenance=aware, allow_leakage=True)
     assert rep["leakage"]["allowed"] is True and rep["leakage"]["group_policy"] == "refuse"
-    # a real group-aware index is recognised through the upstream chain
+    # a real group-aware index is recognised through the provenance its features carry
     feat2 = _chain(official["music"], official["table"], tmp_path / "w2", split="random")
-    prov2 = ev.split_provenance(feat2)
-    assert prov2["group_aware"] is True and "grouped by 'performer'" in prov2["split_method"]
+    prov2 = feat_format.read(feat2).provenance
+    assert prov2.group_aware is True and "grouped by 'performer'" in prov2.split_method
 
 
 def test_cli_tables_plots_and_two_models(official, tmp_path):

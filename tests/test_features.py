@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from genre_cli.errors import AudioError, InputError, UsageError
-from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
-from genre_cli.features import extract as fx
+from genre_cli.features import FeatureConfig, column_names, compute, extract, filters, n_frames, output_shape, spectral
 
 SR = 22050
 L = 2 * SR  # 2 s segments: 87 frames
@@ -88,11 +87,11 @@ def test_mfcc_matches_librosa():
 
 
 def test_spectral_descriptors_match_librosa():
-    mag = np.abs(fx._stft(Y, 2048, 512))
-    centroid, bandwidth, rolloff = fx._spectral_shape(mag, SR, 2048)
-    contrast = fx._contrast(mag, SR, 2048)
-    zcr = fx._zcr(Y, 2048, 512)
-    chroma = fx._chroma(mag**2, SR, 2048)
+    mag = np.abs(spectral.stft(Y, 2048, 512))
+    centroid, bandwidth, rolloff = spectral.spectral_shape(mag, SR, 2048)
+    contrast = spectral.contrast(mag, SR, 2048)
+    zcr = spectral.zcr(Y, 2048, 512)
+    chroma = spectral.chroma(mag**2, SR, 2048)
     for i, y in enumerate(Y):
         np.testing.assert_allclose(centroid[i], librosa.feature.spectral_centroid(y=y, sr=SR)[0], rtol=1e-4)
         np.testing.assert_allclose(bandwidth[i], librosa.feature.spectral_bandwidth(y=y, sr=SR)[0], rtol=1e-4)
@@ -119,10 +118,10 @@ def test_contrast_top_band_above_lowpass():
     y = (scipy.signal.sosfilt(sos, 0.01 * rng.standard_normal(L)) + low).astype(np.float32)
     ref = librosa.feature.spectral_contrast(y=y, sr=SR)
     # the float32 FFT's error (~1e-7 of the frame peak) swamps the top band's valley ...
-    fast = fx._contrast(np.abs(fx._stft(y[None], 2048, 512)), SR, 2048)[0]
+    fast = spectral.contrast(np.abs(spectral.stft(y[None], 2048, 512)), SR, 2048)[0]
     assert np.abs(fast - ref).max() > 1.0
     # ... so the vector statistics use the float64 FFT (rounded to complex64, as librosa does)
-    contrast = fx._contrast(np.abs(fx._stft(y[None], 2048, 512, precise=True)), SR, 2048)[0]
+    contrast = spectral.contrast(np.abs(spectral.stft(y[None], 2048, 512, precise=True)), SR, 2048)[0]
     np.testing.assert_allclose(contrast, ref, atol=0.1)
     hc = compute(y[None], FeatureConfig(handcrafted=True))["handcrafted"][0]
     cols = column_names("handcrafted", FeatureConfig(handcrafted=True))
@@ -131,7 +130,7 @@ def test_contrast_top_band_above_lowpass():
 
 
 def _handcrafted_reference(y: np.ndarray) -> np.ndarray:
-    """The 93-vector built the seed's way: one librosa call per feature."""
+    """The 93-vector built the paper's way: one librosa call per feature."""
     feats = [
         librosa.feature.zero_crossing_rate(y),
         librosa.feature.spectral_centroid(y=y, sr=SR),
@@ -174,8 +173,9 @@ def test_kaggle_batched_tempo_and_hpss_match_librosa():
         h, p = librosa.effects.hpss(y[i])
         tempo, _ = librosa.beat.beat_track(y=y[i], sr=SR)
         got = dict(zip(names, vec[i]))
-        np.testing.assert_allclose([got["harmony_mean"], got["harmony_var"], got["perceptr_var"]],
-                                   [h.mean(), h.var(), p.var()], rtol=1e-3, atol=1e-7)
+        np.testing.assert_allclose(
+            [got["harmony_mean"], got["harmony_var"], got["perceptr_var"]], [h.mean(), h.var(), p.var()], rtol=1e-3, atol=1e-7
+        )
         assert got["tempo"] == pytest.approx(float(np.atleast_1d(tempo)[0]), rel=1e-6)
         assert got["rms_mean"] == pytest.approx(librosa.feature.rms(y=y[i]).mean(), rel=1e-4)
         m = librosa.feature.mfcc(y=y[i], sr=SR)
@@ -201,14 +201,12 @@ def test_click_train_zcr():
     y = np.zeros((1, L), np.float32)
     y[0, ::period] = 1.0
     y[0, 1::period] = -1.0
-    zcr = fx._zcr(y, 2048, 512)[0]
+    zcr = spectral.zcr(y, 2048, 512)[0]
     np.testing.assert_allclose(zcr, librosa.feature.zero_crossing_rate(y[0])[0], atol=1e-7)
     inner = zcr[4:-4]
     assert np.all(np.abs(inner - 2 / period) <= 2 / 2048 + 1e-9)
     hc = compute(y, FeatureConfig(handcrafted=True))["handcrafted"][0]
-    assert hc[column_names("handcrafted", FeatureConfig(handcrafted=True)).index("zcr_median")] == pytest.approx(
-        2 / period, abs=1 / 2048
-    )
+    assert hc[column_names("handcrafted", FeatureConfig(handcrafted=True)).index("zcr_median")] == pytest.approx(2 / period, abs=1 / 2048)
 
 
 def test_db_reference_is_fixed_not_per_segment():
@@ -224,8 +222,7 @@ def test_db_reference_is_fixed_not_per_segment():
 def test_silence_and_dc_are_finite(kind):
     y = {"silence": np.zeros((2, L)), "dc": np.full((2, L), 0.7), "tiny": np.full((2, L), 1e-30)}[kind]
     for top_db in (None, 80.0):
-        cfg = FeatureConfig(mel=64, stft=True, mfcc=20, deltas=True, mfcc_frames=(8, 13), handcrafted=True,
-                            kaggle=True, top_db=top_db)
+        cfg = FeatureConfig(mel=64, stft=True, mfcc=20, deltas=True, mfcc_frames=(8, 13), handcrafted=True, kaggle=True, top_db=top_db)
         out = compute(y.astype(np.float32), cfg)
         for name, arr in out.items():
             assert np.isfinite(arr).all(), (kind, name)
@@ -270,7 +267,7 @@ def test_batched_equals_per_segment(all_out):
 def test_internal_chunking_is_invisible(monkeypatch):
     cfg = FeatureConfig(mel=32, mfcc=13, handcrafted=True, top_db=80.0)
     whole = compute(Y, cfg)
-    monkeypatch.setattr(fx, "_CHUNK_BYTES", 1)  # one segment per chunk
+    monkeypatch.setattr(extract, "CHUNK_BYTES", 1)  # one segment per chunk
     chunked = compute(Y, cfg)
     for name in cfg.names():
         np.testing.assert_allclose(whole[name], chunked[name], rtol=1e-5, atol=1e-4)
@@ -331,8 +328,9 @@ def test_invalid_use_raises():
     assert compute(np.zeros((0, L), np.float32), FeatureConfig(mel=64))["mel"].shape == (0, 87, 64)
     with pytest.raises(UsageError):
         compute(Y, FeatureConfig(mel=64), workers=0)
-    np.testing.assert_allclose(compute(Y, FeatureConfig(mel=64), workers=2)["mel"],
-                               compute(Y, FeatureConfig(mel=64), workers=None)["mel"], atol=1e-4)
+    np.testing.assert_allclose(
+        compute(Y, FeatureConfig(mel=64), workers=2)["mel"], compute(Y, FeatureConfig(mel=64), workers=None)["mel"], atol=1e-4
+    )
 
 
 def test_column_names():
@@ -377,19 +375,25 @@ def test_kaggle_vector_matches_table():
 
 # The constant tables are built without librosa.filters / scipy.signal (their import costs
 # ~1.3 s per worker process); they must equal what those functions return.
-@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [
-    (22050, 2048, 128, 0.0, None), (22050, 2048, 40, 20.0, 8000.0), (16000, 512, 64, 0.0, None), (44100, 4096, 96, 30.0, 16000.0),
-])
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels,fmin,fmax",
+    [
+        (22050, 2048, 128, 0.0, None),
+        (22050, 2048, 40, 20.0, 8000.0),
+        (16000, 512, 64, 0.0, None),
+        (44100, 4096, 96, 30.0, 16000.0),
+    ],
+)
 def test_mel_filterbank_equals_librosa(sr, n_fft, n_mels, fmin, fmax):
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32)
-    np.testing.assert_array_equal(fx._mel_basis_t(sr, n_fft, n_mels, fmin, fmax), ref.T)
+    np.testing.assert_array_equal(filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax), ref)
 
 
 @pytest.mark.parametrize("n_fft", [256, 512, 2048, 1000])
 def test_window_equals_librosa_hann(n_fft):
     ref = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
-    np.testing.assert_allclose(fx._window(n_fft), ref, rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(fx._fft_freqs(22050, n_fft), librosa.fft_frequencies(sr=22050, n_fft=n_fft))
+    np.testing.assert_allclose(filters.hann(n_fft), ref, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(filters.fft_frequencies(22050, n_fft), librosa.fft_frequencies(sr=22050, n_fft=n_fft))
 
 
 @pytest.mark.parametrize("width,order", [(9, 1), (9, 2), (5, 1), (3, 1), (7, 2)])
@@ -398,20 +402,22 @@ def test_delta_kernels_equal_savgol(width, order):
 
     full = scipy.signal.savgol_filter(np.eye(width), width, polyorder=order, deriv=order, axis=0, mode="interp")
     half = width // 2
-    taps, head, tail = fx._delta_kernels(width, order)
+    taps, head, tail = filters.delta_kernels(width, order)
     np.testing.assert_allclose(taps, full[half], rtol=0, atol=1e-12)
     np.testing.assert_allclose(head, full[:half], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(tail, full[width - half:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(tail, full[width - half :], rtol=0, atol=1e-12)
 
 
 def test_mel_path_imports_neither_librosa_filters_nor_scipy_signal():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np\n"
-            "from genre_cli.features import FeatureConfig, compute\n"
-            "compute(np.zeros((2, 22050), np.float32), FeatureConfig(mel=64, mfcc=13, deltas=True, handcrafted=True))\n"
-            "bad = [m for m in ('librosa.filters', 'scipy.signal', 'numba', 'torch') if m in sys.modules]\n"
-            "print(bad); sys.exit(1 if bad else 0)\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from genre_cli.features import FeatureConfig, compute\n"
+        "compute(np.zeros((2, 22050), np.float32), FeatureConfig(mel=64, mfcc=13, deltas=True, handcrafted=True))\n"
+        "bad = [m for m in ('librosa.filters', 'scipy.signal', 'numba', 'torch') if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -8,19 +8,15 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import synth, write_folder
-from typer.testing import CliRunner
 
-from genre_cli import featurize, segment
-from genre_cli.cli import app
+from genre_cli import featurize
 from genre_cli.features import FeatureConfig, compute
+from genre_cli.formats import features as feat_format
+from genre_cli.formats import segments as seg_format
 
-runner = CliRunner()
+from conftest import genre, synth, write_folder
+
 SR = 16000
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +53,12 @@ def test_jobs_1_and_2_are_bit_identical(segs, tmp_path):
 def test_features_equal_the_library_on_the_decoded_windows(segs, tmp_path):
     cfg = FeatureConfig(mel=32, handcrafted=True)
     res = featurize.run(segs, config=cfg, out=tmp_path / "f.h5", jobs=1, show_progress=False)
-    s = segment.load_segments(segs)
+    s = seg_format.read(segs)
     rows = np.array([0, 7, 50, 83])
     with h5py.File(segs) as f:
-        y = segment.read_windows(f["audio"], s, rows)
+        y = seg_format.read_windows(f["audio"], s, rows)
     ref = compute(y, FeatureConfig.from_params({**cfg.to_params(), "sr": SR}))
-    feats = featurize.load_features(res.path)
+    feats = feat_format.read(res.path)
     for name in ("mel", "handcrafted"):  # equal up to float32 rounding (BLAS blocks differ with batch size)
         np.testing.assert_allclose(feats.load(name, rows), ref[name], rtol=1e-5, atol=1e-4, err_msg=name)
     for k in ("track_id", "label", "group", "split"):
@@ -71,7 +67,7 @@ def test_features_equal_the_library_on_the_decoded_windows(segs, tmp_path):
 
 def test_norm_stats_are_over_the_train_split_only(segs, tmp_path):
     res = featurize.run(segs, config=FeatureConfig(mel=16, handcrafted=True), out=tmp_path / "n.h5", jobs=1, show_progress=False)
-    feats = featurize.load_features(res.path)
+    feats = feat_format.read(res.path)
     train = np.flatnonzero(feats.segments["split"] == "train")
     assert 0 < len(train) < 84
     for name in ("mel", "handcrafted"):
@@ -104,7 +100,9 @@ def test_frames_segments_give_exactly_that_many_frames(segs, tmp_path):
     idx = Path(segs).parent / "idx.h5"
     r = genre("segment", idx, "--sr", SR, "--frames", "20", "--frame-hop", "256", "-o", tmp_path / "fr.h5")
     assert r.exit_code == 0, r.stderr
-    r = genre("featurize", tmp_path / "fr.h5", "--mel", "16", "--n-fft", "512", "--hop-length", "256", "--jobs", "1", "-o", tmp_path / "f.h5")
+    r = genre(
+        "featurize", tmp_path / "fr.h5", "--mel", "16", "--n-fft", "512", "--hop-length", "256", "--jobs", "1", "-o", tmp_path / "f.h5"
+    )
     assert r.exit_code == 0, r.stderr
     with h5py.File(tmp_path / "f.h5") as f:
         assert f["features/mel"].shape[1:] == (20, 16)
@@ -135,8 +133,23 @@ def test_cli_forms(segs, tmp_path):
     with h5py.File(tmp_path / "k.h5") as f:
         assert f["features/kaggle"].shape == (12, 57)
 
-    r = genre("featurize", segs, "--mfcc-frames", "8x10", "--stft", "--n-fft", "256", "--power", "--top-db", "80",
-              "--float16", "--jobs", "1", "-o", tmp_path / "m.h5")
+    r = genre(
+        "featurize",
+        segs,
+        "--mfcc-frames",
+        "8x10",
+        "--stft",
+        "--n-fft",
+        "256",
+        "--power",
+        "--top-db",
+        "80",
+        "--float16",
+        "--jobs",
+        "1",
+        "-o",
+        tmp_path / "m.h5",
+    )
     assert r.exit_code == 0, r.stderr
     with h5py.File(tmp_path / "m.h5") as f:
         assert f["features/mfcc_frames"].shape == (84, 8, 10) and f["features/stft"].shape[2] == 129
@@ -160,7 +173,8 @@ def test_workers_start_when_main_is_not_importable(tmp_path):
             sf.write(root / label / f"{label}{i}.wav", synth("low" if label == "a" else "noise", 8.0, 8000, np.random.default_rng(i)), 8000)
     code = (
         "from genre_cli.cli import app\n"
-        f"for argv in (['fetch', 'folder', '--from', {str(root)!r}, '-o', 'i.h5'], ['segment', 'i.h5', '--seconds', '0.5', '--sr', '8000', '-o', 's.h5'],"
+        f"for argv in (['fetch', 'folder', '--from', {str(root)!r}, '-o', 'i.h5'], ['segment', 'i.h5', '--seconds', '0.5', '--sr', "
+        "'8000', '-o', 's.h5'],"
         " ['featurize', 's.h5', '--mel', '16', '--n-fft', '256', '--hop-length', '128', '--jobs', '2', '-o', 'f.h5']):\n"
         "    try:\n        app(argv)\n    except SystemExit as e:\n        assert e.code == 0, (argv, e.code)\n"
     )

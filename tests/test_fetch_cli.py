@@ -8,11 +8,12 @@ import tarfile
 
 import h5py
 import pytest
+from test_datasets import KNOWN, ArchiveServer, gtzan_targz  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
-from conftest import SHARED_DATA
 from genre_cli.cli import app
-from test_datasets import KNOWN, ArchiveServer, gtzan_targz  # noqa: F401  (fixture)
+
+from conftest import SHARED_DATA
 
 runner = CliRunner()
 GROOVE = SHARED_DATA / "groove-styles"
@@ -21,8 +22,23 @@ GROOVE = SHARED_DATA / "groove-styles"
 @pytest.mark.skipif(not GROOVE.exists(), reason="shared groove-styles data absent")
 def test_exact_groove_command_keeps_official_split(tmp_path):
     out = tmp_path / "groove.h5"
-    r = runner.invoke(app, ["fetch", "folder", "--from", str(GROOVE), "--labels", str(GROOVE / "tracks.csv"),
-                            "--label-column", "style", "--group-by", "drummer", "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "fetch",
+            "folder",
+            "--from",
+            str(GROOVE),
+            "--labels",
+            str(GROOVE / "tracks.csv"),
+            "--label-column",
+            "style",
+            "--group-by",
+            "drummer",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     assert "410 tracks" in r.stderr and "drummer" in r.stderr  # summary table + the group warning
     assert "the test split has no track of neworleans" in r.stderr
@@ -38,13 +54,14 @@ def test_exact_groove_command_keeps_official_split(tmp_path):
     assert all(official[p] == s for p, s in zip(path, split))
 
 
-def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan_targz):
+def test_gtzan_over_loopback_then_wrong_checksum_leaves_no_index(tmp_path, gtzan_targz):  # noqa: F811  (the fixture)
     good, bad = tmp_path / "good.h5", tmp_path / "bad.h5"
     with ArchiveServer(gtzan_targz.read_bytes()) as srv:
         r = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data"), "-o", str(good)])
         assert r.exit_code == 0, r.stderr
-        r2 = runner.invoke(app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data2"),
-                                 "--checksum", "md5:" + "0" * 32, "-o", str(bad)])
+        r2 = runner.invoke(
+            app, ["fetch", "gtzan", "--from", srv.url(), "--root", str(tmp_path / "data2"), "--checksum", "md5:" + "0" * 32, "-o", str(bad)]
+        )
     assert r2.exit_code == 1 and "checksum" in r2.stderr and "Traceback" not in r2.stderr
     assert not bad.exists() and not list(tmp_path.glob(".bad.h5*"))
     with h5py.File(good) as f:

@@ -69,8 +69,16 @@ def fake_archive(tmp_path_factory) -> Path:
 
 def test_recipe_runs_end_to_end_on_fake_archive(fake_archive: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    env = dict(os.environ, GTZAN_QUICK="1", GTZAN_BATCH="1", GTZAN_DEVICE="cpu", GTZAN_RANDOM_K="1",
-               PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(
+        os.environ,
+        GTZAN_QUICK="1",
+        GTZAN_BATCH="1",
+        GTZAN_DEVICE="cpu",
+        GTZAN_RANDOM_K="1",
+        PYTHONPATH=str(REPO),
+        OMP_NUM_THREADS="1",
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    )
     # Keep the test short: every recipe's segmenting/featurizing runs, with one or two models each.
     env["GTZAN_MODELS"] = os.environ.get("GTZAN_TEST_MODELS", "svm cnn-mlp resnet18 cnn6 lstm cnn3 dupconv")
     t0 = time.perf_counter()

@@ -21,20 +21,24 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "PYTHONUNBUFFERED": "1"}
 
 
-def genre(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "genre_cli", *map(str, args)], capture_output=True, text=True, env=_env(), timeout=300, **kw)
+def genre_process(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "genre_cli", *map(str, args)], capture_output=True, text=True, env=_env(), timeout=300, **kw
+    )
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, "-m", "genre_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "genre_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
 
 
 @pytest.fixture(scope="module")
 def segments(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kill")
     idx, seg = d / "idx.h5", d / "seg.h5"
-    assert genre("fetch", "demo", "-o", idx).returncode == 0
-    r = genre("segment", idx, "--seconds", "1", "--hop", "0.25", "-o", seg)  # 80 tracks x 33 windows: a few seconds to featurize
+    assert genre_process("fetch", "demo", "-o", idx).returncode == 0
+    r = genre_process("segment", idx, "--seconds", "1", "--hop", "0.25", "-o", seg)  # 128 tracks x 33 windows: a few seconds to featurize
     assert r.returncode == 0, r.stderr
     return seg
 
@@ -64,7 +68,7 @@ def test_sigkill_mid_write_leaves_previous_artifact_or_none(segments, tmp_path):
         with artifacts.open_artifact(out, "featurize"):
             pass
     # the next run takes over the dead writer's lock, removes its temp file and completes
-    r = genre("featurize", segments, "--mel", "16", "--jobs", "1", "-o", out)
+    r = genre_process("featurize", segments, "--mel", "16", "--jobs", "1", "-o", out)
     assert r.returncode == 0, r.stderr
     assert artifacts.read_meta(out).complete and not _temps(out) and not out.with_name(out.name + ".lock").exists()
     before = artifacts.read_meta(out).fingerprint
@@ -95,7 +99,7 @@ def test_two_writers_of_one_output_are_refused_not_interleaved(segments, tmp_pat
     lock = out.with_name(out.name + ".lock")
     first = start("featurize", segments, "--mel", "128", "--stft", "--jobs", "1", "-o", out)
     assert _wait_for(lambda: lock.exists() or first.poll() is not None)
-    second = genre("featurize", segments, "--mel", "128", "--stft", "--jobs", "1", "-o", out)
+    second = genre_process("featurize", segments, "--mel", "128", "--stft", "--jobs", "1", "-o", out)
     assert second.returncode == 1
     assert f"pid {first.pid}" in second.stderr and "another process" in second.stderr
     _, err = first.communicate(timeout=300)

@@ -14,7 +14,7 @@ import torch
 
 from genre_cli import recipe
 from genre_cli.models import build_model, list_models, model_info
-from genre_cli.train import _optimizer
+from genre_cli.training.loop import make_optimizer
 
 N, N_CLASSES, MAX_STEPS, TARGET = 64, 4, 150, 0.95
 SHAPES = {"spectrogram": (32, 16), "vector": (20,)}
@@ -33,7 +33,7 @@ def _fit(name: str, *, max_steps: int = MAX_STEPS) -> tuple[float, int]:
     y = y[torch.randperm(N)]
     model = build_model(name, n_classes=N_CLASSES, input_shapes={s: SHAPES[s] for s in info["inputs"]}, **SMALL.get(name, {}))
     hp = {k: recipe.RECIPE[k] for k in ("optimizer", "lr", "weight_decay")}
-    opt, add_penalty = _optimizer(model, hp)
+    opt, add_penalty = make_optimizer(model, hp)
     loss_fn = torch.nn.CrossEntropyLoss()
     acc = 0.0
     for step in range(1, max_steps + 1):

@@ -17,8 +17,22 @@ from genre_cli.models.persist import load_sklearn, load_torch, load_torch_state,
 torch.set_num_threads(2)
 
 EXPECTED = {
-    "logreg", "svm", "naive-bayes", "knn", "random-forest",
-    "mlp", "cnn3", "cnn-mlp", "resnet18", "bigru", "res-bigru", "cnn6", "lstm", "dupconv", "rescat",
+    "logreg",
+    "svm",
+    "naive-bayes",
+    "knn",
+    "random-forest",
+    "mlp",
+    "cnn3",
+    "cnn-mlp",
+    "resnet18",
+    "bigru",
+    "res-bigru",
+    "cnn6",
+    "lstm",
+    "dupconv",
+    "rescat",
+    "musicnn",
 }
 N_CLASSES, PER_CLASS = 3, 8
 TINY = {"spectrogram": (16, 12), "vector": (10,)}  # (n_frames, n_bins), (d,)
@@ -42,7 +56,7 @@ def _data(slots, seed=0):
         x = 0.3 * torch.randn(len(y), *shape, generator=g)
         width = shape[-1] // N_CLASSES
         for c in range(N_CLASSES):
-            x[y == c, ..., c * width:(c + 1) * width] += 1.5
+            x[y == c, ..., c * width : (c + 1) * width] += 1.5
         xs[slot] = x
     return xs, y
 
@@ -93,14 +107,17 @@ def test_duplicate_registration_raises_valueerror():
     assert len(MODELS) == before
 
 
-@pytest.mark.parametrize("name, cfg, needle", [
-    ("svm", {"kernel": "cubic"}, "kernel"),
-    ("svm", {"gamma_typo": 1}, "valid options"),
-    ("cnn6", {"dropout": 1.5}, "dropout"),
-    ("mlp", {"depth": 0}, "depth"),
-    ("knn", {"k": "ten"}, "k must"),
-    ("dupconv", {"dense": (256,)}, "dense"),
-])
+@pytest.mark.parametrize(
+    "name, cfg, needle",
+    [
+        ("svm", {"kernel": "cubic"}, "kernel"),
+        ("svm", {"gamma_typo": 1}, "valid options"),
+        ("cnn6", {"dropout": 1.5}, "dropout"),
+        ("mlp", {"depth": 0}, "depth"),
+        ("knn", {"k": "ten"}, "k must"),
+        ("dupconv", {"dense": (256,)}, "dense"),
+    ],
+)
 def test_bad_config_is_usage_error(name, cfg, needle):
     with pytest.raises(UsageError, match=needle):
         build_model(name, n_classes=3, input_shapes=TINY, **cfg)
@@ -195,12 +212,15 @@ def test_model_trains_and_roundtrips(name, tmp_path):
         torch.testing.assert_close(fast(**xt), before, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, cfg", [
-    ("svm", {"probability": True}),
-    ("svm", {"kernel": "poly", "multiclass": "ovo"}),
-    ("knn", {"k": 3, "metric": "manhattan", "weights": "distance"}),
-    ("logreg", {"multiclass": "multinomial"}),
-])
+@pytest.mark.parametrize(
+    "name, cfg",
+    [
+        ("svm", {"probability": True}),
+        ("svm", {"kernel": "poly", "multiclass": "ovo"}),
+        ("knn", {"k": 3, "metric": "manhattan", "weights": "distance"}),
+        ("logreg", {"multiclass": "multinomial"}),
+    ],
+)
 def test_sklearn_variants_roundtrip(name, cfg, tmp_path):
     xs, y = _data(("vector",))
     X = _flat(xs, ("vector",))
@@ -233,8 +253,17 @@ def test_seed004_parameter_counts_match_paper():
 
 #: every torch model at 128 mel x 130 frames (3 s, hop 512), 93 hand-crafted features, 9 classes
 COUNTS_128x130 = {
-    "mlp": 221_193, "cnn3": 2_293_321, "cnn-mlp": 2_061_641, "resnet18": 11_174_857, "bigru": 496_905,
-    "res-bigru": 11_671_753, "cnn6": 407_745, "lstm": 120_969, "dupconv": 870_025, "rescat": 726_217,
+    "mlp": 221_193,
+    "cnn3": 2_293_321,
+    "cnn-mlp": 2_061_641,
+    "resnet18": 11_174_857,
+    "bigru": 496_905,
+    "res-bigru": 11_671_753,
+    "cnn6": 407_745,
+    "lstm": 120_969,
+    "dupconv": 870_025,
+    "rescat": 726_217,
+    "musicnn": 828_898,
 }
 
 
@@ -266,8 +295,7 @@ def test_cnns_accept_tiny_inputs(shape):
 # -- L2 exposure -----------------------------------------------------------------------------
 def test_per_layer_l2_for_dupconv():
     m = build_model("dupconv", n_classes=3, input_shapes=TINY)
-    assert m.l2_penalties == {"conv1.weight": 0.02, "conv2.1.weight": 0.01, "conv3.1.weight": 0.01,
-                              "conv4.1.weight": 0.01}
+    assert m.l2_penalties == {"conv1.weight": 0.02, "conv2.1.weight": 0.01, "conv3.1.weight": 0.01, "conv4.1.weight": 0.01}
     groups = m.param_groups_l2()
     by_wd = {g["weight_decay"]: set(g["names"]) for g in groups}
     assert by_wd[0.04] == {"conv1.weight"}
@@ -323,20 +351,27 @@ def _saved_torch(tmp_path):
     return path, m
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda g: g.__delitem__("out.bias"), "missing dataset"),
-    (lambda g: (g.__delitem__("out.bias"), g.create_dataset("out.bias", data=np.zeros(3, np.int32)),
-                g["out.bias"].attrs.__setitem__("torch_dtype", "float32"),
-                g["out.bias"].attrs.__setitem__("shape", [3])), "stored as int32"),
-    (lambda g: (g.__delitem__("out.bias"), g.create_dataset("out.bias", data=np.zeros(5, np.float32)),
-                g["out.bias"].attrs.__setitem__("torch_dtype", "float32"),
-                g["out.bias"].attrs.__setitem__("shape", [3])), "shape"),
-    (lambda g: g.attrs.__setitem__("format", "sklearn-skops"), "expected 'torch-state-dict'"),
-    (lambda g: g.attrs.__delitem__("keys"), "missing attribute 'keys'"),
-    (lambda g: g.attrs.__setitem__("keys", "{not json"), "not valid JSON"),
-    (lambda g: g.create_dataset("intruder", data=np.zeros(2)), "unexpected entries"),
-    (lambda g: g.attrs.__setitem__("format_version", 99), "format_version"),
-])
+def _replace_bias(g, data: np.ndarray) -> None:
+    """Replace the stored ``out.bias`` by ``data``, still declared float32 of shape (3,)."""
+    del g["out.bias"]
+    g.create_dataset("out.bias", data=data)
+    g["out.bias"].attrs["torch_dtype"] = "float32"
+    g["out.bias"].attrs["shape"] = [3]
+
+
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda g: g.__delitem__("out.bias"), "missing dataset"),
+        (lambda g: _replace_bias(g, np.zeros(3, np.int32)), "stored as int32"),
+        (lambda g: _replace_bias(g, np.zeros(5, np.float32)), "shape"),
+        (lambda g: g.attrs.__setitem__("format", "sklearn-skops"), "expected 'torch-state-dict'"),
+        (lambda g: g.attrs.__delitem__("keys"), "missing attribute 'keys'"),
+        (lambda g: g.attrs.__setitem__("keys", "{not json"), "not valid JSON"),
+        (lambda g: g.create_dataset("intruder", data=np.zeros(2)), "unexpected entries"),
+        (lambda g: g.attrs.__setitem__("format_version", 99), "format_version"),
+    ],
+)
 def test_malformed_torch_group_is_artifact_error(tmp_path, damage, needle):
     path, _ = _saved_torch(tmp_path)
     with h5py.File(path, "a") as f:

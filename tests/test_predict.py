@@ -12,35 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
-from conftest import synth, write_folder
-from genre_cli import featurize, fetch, segment, train
+from genre_cli import audio, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
-from genre_cli.cli import app
-from genre_cli.datasets import FetchOptions
+from genre_cli.errors import UsageError
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
-from genre_cli.segment import SegmentConfig
-from genre_cli.train import TrainConfig
+from genre_cli.windows import SegmentConfig
 
-runner = CliRunner()
-
-
-def genre(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+from conftest import genre, synth
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tiny_model) -> Path:
     """A tiny CNN on 1 s windows (hop 0.5 s) of 16 kHz audio resampled to 22.05 kHz."""
-    base = tmp_path_factory.mktemp("predict")
-    write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
-    idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
-    seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
-    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)
-    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=base / "model.h5", show_progress=False).path
+    return tiny_model
 
 
 @pytest.fixture
@@ -109,7 +96,19 @@ def test_stdin_paths_jsonl_top_k_and_output_file(model, mixed_folder, tmp_path):
 
 
 def test_csv_header_top_k_and_timeline_covers_the_file(model, mixed_folder):
-    r = genre("predict", model, mixed_folder / "sub" / "b.flac", mixed_folder / "sub" / "c.ogg", "--format", "csv", "--top-k", "2", "--timeline", "--device", "cpu")
+    r = genre(
+        "predict",
+        model,
+        mixed_folder / "sub" / "b.flac",
+        mixed_folder / "sub" / "c.ogg",
+        "--format",
+        "csv",
+        "--top-k",
+        "2",
+        "--timeline",
+        "--device",
+        "cpu",
+    )
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2", "start", "end"]
@@ -136,12 +135,12 @@ def test_plan_windows_and_windower_match_for_any_block_size(rng):
     seg = SegmentConfig(sr=1000, seconds=1.0, hop=0.3)
     for n in (0, 1, 999, 1000, 1001, 2345, 5000):
         y = rng.standard_normal(n).astype(np.float32)
-        spans = pred.plan_windows(n, seg)
+        spans = windows.plan_windows(n, seg)
         if n:
             assert spans[0][0] == 0 and spans[-1][0] + min(spans[-1][1], n) == n
         expected = [np.pad(y[s : s + k], (0, 1000 - k)) for s, k in spans]
         for block in (1, 7, 300, 1000, 4096):
-            w = pred.Windower(seg)
+            w = windows.Windower(seg)
             got = [x for i in range(0, n, block) for x in w.push(y[i : i + block])] + w.finish()
             assert [s for s, _ in got] == [s for s, _ in spans]
             for (_, a), b in zip(got, expected):
@@ -154,13 +153,13 @@ def test_blockwise_equals_whole_file(model, tmp_path, rng):
     y = np.concatenate([synth(k, 4.4, 44100, rng) for k in ("low", "noise", "high")])
     sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100)
     clf = load_classifier(model, device="cpu")
-    blocks = list(pred.decode_blocks(path, 22050, block_seconds=1.5))
+    blocks = list(audio.stream(path, 22050, block_seconds=1.5))
     assert len(blocks) >= 8
     whole, _ = load(path, sr=22050)
     np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
     # reference: whole file in memory, same window plan, one compute() call
     seg = pred.windows_for(clf)
-    spans = pred.plan_windows(len(whole), seg)
+    spans = windows.plan_windows(len(whole), seg)
     x = np.stack([np.pad(whole[s : s + k], (0, seg.win - k)) for s, k in spans])
     ref = clf.predict_proba(compute(x, FeatureConfig.from_params(clf.feature_config)))
     (res,) = pred.run(clf, [path], jobs=2, timeline=True, block_seconds=1.5, batch_size=5)
@@ -187,7 +186,7 @@ def test_many_files_batched_across_files_keep_input_order(model, tmp_path, rng):
 def test_ffmpeg_formats(model, mixed_folder, tmp_path, monkeypatch):
     m4a = tmp_path / "clip.m4a"
     m4a.write_bytes(b"\x00\x00\x00\x18ftypM4A not really")  # what it holds does not matter when ffmpeg is absent
-    monkeypatch.setattr(pred, "ffmpeg_available", lambda: False)
+    monkeypatch.setattr(audio, "ffmpeg_available", lambda: False)
     (res,) = pred.run(model, [m4a], jobs=1, device="cpu")
     assert isinstance(res, pred.Failure) and "need ffmpeg, which is not installed" in res.reason
     monkeypatch.undo()
@@ -229,4 +228,38 @@ def test_model_description_loads_without_weights(model):
     desc = load_classifier(model, weights=False)
     full = load_classifier(model, device="cpu")
     assert desc.model is None and full.model is not None
-    assert (desc.labels, desc.inputs, desc.feature_config, desc.segment_config) == (full.labels, full.inputs, full.feature_config, full.segment_config)
+    assert (desc.labels, desc.inputs, desc.feature_config, desc.segment_config) == (
+        full.labels,
+        full.inputs,
+        full.feature_config,
+        full.segment_config,
+    )
+
+
+def test_record_is_the_jsonl_line(model, mixed_folder):
+    """`predict.record` is the one place the JSON record is built: the CLI's jsonl line equals it."""
+    path = mixed_folder / "sub" / "b.flac"
+    r = genre("predict", model, path, "--format", "jsonl", "--top-k", "2", "--timeline", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    (res,) = pred.run(model, [path], jobs=1, device="cpu", timeline=True)
+    rec = pred.record(res, top_k=2, timeline=True)
+    assert json.loads(r.stdout) == json.loads(json.dumps(rec))
+    assert list(rec) == ["path", "genre", "probability", "duration", "n_windows", "top", "probabilities", "windows"]
+    assert rec["path"] == str(path) and pred.record(res, path="b.flac")["path"] == "b.flac"
+    assert "windows" not in pred.record(res) and len(pred.record(res)["top"]) == 1
+    assert len(rec["windows"]) == rec["n_windows"] and all(len(w["top"]) == 2 for w in rec["windows"])
+
+
+def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
+    y = synth("noise", 3.3, 22050, rng)  # the model's rate: no resampler, so the cut is exact
+    sf.write(tmp_path / "long.wav", y, 22050)
+    sf.write(tmp_path / "head.wav", y[: 2 * 22050], 22050)
+    (cut,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", timeline=True, max_seconds=2.0)
+    (head,) = pred.run(model, [tmp_path / "head.wav"], jobs=1, device="cpu", timeline=True)
+    assert cut.truncated and not head.truncated and cut.duration == pytest.approx(2.0)
+    assert [w[:2] for w in cut.windows] == [w[:2] for w in head.windows] and cut.windows[-1][1] == pytest.approx(2.0)
+    np.testing.assert_allclose(cut.proba, head.proba, rtol=1e-5)
+    (whole,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", max_seconds=3.3)  # exactly its length
+    assert not whole.truncated and whole.duration == pytest.approx(3.3, abs=1e-4)
+    with pytest.raises(UsageError):
+        next(pred.run(model, [tmp_path / "long.wav"], max_seconds=0))

@@ -23,12 +23,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
+from genre_cli import artifacts
+from genre_cli.formats import features as feat_format
+from genre_cli.formats import index as index_format
+from genre_cli.formats.segments import read as load_segments
+
+import conftest
 from badinput import HEADER_OK, REASONS, make_corpus, really_unreadable, restore_modes, tiny_pipeline, unreadable_hook
-from genre_cli import artifacts, featurize, fetch
-from genre_cli.cli import app
-from genre_cli.segment import load_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 8000  #: every stage here works at 8 kHz: the 2-hour file needs no resampling, 192 kHz does
@@ -50,10 +52,10 @@ def deadline(seconds: int):
 
 
 def genre(*args, timeout: int = 120, unreadable: list[Path] | None = None):
-    """The CLI in-process; uncaught exceptions fail the test (catch_exceptions=False)."""
+    """:func:`conftest.genre` under a deadline, with ``unreadable`` paths made unreadable."""
     hook = unreadable_hook(unreadable) if unreadable else contextlib.nullcontext()
     with deadline(timeout), hook:
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+        return conftest.genre(*args)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def index(corpus, hook, tmp_path_factory) -> Path:
 
 
 def test_fetch_indexes_valid_files_and_marks_bad_ones_with_path_and_reason(corpus, index):
-    t = fetch.load_index(index).tracks
+    t = index_format.read(index).tracks
     rows = {p: i for i, p in enumerate(t["path"])}
     assert len(rows) == len(corpus.cases)  # the directory symlink loop was not followed (no duplicates)
     for case in corpus.cases:
@@ -145,7 +147,7 @@ def test_silence_and_dc_give_finite_features(corpus, index, tmp_path):
     out = tmp_path / "feat.h5"
     r = genre("featurize", seg, "--mel", 16, "--mfcc", 8, "--handcrafted", "-o", out, "--jobs", 1)
     assert r.exit_code == 0, r.stderr
-    feats = featurize.load_features(out)
+    feats = feat_format.read(out)
     for name in feats.names:
         x = feats.load(name)
         assert len(x) == 6 and np.isfinite(x).all(), name
@@ -155,7 +157,9 @@ def test_silence_and_dc_give_finite_features(corpus, index, tmp_path):
 @pytest.fixture(scope="module")
 def predicted(corpus, hook, pipeline):
     t0 = time.time()
-    r = genre("predict", pipeline["model"], corpus.root, "--format", "jsonl", "--device", "cpu", "--jobs", "2", unreadable=hook, timeout=240)
+    r = genre(
+        "predict", pipeline["model"], corpus.root, "--format", "jsonl", "--device", "cpu", "--jobs", "2", unreadable=hook, timeout=240
+    )
     return r, time.time() - t0
 
 
@@ -213,12 +217,14 @@ def _replace(key, data):
     def fn(f):
         del f[key]
         f.create_dataset(key, data=data)
+
     return fn
 
 
 def _attr(key, value):
     def fn(f):
         f.attrs[key] = value
+
     return fn
 
 
@@ -231,9 +237,21 @@ MALFORMED = {
     "model_norm_strings": ("model", _replace("norm/mel/std", np.array(["x"] * 16, dtype=object)), r"expected kind 'f'"),
     "model_no_weights": ("model", lambda f: f.__delitem__("weights"), r"no /weights group"),
     "feat_mel_rank_1": ("feat", _replace("features/mel", np.zeros(10, np.float32)), r"/features/mel has 1 dimensions"),
-    "feat_mel_strings": ("feat", lambda f: _replace("features/mel", np.array(["x"] * len(f["segments/track"]), dtype=object))(f), r"expected kind 'f'"),
-    "feat_label_out_of_range": ("feat", lambda f: _replace("segments/label", np.full(len(f["segments/track"]), 99))(f), r"labels must index"),
-    "feat_features_not_group": ("feat", lambda f: (f.__delitem__("features"), f.create_dataset("features", data=[1])), r"missing group /features"),
+    "feat_mel_strings": (
+        "feat",
+        lambda f: _replace("features/mel", np.array(["x"] * len(f["segments/track"]), dtype=object))(f),
+        r"expected kind 'f'",
+    ),
+    "feat_label_out_of_range": (
+        "feat",
+        lambda f: _replace("segments/label", np.full(len(f["segments/track"]), 99))(f),
+        r"labels must index",
+    ),
+    "feat_features_not_group": (
+        "feat",
+        lambda f: (f.__delitem__("features"), f.create_dataset("features", data=[1])),
+        r"missing group /features",
+    ),
     "seg_no_audio": ("seg", lambda f: f.__delitem__("audio"), r"missing dataset /audio"),
     "seg_audio_too_short": ("seg", _replace("audio", np.zeros(10, np.int16)), r"lies outside /audio"),
     "seg_sr_garbage": ("seg", _attr("sr", "abc"), r"malformed segment artifact \(ValueError"),
@@ -245,10 +263,14 @@ MALFORMED = {
 def _commands(kind: str, p: Path, pipe: dict, tmp: Path) -> list[list]:
     wav = pipe["dir"] / "music" / "low" / "0.wav"
     return {
-        "model": [["predict", p, wav, "--device", "cpu"],
-                  ["evaluate", p, pipe["feat"], "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"]],
-        "feat": [["train", p, "--epochs", 1, "--device", "cpu", "-o", tmp / "m.h5"],
-                 ["evaluate", pipe["model"], p, "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"]],
+        "model": [
+            ["predict", p, wav, "--device", "cpu"],
+            ["evaluate", p, pipe["feat"], "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"],
+        ],
+        "feat": [
+            ["train", p, "--epochs", 1, "--device", "cpu", "-o", tmp / "m.h5"],
+            ["evaluate", pipe["model"], p, "--split", "all", "--allow-leakage", "--no-plots", "-o", tmp / "ev.h5"],
+        ],
         "seg": [["featurize", p, "--mel", 16, "--jobs", 1, "-o", tmp / "f.h5"]],
         "idx": [["segment", p, "-o", tmp / "s.h5"]],
     }[kind]
@@ -273,8 +295,13 @@ def test_not_hdf5_or_truncated_artifact_for_every_command(blob, pipeline, tmp_pa
     content = {"random": np.random.default_rng(1).bytes(5000), "truncated": data[: len(data) // 2], "empty": b""}[blob]
     p = tmp_path / "x.h5"
     p.write_bytes(content)
-    cmds = [["info", p], *_commands("model", p, pipeline, tmp_path), *_commands("feat", p, pipeline, tmp_path),
-            *_commands("seg", p, pipeline, tmp_path), *_commands("idx", p, pipeline, tmp_path)]
+    cmds = [
+        ["info", p],
+        *_commands("model", p, pipeline, tmp_path),
+        *_commands("feat", p, pipeline, tmp_path),
+        *_commands("seg", p, pipeline, tmp_path),
+        *_commands("idx", p, pipeline, tmp_path),
+    ]
     for cmd in cmds:
         r = genre(*cmd)
         assert r.exit_code == 2 and "not a readable HDF5 file" in r.stderr and str(p) in r.stderr, (cmd[0], r.stderr)
@@ -282,7 +309,9 @@ def test_not_hdf5_or_truncated_artifact_for_every_command(blob, pipeline, tmp_pa
 
 def test_no_unsafe_deserialisation_in_the_code():
     """No pickle/torch.load/eval/exec/allow_pickle: opening a file never runs code from it."""
-    pattern = re.compile(r"\b(pickle\.loads?|torch\.load|joblib\.load|dill|marshal\.loads?|yaml\.load|eval|exec)\s*\(|allow_pickle\s*=\s*True")
+    pattern = re.compile(
+        r"\b(pickle\.loads?|torch\.load|joblib\.load|dill|marshal\.loads?|yaml\.load|eval|exec)\s*\(|allow_pickle\s*=\s*True"
+    )
     hits = []
     for py in (ROOT / "genre_cli").rglob("*.py"):
         for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
@@ -320,8 +349,13 @@ def test_real_disk_full_on_a_tiny_tmpfs(pipeline, tmp_path):
     try:
         out = mnt / "feat.h5"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        r = subprocess.run([sys.executable, "-m", "genre_cli", "featurize", str(pipeline["seg"]), "--mel", "64", "--stft", "--jobs", "1", "-o", str(out)],
-                           capture_output=True, text=True, env=env, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "genre_cli", "featurize", str(pipeline["seg"]), "--mel", "64", "--stft", "--jobs", "1", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert f"error: writing {out} failed: No space left on device (errno 28 ENOSPC); nothing was written" in r.stderr, r.stderr[-2000:]
         assert r.returncode != 0
         # exit code: 1 from the CLI, but HDF5 2.0 may crash at interpreter exit over the file

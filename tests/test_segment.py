@@ -8,20 +8,16 @@ import h5py
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
-from genre_cli.cli import app
 from genre_cli.errors import UsageError
-from genre_cli.segment import AUDIO_SCALE, SegmentConfig, load_segments, read_windows, run, window_starts
+from genre_cli.formats.segments import AUDIO_SCALE, read_windows
+from genre_cli.formats.segments import read as load_segments
+from genre_cli.segment import run
+from genre_cli.windows import SegmentConfig, window_starts
 
-from conftest import synth, write_folder
+from conftest import genre, synth, write_folder
 
-runner = CliRunner()
 SR = 16000
-
-
-def genre(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +99,15 @@ def test_bad_configs_are_usage_errors():
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_stage_stores_audio_and_metadata_per_segment(index, tmp_path, compress):
-    res = run(index, config=SegmentConfig(sr=SR, seconds=1.0, hop=0.5), out=tmp_path / "s.h5", jobs=2,
-              compress=compress, audio_dtype="int16", show_progress=False)
+    res = run(
+        index,
+        config=SegmentConfig(sr=SR, seconds=1.0, hop=0.5),
+        out=tmp_path / "s.h5",
+        jobs=2,
+        compress=compress,
+        audio_dtype="int16",
+        show_progress=False,
+    )
     assert res.ran and res.summary["n_tracks"] == 12 and res.summary["n_skipped"] == 0
     segs = load_segments(res.path)
     seg, tr = segs.segments, segs.tracks
@@ -119,7 +122,7 @@ def test_stage_stores_audio_and_metadata_per_segment(index, tmp_path, compress):
         y_ref, _ = sf.read(Path(str(index.parent / "music")) / tr["path"][i], dtype="float32")
         o, n = tr["offset"][i], tr["n_samples"][i]
         assert n == len(y_ref) and o % (1 << 16) == 0
-        np.testing.assert_allclose(f["audio"][o:o + n] * AUDIO_SCALE, y_ref, atol=1.0 / 32767)
+        np.testing.assert_allclose(f["audio"][o : o + n] * AUDIO_SCALE, y_ref, atol=1.0 / 32767)
         # windows read back = slices of the track
         rows = np.flatnonzero(seg["track"] == i)
         w = read_windows(f["audio"], segs, rows)
@@ -178,15 +181,14 @@ def test_cli_policies(index, tmp_path):
 # float16 subnormals with fewer bits)
 @pytest.mark.parametrize("dtype,rtol,atol,scale", [("float32", 0.0, 0.0, 1.0), ("float16", 2.0**-11, 4e-9, 2.0**-14)])
 def test_float_audio_storage(index, tmp_path, dtype, rtol, atol, scale):
-    res = run(index, config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1, audio_dtype=dtype,
-              show_progress=False)
+    res = run(index, config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1, audio_dtype=dtype, show_progress=False)
     segs = load_segments(res.path)
     assert segs.audio_scale == scale
     with h5py.File(res.path) as f:
         assert f["audio"].dtype == np.dtype(dtype)
         y_ref, _ = sf.read(Path(str(index.parent / "music")) / segs.tracks["path"][0], dtype="float32")
         w = read_windows(f["audio"], segs, np.array([1]))[0]
-    ref = y_ref[SR:2 * SR]
+    ref = y_ref[SR : 2 * SR]
     np.testing.assert_allclose(w, ref, atol=atol, rtol=rtol)
     quiet = (np.abs(ref) < 6e-5) & (ref != 0)
     if dtype == "float16" and quiet.any():
@@ -209,8 +211,9 @@ def test_overshooting_float_audio_is_scaled_to_fit_the_storage(tmp_path, dtype, 
     sf.write(root / "loud.wav", y, SR, subtype="FLOAT")
     r = genre("fetch", "folder", "--from", tmp_path / "music", "-o", tmp_path / "idx.h5")
     assert r.exit_code == 0, r.stderr
-    res = run(tmp_path / "idx.h5", config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1,
-              audio_dtype=dtype, show_progress=False)
+    res = run(
+        tmp_path / "idx.h5", config=SegmentConfig(sr=SR, seconds=1.0), out=tmp_path / "s.h5", jobs=1, audio_dtype=dtype, show_progress=False
+    )
     segs = load_segments(res.path)
     with h5py.File(res.path) as f:
         w = read_windows(f["audio"], segs, np.array([0, 1])).reshape(-1)

@@ -7,19 +7,16 @@ import json
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from conftest import SHARED_DATA
-from genre_cli.cli import app
+from conftest import SHARED_DATA, genre
 
 KAGGLE = SHARED_DATA / "gtzan" / "features_30_sec.csv"
-runner = CliRunner()
 
 
 @pytest.mark.skipif(not KAGGLE.exists(), reason="shared GTZAN table absent")
 def test_kaggle_table_gets_artist_filtered_split_and_trains(tmp_path):
     feat = tmp_path / "k.h5"
-    r = runner.invoke(app, ["featurize", "--table", str(KAGGLE), "-o", str(feat)])
+    r = genre("featurize", "--table", KAGGLE, "-o", feat)
     assert r.exit_code == 0, r.stderr
     assert "artist-filtered" in r.stderr and "70 rows are in no split" in r.stderr
     with h5py.File(feat) as f:
@@ -32,8 +29,8 @@ def test_kaggle_table_gets_artist_filtered_split_and_trains(tmp_path):
     assert [int(np.sum(split == s)) for s in ("train", "validation", "test", "")] == [443, 197, 290, 70]
     np.testing.assert_allclose(mean, x[split == "train"].mean(0), rtol=1e-4)  # statistics of the train split only
     model = tmp_path / "m.h5"
-    assert runner.invoke(app, ["train", str(feat), "--model", "logreg", "-o", str(model)]).exit_code == 0
-    rep = json.loads(runner.invoke(app, ["evaluate", str(model), str(feat), "--json"]).stdout)[0]
+    assert genre("train", feat, "--model", "logreg", "-o", model).exit_code == 0
+    rep = json.loads(genre("evaluate", model, feat, "--json").stdout)[0]
     assert rep["n_tracks"] == 290 and rep["split"] == "test"
     assert 0.35 < rep["track"]["accuracy"] < 0.70  # literature range for this split: 41-54 %
 
@@ -41,9 +38,9 @@ def test_kaggle_table_gets_artist_filtered_split_and_trains(tmp_path):
 @pytest.mark.skipif(not KAGGLE.exists(), reason="shared GTZAN table absent")
 def test_random_table_split_warns_and_is_seeded(tmp_path):
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    r = runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--table-split", "random", "--seed", "3", "-o", str(a)])
+    r = genre("featurize", "--table", KAGGLE, "--split-mode", "random", "--seed", "3", "-o", a)
     assert r.exit_code == 0 and "inflate" in r.stderr
-    runner.invoke(app, ["featurize", "--table", str(KAGGLE), "--table-split", "random", "--seed", "3", "-o", str(b)])
+    genre("featurize", "--table", KAGGLE, "--split-mode", "random", "--seed", "3", "-o", b)
     with h5py.File(a) as fa, h5py.File(b) as fb:
         sa, sb = fa["segments/split"].asstr()[()], fb["segments/split"].asstr()[()]
         labels = fa["segments/label"][()]
@@ -55,10 +52,10 @@ def test_random_table_split_warns_and_is_seeded(tmp_path):
 def test_table_errors_are_bad_input(tmp_path):
     bad = tmp_path / "t.csv"
     bad.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,oops,y\n")
-    r = runner.invoke(app, ["featurize", "--table", str(bad), "--table-split", "random", "-o", str(tmp_path / "o.h5")])
+    r = genre("featurize", "--table", bad, "--split-mode", "random", "-o", tmp_path / "o.h5")
     assert r.exit_code == 2 and "'oops' is not a number" in r.stderr
     ok = tmp_path / "u.csv"
     ok.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,2.0,y\n")
-    r = runner.invoke(app, ["featurize", "--table", str(ok), "-o", str(tmp_path / "o.h5")])
+    r = genre("featurize", "--table", ok, "-o", tmp_path / "o.h5")
     assert r.exit_code == 2 and "no split column" in r.stderr
     assert not (tmp_path / "o.h5").exists()

@@ -25,7 +25,10 @@ from genre_cli.errors import ArtifactError, DeviceError, UsageError
 torch = pytest.importorskip("torch")
 
 from genre_cli import train as tr  # noqa: E402
+from genre_cli.formats import checkpoint  # noqa: E402
 from genre_cli.inference import aggregate_tracks, load_classifier  # noqa: E402
+from genre_cli.training import config as tc  # noqa: E402
+from genre_cli.training import loop  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["a", "b", "c"]
@@ -56,12 +59,16 @@ def make_features(path, names=("mel", "handcrafted"), seed=0) -> Path:
         x = 0.5 * rng.standard_normal((len(y), *shape)).astype(np.float32)
         w = shape[-1] // 3
         for c in range(3):
-            x[y == c, ..., c * w:(c + 1) * w] += 1.0
+            x[y == c, ..., c * w : (c + 1) * w] += 1.0
         feats[name] = x
     path = Path(path)
-    with artifacts.write_artifact(path, stage="featurize", params={"names": list(names), "seed": seed}, upstream={},
-                                  attrs={"dataset": "synthetic", "labels": LABELS, "feature_config": {"sr": 16000},
-                                         "segment_config": {"seconds": 1.0}}) as f:
+    with artifacts.write_artifact(
+        path,
+        stage="featurize",
+        params={"names": list(names), "seed": seed},
+        upstream={},
+        attrs={"dataset": "synthetic", "labels": LABELS, "feature_config": {"sr": 16000}, "segment_config": {"seconds": 1.0}},
+    ) as f:
         g, ng = f.create_group("features"), f.create_group("norm")
         train = np.asarray(tracks["split"])[tr_idx] == "train"
         for name, x in feats.items():
@@ -82,11 +89,11 @@ def feat(tmp_path_factory) -> Path:
     return make_features(tmp_path_factory.mktemp("feat") / "feat.h5", names=("mel", "handcrafted", "mfcc_frames"))
 
 
-def _cfg(**kw) -> tr.TrainConfig:
+def _cfg(**kw) -> tc.TrainConfig:
     base = {"model": "mlp", "epochs": 2, "device": "cpu", "patience": 50}
     if kw.get("model", "mlp") == "mlp":
         base["model_config"] = {"hidden": 64}  # small and fast; same code path
-    return tr.TrainConfig(**(base | kw))
+    return tc.TrainConfig(**(base | kw))
 
 
 def _train(feat, out, **kw):
@@ -100,9 +107,9 @@ def _weights(path) -> dict[str, np.ndarray]:
 
 
 def _inputs(feat, rows_split="validation"):
-    from genre_cli.featurize import load_features
+    from genre_cli.formats.features import read
 
-    fe = load_features(feat)
+    fe = read(feat)
     rows = np.flatnonzero(fe.segments["split"] == rows_split)
     return {n: fe.load(n, rows) for n in fe.names}, fe.segments["label"][rows], fe.segments["track_id"][rows]
 
@@ -125,22 +132,22 @@ def test_paper_defaults_apply_and_flags_override():
     from genre_cli.models import model_info
 
     info = model_info("dupconv")
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True), info, declares_l2=True)
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="dupconv", paper=True), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["weight_decay"]) == ("adadelta", 1.0, 50, 0.0)
     assert src["optimizer"] == src["lr"] == src["batch_size"] == "paper" and src["epochs"] == "plain"
     assert (hp["schedule"], hp["ema"], hp["select"], hp["mixup"], hp["specaugment"]) == ("constant", 0.0, "best", 0.0, False)
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True, optimizer="adam", batch_size=8), info, declares_l2=True)
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="dupconv", paper=True, optimizer="adam", batch_size=8), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"], hp["batch_size"]) == ("adam", 1e-3, 8)  # the paper's lr belongs to Adadelta
     assert src["optimizer"] == "flag" and src["lr"] == "plain"
-    hp, _ = tr.resolve_hparams(tr.TrainConfig(model="dupconv", paper=True, lr=0.5), info, declares_l2=True)
+    hp, _ = tc.resolve_hparams(tc.TrainConfig(model="dupconv", paper=True, lr=0.5), info, declares_l2=True)
     assert (hp["optimizer"], hp["lr"]) == ("adadelta", 0.5)
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="resnet18", paper=True), model_info("resnet18"))  # the paper states nothing
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="resnet18", paper=True), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
     assert set(src.values()) == {"plain", "flag"}
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", paper=True, epochs=3), model_info("cnn6"))  # 0.001, batch 100
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="cnn6", paper=True, epochs=3), model_info("cnn6"))  # Schrader et al. 2021
     assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
-        tr.resolve_hparams(tr.TrainConfig(optimizer="rmsprop"), model_info("cnn6"))
+        tc.resolve_hparams(tc.TrainConfig(optimizer="rmsprop"), model_info("cnn6"))
 
 
 def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it():
@@ -151,24 +158,24 @@ def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it()
         info = model_info(name)
         if info["kind"] != "torch":
             continue
-        hp, src = tr.resolve_hparams(tr.TrainConfig(model=name), info, declares_l2=name in ("dupconv", "rescat", "mlp"))
+        hp, src = tc.resolve_hparams(tc.TrainConfig(model=name), info, declares_l2=name in ("dupconv", "rescat", "mlp"))
         assert {k: hp[k] for k in recipe.KEYS} == recipe.RECIPE, name  # no paper value leaks into the default
         assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "flag"
     # an explicit lr goes to the recipe's AdamW (it used to reach the paper's Adadelta: 1.0 -> 0.003, no learning)
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="dupconv", lr=3e-3), model_info("dupconv"), declares_l2=True)
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="dupconv", lr=3e-3), model_info("dupconv"), declares_l2=True)
     assert (hp["optimizer"], hp["lr"], src["lr"], src["optimizer"]) == ("adamw", 3e-3, "flag", "recipe")
-    hp, src = tr.resolve_hparams(tr.TrainConfig(model="cnn6", optimizer="sgd", mixup=0.0, select="best"), model_info("cnn6"))
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="cnn6", optimizer="sgd", mixup=0.0, select="best"), model_info("cnn6"))
     assert (hp["optimizer"], hp["lr"], hp["mixup"], hp["select"]) == ("sgd", 1e-2, 0.0, "best")
     assert src["lr"] == "recipe" and src["mixup"] == src["select"] == "flag"
     for bad in ({"schedule": "step"}, {"select": "worst"}, {"ema": 1.0}, {"time_shift": 1.5}, {"class_weights": "inverse"}):
         with pytest.raises(UsageError):
-            tr.resolve_hparams(tr.TrainConfig(model="cnn6", **bad), model_info("cnn6"))
+            tc.resolve_hparams(tc.TrainConfig(model="cnn6", **bad), model_info("cnn6"))
 
 
 def test_defaults_resolve_the_same_whatever_the_device():
     from genre_cli.models import model_info
 
-    got = {dev: tr.resolve_hparams(tr.TrainConfig(model="cnn6", device=dev), model_info("cnn6")) for dev in ("cpu", "cuda", "auto")}
+    got = {dev: tc.resolve_hparams(tc.TrainConfig(model="cnn6", device=dev), model_info("cnn6")) for dev in ("cpu", "cuda", "auto")}
     assert got["cpu"] == got["cuda"] == got["auto"]
 
 
@@ -184,18 +191,28 @@ def test_paper_defaults_reach_the_artifact_and_the_optimizer(feat, tmp_path):
     from genre_cli.models import build_model
 
     small = {"filters": 8, "dense": [8, 4]}
-    r = tr.run(feat, config=tr.TrainConfig(model="dupconv", model_config=small, epochs=1, paper=True, device="cpu"), out=tmp_path / "d.h5", show_progress=False)
+    r = tr.run(
+        feat,
+        config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, paper=True, device="cpu"),
+        out=tmp_path / "d.h5",
+        show_progress=False,
+    )
     with h5py.File(r.path) as f:
         hp = artifacts.get_json_attr(f, "train", {})
         src = artifacts.get_json_attr(f, "train_sources", {})
     assert hp["optimizer"] == "adadelta" and hp["lr"] == 1.0 and hp["batch_size"] == 50 and src["optimizer"] == "paper"
     # per-layer L2 as coupled weight decay 2*lambda (Adadelta), exact Keras L2 as a loss term with AdamW
     model = build_model("dupconv", n_classes=3, input_shapes={"spectrogram": (16, 12)}, **small)
-    opt, penalty = tr._optimizer(model, hp)
+    opt, penalty = loop.make_optimizer(model, hp)
     assert not penalty and sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, 0.02, 0.04]
-    opt, penalty = tr._optimizer(model, hp | {"optimizer": "adamw", "weight_decay": 1e-4})
+    opt, penalty = loop.make_optimizer(model, hp | {"optimizer": "adamw", "weight_decay": 1e-4})
     assert penalty and sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, 1e-4]
-    r2 = tr.run(feat, config=tr.TrainConfig(model="dupconv", model_config=small, epochs=1, lr=0.5, device="cpu"), out=tmp_path / "d2.h5", show_progress=False)
+    r2 = tr.run(
+        feat,
+        config=tc.TrainConfig(model="dupconv", model_config=small, epochs=1, lr=0.5, device="cpu"),
+        out=tmp_path / "d2.h5",
+        show_progress=False,
+    )
     assert r2.fingerprint != r.fingerprint and r2.summary["train"]["lr"] == 0.5
 
 
@@ -225,7 +242,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(feat, tmp_pat
 
     with pytest.raises(_Stop):
         _train(feat, out, on_epoch=interrupt, **kw)
-    ckpt = tr.checkpoint_path(out)
+    ckpt = checkpoint.path_for(out)
     assert ckpt.exists() and not out.exists()
     with h5py.File(ckpt) as f:
         assert int(f.attrs["epoch"]) == 2 and {"model", "optimizer", "rng"} <= set(f)
@@ -255,7 +272,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(feat, tmp_path):
 # -- losses and augmentation ---------------------------------------------------------------------
 def test_balanced_class_weights_change_the_loss(feat, tmp_path):
     y = np.array([0] * 6 + [1] * 3 + [2] * 1)
-    w = tr.class_weights(y, 4)
+    w = loop.class_weights(y, 4)
     assert np.allclose(w[:3], [10 / 18, 10 / 9, 10 / 3]) and w[3] == 0
     plain = _train(feat, tmp_path / "p.h5", epochs=1, class_weights="none")
     weighted = _train(feat, tmp_path / "w.h5", epochs=1, class_weights="balanced")
@@ -269,12 +286,24 @@ def test_balanced_class_weights_change_the_loss(feat, tmp_path):
 def test_specaugment_masks_and_mixup_run(feat, tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.ones(8, 40, 20)
-    m = tr.spec_augment(x, g)
+    m = loop.spec_augment(x, g)
     assert m.shape == x.shape and (m == 0).any() and (m == 1).any()
-    assert ((m == 0).float().mean() < 0.6)
-    r = tr.run(feat, config=tr.TrainConfig(model="cnn6", model_config={"filters": [4, 8]}, epochs=2, device="cpu",
-                                           specaugment=True, mixup=0.3, label_smoothing=0.1, patience=5),
-               out=tmp_path / "aug.h5", show_progress=False)
+    assert (m == 0).float().mean() < 0.6
+    r = tr.run(
+        feat,
+        config=tc.TrainConfig(
+            model="cnn6",
+            model_config={"filters": [4, 8]},
+            epochs=2,
+            device="cpu",
+            specaugment=True,
+            mixup=0.3,
+            label_smoothing=0.1,
+            patience=5,
+        ),
+        out=tmp_path / "aug.h5",
+        show_progress=False,
+    )
     with h5py.File(r.path) as f:
         hist = artifacts.get_json_attr(f, "history", [])
     assert len(hist) == 2 and all(np.isfinite(h["loss"]) and 0 <= h["val_track_accuracy"] <= 1 for h in hist)
@@ -359,11 +388,30 @@ def test_cli_train_and_list_models(feat, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--list-models"])
     assert r.exit_code == 0
-    for needle in ("dupconv", "seed 004", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
+    for needle in ("dupconv", "Yang & Zhang 2019", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
         assert needle in r.stdout, needle
     out = tmp_path / "cli.h5"
-    r = runner.invoke(app, ["train", str(feat), "--model", "mlp", "--epochs", "2", "--device", "cpu", "--optimizer", "sgd",
-                            "--class-weights", "balanced", "--label-smoothing", "0.1", "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(feat),
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+            "--optimizer",
+            "sgd",
+            "--class-weights",
+            "balanced",
+            "--label-smoothing",
+            "0.1",
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() == str(out) and "samples/s" in r.stderr and "validation track accuracy" in r.stderr
     with h5py.File(out) as f:
@@ -374,12 +422,32 @@ def test_cli_train_and_list_models(feat, tmp_path):
 def test_ddp_on_cpu_with_gloo(feat, tmp_path):
     out = tmp_path / "ddp.h5"
     env = os.environ | {"PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "genre_cli",
-           "train", str(feat), "--model", "mlp", "--epochs", "3", "--batch-size", "8", "--device", "cpu", "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "genre_cli",
+        "train",
+        str(feat),
+        "--model",
+        "mlp",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == str(out)  # rank 0 alone reports
-    assert not tr.checkpoint_path(out).exists() and not list(tmp_path.glob(".*tmp*"))
+    assert not checkpoint.path_for(out).exists() and not list(tmp_path.glob(".*tmp*"))
     with h5py.File(out) as f:
         assert int(f.attrs["world_size"]) == 2 and f.attrs["complete"]
         hist = artifacts.get_json_attr(f, "history", [])

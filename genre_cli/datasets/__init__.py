@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from genre_cli.errors import UsageError
+from genre_cli.options import Config, Option, opt
 from genre_cli.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
@@ -38,30 +40,105 @@ TRACK_COLUMNS: dict[str, str] = {
 }
 
 SPLITS = ("train", "validation", "test")
+#: The splits a model can be scored on (``genre evaluate --split``, ``genre run --split``).
+SCORE_SPLITS = ("test", "validation", "train", "all")
+#: The option naming the split to score, declared once for ``evaluate`` and ``run``.
+SCORE_SPLIT_OPTION = Option("split", str, "test", "Split to score: test | validation | train | all.", flag="--split", choices=SCORE_SPLITS)
+
+
+def check_score_split(name: str) -> str:
+    """``name`` if it is a split a model can be scored on; :class:`UsageError` otherwise (with a
+    pointer to ``--split-mode`` when ``name`` is a way of making splits)."""
+    try:
+        return SCORE_SPLIT_OPTION.check(name)
+    except UsageError as exc:
+        hint = f"--split names the split to score; to make a {name} split use --split-mode {name}" if name in SPLIT_MODES else None
+        raise UsageError(exc.message, hint=hint) from None
+
+
+#: How the train/validation/test split of an index is made (``genre fetch --split-mode``).
+SPLIT_MODES = ("default", "random", "official")
+
+#: Split names accepted in tables and split-list file names, and what they mean.
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "tr": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "development": "validation",
+    "test": "test",
+    "testing": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
+
+
+def normalize_split(value: str) -> str | None:
+    """Map a split name from a table to train/validation/test; ``""`` stays ``""``; None if unknown."""
+    v = (value or "").strip().lower()
+    if not v:
+        return ""
+    return SPLIT_ALIASES.get(v)
+
+
+def split_of_filename(name: str) -> str | None:
+    """The split a split-list file is for, from its name: the longest alias (:data:`SPLIT_ALIASES`)
+    the name starts with or holds after ``_`` / ``-`` (``train_filtered.txt``, ``gtzan-test.txt``);
+    None when there is none."""
+    name = name.lower()
+    for alias in sorted(SPLIT_ALIASES, key=len, reverse=True):
+        if name.startswith(alias) or f"_{alias}" in name or f"-{alias}" in name:
+            return SPLIT_ALIASES[alias]
+    return None
 
 
 @dataclass(frozen=True)
-class FetchOptions:
+class FetchOptions(Config):
     """Options of ``genre fetch``; each dataset uses the ones that apply to it.
 
     ``split``: ``"default"`` (the dataset's honest default: GTZAN's artist-filtered split,
     a table's own split column, else stratified by track), ``"random"`` (stratified by
-    track, seeded; group-aware when ``group_by`` is set) or ``"official"``.
+    track, seeded; group-aware when ``group_by`` is set) or ``"official"``; on the command
+    line ``--split-mode`` (``--split`` names the split a model is scored on).
     """
 
-    labels_csv: Path | None = None
-    label_column: str = "label"
-    split_column: str = "split"
-    group_by: str | None = None
-    folds: int = 0
-    split: str = "default"
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    jobs: int = 2
-    offline: bool = False
-    checksum: str | None = None  # expected "md5:..." / "sha256:..." of a downloaded archive
-    progress: bool = True
+    labels_csv: Path | None = opt(
+        None, "--labels", "CSV with a `path` column (relative to --from) and labels.", nullable=True, cli_type=Path
+    )
+    label_column: str = opt("label", "--label-column", "Label column of --labels.", type=str)
+    split_column: str = opt("split", "--split-column", "Split column of --labels (used when present).", type=str)
+    group_by: str | None = opt(
+        None, "--group-by", "Column naming a group (artist, performer): no group on two sides.", type=str, nullable=True
+    )
+    folds: int = opt(0, "--folds", "Also assign K group-aware stratified folds (0: none).", type=int, minimum=0, metavar="K")
+    split: str = opt(
+        "default",
+        "--split-mode",
+        "How splits are made: default (the dataset's honest split) | random "
+        "(stratified by track, seeded; group-aware with --group-by) | official.",
+        type=str,
+        choices=SPLIT_MODES,
+    )
+    seed: int = opt(0, "--seed", "Seed of random splits and folds.", type=int)
+    val_fraction: float = opt(0.15, None, "Validation share of a random split.", type=float, minimum=0)
+    test_fraction: float = opt(0.15, None, "Test share of a random split.", type=float, minimum=0)
+    jobs: int = opt(2, None, "Threads probing and hashing the files.", type=int, minimum=1)
+    offline: bool = opt(False, "--offline", "Never download; use what is on disk.", type=bool)
+    checksum: str | None = opt(None, "--checksum", "Expected md5:HEX or sha256:HEX of a downloaded archive.", type=str, nullable=True)
+    progress: bool = opt(True, None, "Show progress bars.", type=bool)
+
+    def check(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            frac = getattr(self, name)
+            if not 0.0 <= frac < 1.0:
+                raise UsageError(f"{name} must be in [0, 1), got {frac}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise UsageError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
+        if self.folds == 1:
+            raise UsageError("folds (--folds) must be 0 (off) or >= 2, got 1")
 
 
 @dataclass
@@ -85,9 +162,20 @@ class TrackIndex:
         return len(self.tracks["track_id"])
 
     @classmethod
-    def from_rows(cls, rows: list[dict[str, Any]], *, root: Path, labels: list[str], info: dict | None = None) -> "TrackIndex":
+    def from_rows(cls, rows: list[dict[str, Any]], *, root: Path, labels: list[str], info: dict | None = None) -> TrackIndex:
         """Build from row dicts; missing columns get defaults (-1, "", 0, "ok")."""
-        defaults = {"label": -1, "group": "", "split": "", "fold": -1, "duration": 0.0, "sr": 0, "channels": 0, "checksum": "", "status": "ok", "reason": ""}
+        defaults = {
+            "label": -1,
+            "group": "",
+            "split": "",
+            "fold": -1,
+            "duration": 0.0,
+            "sr": 0,
+            "channels": 0,
+            "checksum": "",
+            "status": "ok",
+            "reason": "",
+        }
         cols: dict[str, np.ndarray] = {}
         for name, kind in TRACK_COLUMNS.items():
             values = [r.get(name, defaults.get(name)) for r in rows]

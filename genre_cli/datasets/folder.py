@@ -21,12 +21,12 @@ Splits
   (no group on two sides).
 * ``"official"`` — the table's split column; an error when there is none.
 * ``"random"`` — always the seeded stratified split (group-aware with ``group_by``), even
-  when the table has a split column. ``--split random --group-by drummer`` gives a
+  when the table has a split column. ``--split-mode random --group-by drummer`` gives a
   performer-disjoint split.
 
 When ``group_by`` is set and the official split is kept but puts a group on more than one
 side, the official split is kept as is (it is what published numbers use) and a warning
-naming the groups is added to ``info["warnings"]`` (suggesting ``--split random``).
+naming the groups is added to ``info["warnings"]`` (suggesting ``--split-mode random``).
 
 Split names in a table are mapped: train/training/tr → ``train``; validation/valid/val/dev/
 development → ``validation``; test/testing/eval/evaluation → ``test``; an empty cell → ``""``
@@ -55,60 +55,18 @@ from typing import Any
 import numpy as np
 
 from genre_cli.audio import AudioInfo, is_audio_path
-from genre_cli.datasets import DATASETS, SPLITS, FetchOptions, TrackIndex
+from genre_cli.datasets import DATASETS, SPLIT_ALIASES, SPLITS, FetchOptions, TrackIndex, normalize_split
 from genre_cli.errors import DatasetError, InputError, UsageError
 from genre_cli.probe import md5_many, probe_many
 
 __all__ = [
     "folder",
-    "normalize_split",
     "stratified_split",
     "assign_folds",
     "groups_on_several_sides",
     "probe_rows",
     "finish_index",
 ]
-
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "tr": "train",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-    "development": "validation",
-    "test": "test",
-    "testing": "test",
-    "eval": "test",
-    "evaluation": "test",
-}
-SPLIT_MODES = ("default", "random", "official")
-
-
-# -- split helpers (shared with other dataset modules) -----------------------------------------
-
-
-def normalize_split(value: str) -> str | None:
-    """Map a split name from a table to train/validation/test; ``""`` stays ``""``; None if unknown."""
-    v = (value or "").strip().lower()
-    if not v:
-        return ""
-    return SPLIT_ALIASES.get(v)
-
-
-def check_split_mode(options: FetchOptions) -> str:
-    if options.split not in SPLIT_MODES:
-        raise UsageError(f"unknown split {options.split!r}; valid: {', '.join(SPLIT_MODES)}")
-    for name in ("val_fraction", "test_fraction"):
-        frac = getattr(options, name)
-        if not 0.0 <= frac < 1.0:
-            raise UsageError(f"{name} must be in [0, 1), got {frac}")
-    if options.val_fraction + options.test_fraction >= 1.0:
-        raise UsageError(f"val_fraction + test_fraction must be < 1, got {options.val_fraction + options.test_fraction}")
-    if options.folds < 0 or options.folds == 1:
-        raise UsageError(f"folds must be 0 (off) or >= 2, got {options.folds}")
-    return options.split
 
 
 def _group_keys(groups: np.ndarray | None, n: int) -> np.ndarray:
@@ -171,7 +129,9 @@ def stratified_split(
     return out, notes
 
 
-def _hold_out_groups(idx: np.ndarray, labels: np.ndarray, keys: np.ndarray, fraction: float, seed: int, notes: list[str], side: str) -> np.ndarray:
+def _hold_out_groups(
+    idx: np.ndarray, labels: np.ndarray, keys: np.ndarray, fraction: float, seed: int, notes: list[str], side: str
+) -> np.ndarray:
     from sklearn.model_selection import StratifiedGroupKFold
 
     if fraction <= 0 or len(idx) == 0:
@@ -277,7 +237,9 @@ def apply_computed_split(rows: list[dict[str, Any]], options: FetchOptions, *, u
         return []
     labels = np.array([rows[i]["label_name"] for i in usable], dtype=object)
     groups = np.array([rows[i].get("group", "") for i in usable], dtype=object) if use_groups else None
-    splits, notes = stratified_split(labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=options.seed)
+    splits, notes = stratified_split(
+        labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=options.seed
+    )
     for i, s in zip(usable, splits):
         rows[i]["split"] = str(s)
     return notes
@@ -307,11 +269,13 @@ def apply_folds(rows: list[dict[str, Any]], options: FetchOptions, *, use_groups
 )
 def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex:
     """Index a local collection (see the module docstring). ``root`` is not used: indexed in place."""
-    mode = check_split_mode(options)
+    mode = options.split
     if source is None and options.labels_csv is not None:
         source = str(Path(options.labels_csv).parent)
     if source is None:
-        raise UsageError("the folder dataset needs SOURCE: a directory with one sub-folder per label (or --labels-csv)")
+        raise UsageError(
+            "the folder dataset needs SOURCE (--from): a directory with one sub-folder per label, or a labels table (--labels)"
+        )
     base = Path(source).expanduser()
     if not base.is_dir():
         raise InputError(f"{base}: not a directory" if base.exists() else f"{base}: no such directory")
@@ -322,9 +286,12 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         rows, has_split = _rows_from_table(base, Path(options.labels_csv), options, info)
     else:
         if options.group_by:
-            raise UsageError(f"--group-by {options.group_by} needs a table (--labels-csv) with a {options.group_by!r} column")
+            raise UsageError(f"group_by (--group-by) {options.group_by!r} needs a table (labels_csv, --labels) with that column")
         if mode == "official":
-            raise UsageError("--split official needs a table (--labels-csv) with a split column; a plain folder has no official split")
+            raise UsageError(
+                "split mode 'official' (--split-mode official) needs a table (labels_csv, --labels) with a split column; "
+                "a plain folder has no official split"
+            )
         rows = _rows_from_walk(base, info)
         has_split = False
     if not rows:
@@ -339,19 +306,24 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         if unassigned:
             notes.append(f"{unassigned} tracks have an empty {options.split_column!r} cell and belong to no split")
         if use_groups:
-            straddle = groups_on_several_sides(np.array([r["group"] for r in rows], dtype=object), np.array([r["split"] for r in rows], dtype=object))
+            straddle = groups_on_several_sides(
+                np.array([r["group"] for r in rows], dtype=object), np.array([r["split"] for r in rows], dtype=object)
+            )
             if straddle:
                 shown = ", ".join(straddle[:8]) + (" ..." if len(straddle) > 8 else "")
                 notes.append(
                     f"the official split puts {len(straddle)} {options.group_by} value(s) on more than one side ({shown}); "
-                    f"it is kept as published — use --split random --group-by {options.group_by} for a {options.group_by}-disjoint split"
+                    f"it is kept as published — use --split-mode random --group-by {options.group_by} for a {options.group_by}-disjoint "
+                    "split"
                 )
     else:
         if mode == "official":
-            raise UsageError(f"--split official: {options.labels_csv} has no {options.split_column!r} column")
+            raise UsageError(f"split mode 'official' (--split-mode official): {options.labels_csv} has no {options.split_column!r} column")
         notes.extend(apply_computed_split(rows, options, use_groups=use_groups))
         info["split_method"] = (
-            f"random, stratified by label, grouped by {options.group_by!r} (seed {options.seed})" if use_groups else f"random, stratified by track (seed {options.seed})"
+            f"random, stratified by label, grouped by {options.group_by!r} (seed {options.seed})"
+            if use_groups
+            else f"random, stratified by track (seed {options.seed})"
         )
     apply_folds(rows, options, use_groups=use_groups)
     if options.folds >= 2:
@@ -428,7 +400,9 @@ def _rows_from_table(base: Path, table: Path, options: FetchOptions, info: dict[
         rows.append(row)
     if bad_splits:
         accepted = ", ".join(sorted(SPLIT_ALIASES))
-        raise InputError(f"{table}: unknown value(s) in column {options.split_column!r}: {', '.join(sorted(bad_splits))}; accepted: {accepted}")
+        raise InputError(
+            f"{table}: unknown value(s) in column {options.split_column!r}: {', '.join(sorted(bad_splits))}; accepted: {accepted}"
+        )
     if duplicates:
         info["warnings"].append(f"{duplicates} duplicate path(s) in {table.name} ignored (first row kept)")
     return rows, has_split

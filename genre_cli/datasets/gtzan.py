@@ -56,8 +56,9 @@ from pathlib import Path
 from typing import Any
 
 from genre_cli.archive import archive_kind, extract
+from genre_cli.audio import AUDIO_EXTENSIONS
 from genre_cli.datasets import DATASETS, FetchOptions, TrackIndex
-from genre_cli.datasets.folder import apply_computed_split, apply_folds, check_split_mode, finish_index, probe_rows
+from genre_cli.datasets.folder import apply_computed_split, apply_folds, finish_index, probe_rows
 from genre_cli.download import download, file_checksum, parse_checksum
 from genre_cli.errors import DatasetError, InputError
 
@@ -110,14 +111,24 @@ def filtered_split() -> dict[str, str]:
         for line in base.joinpath(fname).read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line:
-                out[_track_id(line)] = split
+                out[clip_id(line)] = split
     return out
 
 
-def _track_id(name: str) -> str:
-    """``blues/blues.00012.wav`` → ``blues.00012``."""
-    stem = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return stem.rsplit(".", 1)[0] if stem.lower().endswith((".wav", ".au")) else stem
+def clip_id(name: str) -> str:
+    """``blues/blues.00012.wav`` -> ``blues.00012``: folders and an audio extension dropped
+    (the ids of split lists and of the Kaggle tables' ``filename`` column)."""
+    stem = name.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    base, dot, ext = stem.rpartition(".")
+    return base if dot and f".{ext.lower()}" in AUDIO_EXTENSIONS else stem
+
+
+_CLIP_ID = re.compile(r"^[a-z]+\.\d{5}$")
+
+
+def is_gtzan(ids: list[str]) -> bool:
+    """True when every id looks like a GTZAN clip id (``blues.00012``)."""
+    return bool(ids) and all(_CLIP_ID.match(i) for i in ids)
 
 
 @DATASETS.register(
@@ -131,7 +142,7 @@ def _track_id(name: str) -> str:
 )
 def gtzan(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex:
     """Fetch (when needed), extract and index GTZAN (see the module docstring)."""
-    mode = check_split_mode(options)
+    mode = options.split
     info: dict[str, Any] = {"dataset": "gtzan", "seed": int(options.seed), "warnings": [], "license": LICENSE, "citation": CITATION}
     folder = _materialize(source, Path(root).expanduser(), options, info)
     genre_root = _find_genre_root(folder)
@@ -172,7 +183,9 @@ def gtzan(*, source: str | None, root: Path, options: FetchOptions) -> TrackInde
     apply_folds(rows, options, use_groups=False)
     corrupt = [r["track_id"] for r in rows if r["status"] == "corrupt"]
     if corrupt:
-        notes.append(f"{len(corrupt)} clip(s) do not decode and are marked corrupt: {', '.join(corrupt[:5])}{' ...' if len(corrupt) > 5 else ''}")
+        notes.append(
+            f"{len(corrupt)} clip(s) do not decode and are marked corrupt: {', '.join(corrupt[:5])}{' ...' if len(corrupt) > 5 else ''}"
+        )
     return finish_index(rows, root=genre_root, info=info)
 
 
@@ -189,7 +202,9 @@ def _materialize(source: str | None, root: Path, options: FetchOptions, info: di
     if source is None or _is_url(str(source)):
         urls = known if source is None else [str(source)]
         expected = options.checksum or (ARCHIVE_MD5 if source is None or str(source) in known else None)
-        name = ARCHIVE_NAME if source is None else (Path(urllib.parse.unquote(urllib.parse.urlsplit(str(source)).path)).name or ARCHIVE_NAME)
+        name = (
+            ARCHIVE_NAME if source is None else (Path(urllib.parse.unquote(urllib.parse.urlsplit(str(source)).path)).name or ARCHIVE_NAME)
+        )
         info["source"] = "default mirrors" if source is None else str(source)
         result = download(urls, root / "gtzan" / name, checksum=expected, progress=options.progress, offline=options.offline)
         info.update(archive=str(result.path), archive_checksum=result.checksum, downloaded_from=result.url or "(already present)")
@@ -290,5 +305,15 @@ def _collect(genre_root: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 skipped.append(f"{genre}/{f.name}")
                 continue
             seen.add(track_id)
-            rows.append({"track_id": track_id, "path": f"{genre}/{f.name}", "label_name": genre, "group": "", "split": "", "status": "ok", "reason": ""})
+            rows.append(
+                {
+                    "track_id": track_id,
+                    "path": f"{genre}/{f.name}",
+                    "label_name": genre,
+                    "group": "",
+                    "split": "",
+                    "status": "ok",
+                    "reason": "",
+                }
+            )
     return rows, skipped

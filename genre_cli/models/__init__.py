@@ -8,9 +8,9 @@ builder parameters. Registry metadata:
     ``"torch"`` (a :class:`~genre_cli.models.base.GenreModule` returning logits) or ``"sklearn"``
     (a :class:`sklearn.pipeline.Pipeline` whose first step is a ``StandardScaler``).
 ``inputs``
-    Tuple of input *slots*. A slot is a wildcard — ``"spectrogram"`` (any time x feature matrix:
-    ``mel``, ``stft``, ``mfcc``, ``mfcc_frames``) or ``"vector"`` (any 1-D feature:
-    ``handcrafted``, ``kaggle``, ``table``) — or a concrete feature name. ``input_shapes`` maps the
+    Tuple of input *slots*. A slot is a wildcard — ``"spectrogram"`` (any time x feature matrix)
+    or ``"vector"`` (any 1-D feature), filled by the features of that slot in the feature table
+    (:func:`genre_cli.features.slot_choices`) — or a concrete feature name. ``input_shapes`` maps the
     slot to the per-sample shape: ``(n_frames, n_bins)`` for spectrograms, ``(d,)`` for vectors.
     Torch modules are called with keyword arguments named by slot; sklearn pipelines get one
     ``(batch, features)`` array (the caller flattens / concatenates).
@@ -30,18 +30,13 @@ import inspect
 from typing import Any
 
 from genre_cli.errors import UsageError
+from genre_cli.features.kind import SLOTS
 from genre_cli.registry import Registry
 
 MODELS: Registry = Registry("model")
 
 #: Modules that register models; imported on first use of :func:`list_models` & co.
-_MODULES = ("sklearn_models", "mlp", "cnn", "resnet", "recurrent", "dupconv")
-
-WILDCARD_SLOTS = {
-    "spectrogram": ("mel", "stft", "mfcc", "mfcc_frames"),
-    "vector": ("handcrafted", "kaggle", "table"),
-}
-_SPEC_RANK = 2
+_MODULES = ("sklearn_models", "mlp", "cnn", "resnet", "recurrent", "dupconv", "musicnn")
 
 
 def _load_all() -> None:
@@ -104,10 +99,9 @@ def _check_shapes(name: str, slots: tuple[str, ...], input_shapes: dict) -> dict
             raise UsageError(f"model {name!r}: shape of slot {slot!r} must be a tuple of ints, got {input_shapes[slot]!r}") from None
         if not shape or any(d < 1 for d in shape):
             raise UsageError(f"model {name!r}: shape of slot {slot!r} must be non-empty and positive, got {shape}")
-        if slot == "spectrogram" and len(shape) != _SPEC_RANK:
-            raise UsageError(f"model {name!r}: slot 'spectrogram' needs shape (n_frames, n_bins), got {shape}")
-        if slot == "vector" and len(shape) != 1:
-            raise UsageError(f"model {name!r}: slot 'vector' needs shape (d,), got {shape}")
+        if slot in SLOTS and len(shape) != SLOTS[slot]:
+            want = "(n_frames, n_bins)" if SLOTS[slot] == 2 else "(d,)"
+            raise UsageError(f"model {name!r}: slot {slot!r} needs shape {want}, got {shape}")
         out[slot] = shape
     return out
 
@@ -140,4 +134,4 @@ def build_model(name: str, *, n_classes: int, input_shapes: dict[str, tuple[int,
         raise UsageError(f"model {name!r}: invalid configuration {cfg!r}: {exc}") from exc
 
 
-__all__ = ["MODELS", "WILDCARD_SLOTS", "build_model", "get_model", "list_models", "model_info"]
+__all__ = ["MODELS", "build_model", "get_model", "list_models", "model_info"]

@@ -7,7 +7,7 @@ Every torch model in the zoo is a :class:`GenreModule`:
   **logits** of shape ``(batch, n_classes)``; softmax belongs to the loss.
 * Spectrogram slots arrive as ``(batch, n_frames, n_bins)`` (time x feature); 2-D CNNs
   turn them into a one-channel image ``(batch, 1, n_bins, n_frames)`` — frequency is the
-  image height, time the width, as in the papers' figures (and as seed 004's "256x4"
+  image height, time the width, as in the papers' figures (and as Yang & Zhang's (2019) "256x4"
   kernel, 256 mel bins x 4 frames, requires).
 * Vector slots arrive as ``(batch, d)``.
 
@@ -53,7 +53,7 @@ class GenreModule(nn.Module):
             prefix = next(n for n, m in self.named_modules() if m is prefix_or_module)
         else:
             prefix = prefix_or_module
-        for name, p in self.named_parameters():
+        for name, _p in self.named_parameters():
             if name.startswith(prefix + ".") or name == prefix:
                 if weights_only and not name.endswith("weight"):
                     continue
@@ -206,13 +206,19 @@ def for_inference(model: nn.Module) -> nn.Module:
     * Models with 2-D convolutions switch to the ``channels_last`` memory layout, for which
       oneDNN's CPU kernels (convolution, max-pooling) are vectorised over channels.
 
-    On the seed 002 CNN (cnn6, 128 x 130 log-mel, batch 64, 2 CPU threads) this cut the
+    On the Schrader et al. 2021 CNN (cnn6, 128 x 130 log-mel, batch 64, 2 CPU threads) this cut the
     forward pass from 2.9 to ~1.0 ms per window; outputs change by float rounding only
     (~1e-8). The model is put in eval mode and must not be trained afterwards (its
     BatchNorm layers are gone).
+
+    A model with its own ``for_inference()`` method (e.g. musicnn, whose BatchNorm follows
+    the ReLU and cannot be folded this way) is prepared by that method instead.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    own = getattr(model, "for_inference", None)
+    if callable(own):
+        return own()
     model.eval()
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)

@@ -1,4 +1,4 @@
-"""2-D CNNs on spectrogram images: ``cnn3`` (seed 003), ``cnn6`` (seed 002), ``cnn-mlp`` (seed 000).
+"""2-D CNNs on spectrogram images: ``cnn3`` (Verma et al. 2022), ``cnn6`` (Schrader et al. 2021), ``cnn-mlp`` (Pun & Nazirkhanova 2020).
 
 All take slot ``spectrogram`` ``(batch, n_frames, n_bins)`` and view it as a one-channel image
 ``(batch, 1, n_bins, n_frames)`` (:func:`~genre_cli.models.base.to_image`).
@@ -19,6 +19,7 @@ from torch import nn
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, check_ints, check_pos_int, check_prob, flat_size, keras_init, to_image
 from genre_cli.models.mlp import dense_stack
+from genre_cli.papers import PUN_2020, SCHRADER_2021, VERMA_2022
 
 
 def pool2() -> nn.MaxPool2d:
@@ -64,14 +65,23 @@ class _ToImage(nn.Module):
 
 
 @MODELS.register(
-    "cnn6", kind="torch", inputs=("spectrogram",), source="seed 002",
+    "cnn6",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=SCHRADER_2021.short,
     features={"spectrogram": "mel"},
     train={"lr": 1e-3, "batch_size": 100, "epochs": 15},  # §4.1: "15 epochs with a learning rate of 0.001 and batch size of 100"
     description="Six conv-BN-ReLU-maxpool groups (8..256 filters), flatten, dropout 0.3, dense.",
 )
-def cnn6(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: tuple[int, ...] = (8, 16, 32, 64, 128, 256),
-         kernel: int = 3, dropout: float = 0.3) -> ImageCNN:
-    """Seed 002 §4.1: groups of "a convolutional layer, batch normalization, relu activation layer
+def cnn6(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    filters: tuple[int, ...] = (8, 16, 32, 64, 128, 256),
+    kernel: int = 3,
+    dropout: float = 0.3,
+) -> ImageCNN:
+    """Schrader et al. 2021, §4.1: groups of "a convolutional layer, batch normalization, relu activation layer
     and a max pooling layer" with 8, 16, 32, 64, 128 and 256 filters, then flatten, 30 % dropout
     and a softmax dense layer (we return logits).
 
@@ -92,14 +102,24 @@ def cnn6(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: t
 
 
 @MODELS.register(
-    "cnn3", kind="torch", inputs=("spectrogram",), source="seed 003",
+    "cnn3",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=VERMA_2022.short,
     features={"spectrogram": "mel"},
     train={"optimizer": "adam"},  # §4: "We chose to use Adam optimization"
     description="Three conv blocks (first 4x4) with max-pooling and regularisation, three dense layers.",
 )
-def cnn3(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: tuple[int, int, int] = (32, 64, 64),
-         dense: tuple[int, int] = (128, 64), conv_dropout: float = 0.0, dropout: float = 0.0) -> ImageCNN:
-    """Seed 003 §3.3: "3 convolution layers, each with its own max pool and regularization, feeding
+def cnn3(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    filters: tuple[int, int, int] = (32, 64, 64),
+    dense: tuple[int, int] = (128, 64),
+    conv_dropout: float = 0.0,
+    dropout: float = 0.0,
+) -> ImageCNN:
+    """Verma et al. 2022, §3.3: "3 convolution layers, each with its own max pool and regularization, feeding
     into 3 fully connected layers with ReLU activation, softmax output"; first window 4x4 (§4);
     batch normalisation, dropout and L2 were tried (§4) — they "accepted the overfitting".
 
@@ -142,7 +162,7 @@ class ResBlock(nn.Module):
 
 
 class CNNMLP(GenreModule):
-    """Seed 000's hybrid: CNN branch (slot ``spectrogram``) + MLP branch (slot ``vector``).
+    """Pun & Nazirkhanova's (2020) hybrid: CNN branch (slot ``spectrogram``) + MLP branch (slot ``vector``).
 
     ``model(spectrogram=mel, vector=handcrafted)``: mel ``(batch, n_frames, n_bins)``, hand-crafted
     features ``(batch, d)`` (93 in the paper). Each branch ends in ``branch_out`` (100) features;
@@ -163,8 +183,9 @@ class CNNMLP(GenreModule):
         n_flat = flat_size(nn.Sequential(_ToImage(), self.cnn), spec_shape)
         self.cnn_fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_flat, branch_out), nn.ReLU(inplace=True))
         self.mlp = dense_stack(d_vec, (*mlp_widths, branch_out), dropout)
-        self.head = nn.Sequential(nn.Linear(2 * branch_out, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                  nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Linear(2 * branch_out, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, spectrogram: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         a = self.cnn_fc(self.cnn(to_image(spectrogram)).flatten(1))
@@ -173,14 +194,25 @@ class CNNMLP(GenreModule):
 
 
 @MODELS.register(
-    "cnn-mlp", kind="torch", inputs=("spectrogram", "vector"), source="seed 000",
+    "cnn-mlp",
+    kind="torch",
+    inputs=("spectrogram", "vector"),
+    source=PUN_2020.short,
     features={"spectrogram": "mel", "vector": "handcrafted"},
     description="Hybrid: residual CNN on the mel spectrogram + MLP on hand-crafted features, 100+100 -> hidden -> classes.",
 )
-def cnn_mlp(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], base_filters: int = 16, n_stages: int = 3,
-            mlp_widths: tuple[int, ...] = (512, 256, 128), branch_out: int = 100, hidden: int = 100,
-            dropout: float = 0.3) -> CNNMLP:
-    """Seed 000 §4.3/§6.3: 3x3 stride-1 'same' convs with ReLU after each, a ResNet-style skip,
+def cnn_mlp(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    base_filters: int = 16,
+    n_stages: int = 3,
+    mlp_widths: tuple[int, ...] = (512, 256, 128),
+    branch_out: int = 100,
+    hidden: int = 100,
+    dropout: float = 0.3,
+) -> CNNMLP:
+    """Pun & Nazirkhanova 2020, §4.3/§6.3: 3x3 stride-1 'same' convs with ReLU after each, a ResNet-style skip,
     2x2/stride-2 pooling, filters doubling after every pool (VGG), FC layers with dropout + ReLU;
     the CNN and the MLP branch (like the §4.2 net) both output 100 features, concatenated, one
     hidden layer, softmax (we return logits).
@@ -197,5 +229,4 @@ def cnn_mlp(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], base_fi
     check_pos_int("hidden", hidden)
     check_prob("dropout", dropout)
     d_vec = math.prod(input_shapes["vector"])
-    return CNNMLP(input_shapes["spectrogram"], d_vec, n_classes, base_filters, n_stages, mlp_widths, branch_out,
-                  hidden, dropout)
+    return CNNMLP(input_shapes["spectrogram"], d_vec, n_classes, base_filters, n_stages, mlp_widths, branch_out, hidden, dropout)

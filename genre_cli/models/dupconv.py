@@ -1,4 +1,6 @@
-"""Seed 004 (Yang & Zhang, "Duplicated convolutional layers"): ``dupconv`` (net1) and ``rescat`` (net2).
+"""``dupconv`` (net1) and ``rescat`` (net2) of Yang & Zhang 2019.
+
+"Music Genre Classification Using Duplicated Convolutional Layers in Neural Networks" (Interspeech 2019).
 
 Input orientation
 -----------------
@@ -49,6 +51,7 @@ from torch import nn
 from genre_cli.errors import UsageError
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, SamePad1d, check_pos_int, check_prob, keras_init, to_image
+from genre_cli.papers import YANG_ZHANG_2019
 
 
 def _conv1xk(c_in: int, c_out: int, k: int) -> nn.Sequential:
@@ -58,8 +61,9 @@ def _conv1xk(c_in: int, c_out: int, k: int) -> nn.Sequential:
 def _check_input(shape: tuple[int, int], kernel: int) -> tuple[int, int]:
     n_frames, n_bins = shape
     if n_frames < kernel:
-        raise UsageError(f"dupconv/rescat need at least {kernel} frames (first conv is n_bins x {kernel}, no padding); "
-                         f"got input shape {shape}")
+        raise UsageError(
+            f"dupconv/rescat need at least {kernel} frames (first conv is n_bins x {kernel}, no padding); got input shape {shape}"
+        )
     return n_frames, n_bins
 
 
@@ -77,8 +81,18 @@ class DupConv(_Seed004):
     conv3, global average-pool of conv2 and conv4, concatenated (768) -> Dense 256 -> Dense 64 ->
     Dropout(0.1) -> Dense n_classes. ReLU after every conv and hidden dense layer."""
 
-    def __init__(self, n_bins: int, n_classes: int, filters: int, kernel: int, dense: tuple[int, int],
-                 dropout1: float, dropout2: float, l2_first: float, l2_conv: float):
+    def __init__(
+        self,
+        n_bins: int,
+        n_classes: int,
+        filters: int,
+        kernel: int,
+        dense: tuple[int, int],
+        dropout1: float,
+        dropout2: float,
+        l2_first: float,
+        l2_conv: float,
+    ):
         super().__init__()
         half = filters // 2
         self.conv1 = nn.Conv2d(1, filters, (n_bins, kernel))
@@ -87,9 +101,13 @@ class DupConv(_Seed004):
         self.conv3 = _conv1xk(filters, half, kernel)
         self.conv4 = _conv1xk(filters, half, kernel)
         self.head = nn.Sequential(
-            nn.Linear(2 * filters + 2 * half, dense[0]), nn.ReLU(inplace=True),
-            nn.Linear(dense[0], dense[1]), nn.ReLU(inplace=True),
-            nn.Dropout(dropout2), nn.Linear(dense[1], n_classes))
+            nn.Linear(2 * filters + 2 * half, dense[0]),
+            nn.ReLU(inplace=True),
+            nn.Linear(dense[0], dense[1]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout2),
+            nn.Linear(dense[1], n_classes),
+        )
         self.set_l2(self.conv1, l2_first)
         for conv in (self.conv2, self.conv3, self.conv4):
             self.set_l2(conv, l2_conv)
@@ -108,17 +126,31 @@ class ResCat(_Seed004):
     (1x4, 256, same); ``c1 + c2 + c3`` -> global max- and average-pool over time, concatenated
     (512) -> Dense 128 -> Dense 32 -> Dropout(0.1) -> Dense n_classes."""
 
-    def __init__(self, n_bins: int, n_classes: int, filters: int, kernel: int, dense: tuple[int, int],
-                 dropout1: float, dropout2: float, l2_first: float, l2_conv: float):
+    def __init__(
+        self,
+        n_bins: int,
+        n_classes: int,
+        filters: int,
+        kernel: int,
+        dense: tuple[int, int],
+        dropout1: float,
+        dropout2: float,
+        l2_first: float,
+        l2_conv: float,
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(1, filters, (n_bins, kernel))
         self.drop1 = nn.Dropout(dropout1)
         self.conv2 = _conv1xk(filters, filters, kernel)
         self.conv3 = _conv1xk(filters, filters, kernel)
         self.head = nn.Sequential(
-            nn.Linear(2 * filters, dense[0]), nn.ReLU(inplace=True),
-            nn.Linear(dense[0], dense[1]), nn.ReLU(inplace=True),
-            nn.Dropout(dropout2), nn.Linear(dense[1], n_classes))
+            nn.Linear(2 * filters, dense[0]),
+            nn.ReLU(inplace=True),
+            nn.Linear(dense[0], dense[1]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout2),
+            nn.Linear(dense[1], n_classes),
+        )
         self.set_l2(self.conv1, l2_first)
         for conv in (self.conv2, self.conv3):
             self.set_l2(conv, l2_conv)
@@ -147,15 +179,27 @@ def _common(input_shapes, filters, kernel, dense, dropout1, dropout2, l2_first, 
 
 
 @MODELS.register(
-    "dupconv", kind="torch", inputs=("spectrogram",), source="seed 004 (net1)",
+    "dupconv",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=f"{YANG_ZHANG_2019.short} (net1)",
     features={"spectrogram": "mel"},
     train={"optimizer": "adadelta", "lr": 1.0, "batch_size": 50},
     description="Duplicated 1x4 convs feeding max- and average-pooling, concatenated, dense 256-64 (net1).",
 )
-def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: int = 256, kernel: int = 4,
-            dense: tuple[int, int] = (256, 64), dropout1: float = 0.2, dropout2: float = 0.1,
-            l2_first: float = 0.02, l2_conv: float = 0.01) -> DupConv:
-    """Seed 004 §3.1 net1 (see the module docstring for orientation, parameter count and L2).
+def dupconv(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    filters: int = 256,
+    kernel: int = 4,
+    dense: tuple[int, int] = (256, 64),
+    dropout1: float = 0.2,
+    dropout2: float = 0.1,
+    l2_first: float = 0.02,
+    l2_conv: float = 0.01,
+) -> DupConv:
+    """Yang & Zhang 2019, §3.1 net1 (see the module docstring for orientation, parameter count and L2).
 
     The paper's input is 256 mel x 128 frames (1024-sample frames, 50 % overlap, ~3 s).
     Silent in the paper, our choices: which of conv1/conv2 goes to max- vs average-pooling
@@ -168,15 +212,27 @@ def dupconv(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters
 
 
 @MODELS.register(
-    "rescat", kind="torch", inputs=("spectrogram",), source="seed 004 (net2)",
+    "rescat",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=f"{YANG_ZHANG_2019.short} (net2)",
     features={"spectrogram": "mel"},
     train={"optimizer": "adadelta", "lr": 1.0, "batch_size": 50},
     description="Residual-style sum of three conv outputs, global max+avg pooling, dense 128-32 (net2).",
 )
-def rescat(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], filters: int = 256, kernel: int = 4,
-           dense: tuple[int, int] = (128, 32), dropout1: float = 0.2, dropout2: float = 0.1,
-           l2_first: float = 0.02, l2_conv: float = 0.01) -> ResCat:
-    """Seed 004 §3.2 net2, the contrastive residual network (see module docstring).
+def rescat(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    filters: int = 256,
+    kernel: int = 4,
+    dense: tuple[int, int] = (128, 32),
+    dropout1: float = 0.2,
+    dropout2: float = 0.1,
+    l2_first: float = 0.02,
+    l2_conv: float = 0.01,
+) -> ResCat:
+    """Yang & Zhang 2019, §3.2 net2, the contrastive residual network (see module docstring).
 
     §3.2 says net2 is "similar to net1": the third conv has the parameters of net1's two
     duplicated convs (256 kernels of 1x4), the three outputs are added, then max- and

@@ -1,4 +1,4 @@
-"""Fully connected networks: seed 000's four-layer net and seed 003's six-layer variant (``depth``)."""
+"""Fully connected networks: Pun & Nazirkhanova's (2020) four-layer net and Verma et al.'s (2022) six-layer variant (``depth``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import nn
 from genre_cli.errors import UsageError
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, check_pos_int, check_prob
+from genre_cli.papers import PUN_2020, VERMA_2022
 
 
 def mlp_widths(depth: int, hidden: int, floor: int = 32) -> tuple[int, ...]:
@@ -18,7 +19,7 @@ def mlp_widths(depth: int, hidden: int, floor: int = 32) -> tuple[int, ...]:
 
 
 def dense_stack(d_in: int, widths: tuple[int, ...], dropout: float) -> nn.Sequential:
-    """``Linear -> ReLU -> Dropout`` per width (seed 000: "each layer used dropout and ReLU")."""
+    """``Linear -> ReLU -> Dropout`` per width (Pun & Nazirkhanova 2020: "each layer used dropout and ReLU")."""
     layers: list[nn.Module] = []
     for w in widths:
         layers += [nn.Linear(d_in, w), nn.ReLU(inplace=True), nn.Dropout(dropout)]
@@ -30,7 +31,7 @@ class MLP(GenreModule):
     """Hidden ``Linear-ReLU-Dropout`` layers then a linear output (logits).
 
     Slot ``vector``: ``(batch, d)``; any extra trailing dims are flattened, so a flattened
-    spectrogram (seed 003 feeds flattened mel spectrograms) also works: declare
+    spectrogram (Verma et al. 2022 feeds flattened mel spectrograms) also works: declare
     ``input_shapes={"vector": (n_frames * n_bins,)}``.
     """
 
@@ -42,7 +43,7 @@ class MLP(GenreModule):
         self.body = dense_stack(d_in, widths, dropout)
         self.out = nn.Linear(widths[-1] if widths else d_in, n_out)
         # weight_decay is torch-style (decay = 2*lambda) -> Keras lambda = weight_decay / 2
-        for name, p in self.named_parameters():
+        for name, _p in self.named_parameters():
             if name.endswith("weight") and weight_decay:
                 self.l2_penalties[name] = weight_decay / 2.0
 
@@ -51,17 +52,28 @@ class MLP(GenreModule):
 
 
 @MODELS.register(
-    "mlp", kind="torch", inputs=("vector",), source="seed 000 (depth 4) / seed 003 (depth 6)",
+    "mlp",
+    kind="torch",
+    inputs=("vector",),
+    source=f"{PUN_2020.short} (depth 4) / {VERMA_2022.short} (depth 6)",
     features={"vector": "handcrafted"},
-    description="Fully connected net, ReLU + dropout per layer, L2 via weight decay; depth 4 (seed 000) or 6 (seed 003).",
+    description="Fully connected net, ReLU + dropout per layer, L2 via weight decay; depth 4 (Pun & Nazirkhanova 2020) or 6 (Verma et al. "
+    "2022).",
 )
-def mlp(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], depth: int = 4, hidden: int = 512,
-        dropout: float = 0.3, weight_decay: float = 1e-3) -> MLP:
-    """Seed 000 §4.2: "four layers and a softmax output layer ... Each layer used dropout and a ReLU
-    activation ... cross-entropy loss with L2 regularization". Seed 003 §3.2: six ReLU layers,
+def mlp(
+    *,
+    n_classes: int,
+    input_shapes: dict[str, tuple[int, ...]],
+    depth: int = 4,
+    hidden: int = 512,
+    dropout: float = 0.3,
+    weight_decay: float = 1e-3,
+) -> MLP:
+    """Pun & Nazirkhanova 2020, §4.2: "four layers and a softmax output layer ... Each layer used dropout and a ReLU
+    activation ... cross-entropy loss with L2 regularization". Verma et al. 2022, §3.2: six ReLU layers,
     dropout and L2 tried. ``depth`` = number of hidden layers (4 or 6; any >= 1 accepted).
 
-    Silent in both papers (figure 2 of seed 000 is not in the text), our choices:
+    Silent in both papers (figure 2 of Pun & Nazirkhanova 2020 is not in the text), our choices:
     widths halve from ``hidden=512`` with a floor of 32 (depth 4: 512-256-128-64; depth 6:
     512-256-128-64-32-32); dropout 0.3; L2 ``weight_decay=1e-3`` — the paper gives no value.
     ``weight_decay`` is in torch convention (gradient ``+ wd*w``) on all Linear weights, not

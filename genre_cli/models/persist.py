@@ -51,9 +51,18 @@ TRUSTED_TYPES: tuple[str, ...] = (
 
 # torch dtype name -> numpy dtype it is stored as
 _NP_DTYPES = {
-    "float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "int16",
-    "int64": "int64", "int32": "int32", "int16": "int16", "int8": "int8", "uint8": "uint8",
-    "bool": "bool", "complex64": "complex64", "complex128": "complex128",
+    "float64": "float64",
+    "float32": "float32",
+    "float16": "float16",
+    "bfloat16": "int16",
+    "int64": "int64",
+    "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+    "complex64": "complex64",
+    "complex128": "complex128",
 }
 
 
@@ -149,8 +158,7 @@ def load_torch_state(group: h5py.Group) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             shape = None
         if shape != obj.shape:
-            raise ArtifactError(f"{where}: tensor {key!r} has shape {obj.shape}, recorded shape "
-                                f"{obj.attrs.get('shape')!r}")
+            raise ArtifactError(f"{where}: tensor {key!r} has shape {obj.shape}, recorded shape {obj.attrs.get('shape')!r}")
         arr = np.array(obj[()], dtype=obj.dtype, copy=True).reshape(obj.shape)
         t = torch.from_numpy(arr)
         state[key] = t.view(torch.bfloat16) if tname == "bfloat16" else t
@@ -168,8 +176,7 @@ def load_torch(group: h5py.Group, module):
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ArtifactError(f"{where}: state dict does not fit {type(module).__name__}: "
-                            f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ArtifactError(f"{where}: state dict does not fit {type(module).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     for k, t in state.items():
         if tuple(t.shape) != tuple(own[k].shape):
             raise ArtifactError(f"{where}: tensor {k!r} has shape {tuple(t.shape)}, model expects {tuple(own[k].shape)}")
@@ -205,8 +212,9 @@ def load_sklearn(group: h5py.Group):
     if ds is None:
         raise ArtifactError(f"{where}: missing dataset 'skops'")
     if not isinstance(ds, h5py.Dataset) or ds.dtype != np.uint8 or ds.ndim != 1:
-        raise ArtifactError(f"{where}: 'skops' must be a 1-D uint8 dataset, got "
-                            f"{getattr(ds, 'dtype', type(ds).__name__)} {getattr(ds, 'shape', '')}")
+        raise ArtifactError(
+            f"{where}: 'skops' must be a 1-D uint8 dataset, got {getattr(ds, 'dtype', type(ds).__name__)} {getattr(ds, 'shape', '')}"
+        )
     data = ds[()].tobytes()
     try:
         untrusted = sio.get_untrusted_types(data=data)

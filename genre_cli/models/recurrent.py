@@ -1,4 +1,4 @@
-"""Recurrent models over spectrogram time steps: ``bigru`` and ``res-bigru`` (seed 001), ``lstm`` (seed 002).
+"""Recurrent models over spectrogram time steps: ``bigru`` and ``res-bigru`` (F. Zhang 2022), ``lstm`` (Schrader et al. 2021).
 
 Slot ``spectrogram``: ``(batch, n_frames, n_bins)`` is already a sequence of ``n_frames`` steps
 of ``n_bins`` features (MFCC coefficients, mel bins, ...); any length >= 1 works.
@@ -12,6 +12,7 @@ from torch import nn
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, check_pos_int, check_prob, keras_init
 from genre_cli.models.resnet import ResNet18
+from genre_cli.papers import SCHRADER_2021, ZHANG_2022
 
 
 class BiGRU(GenreModule):
@@ -22,8 +23,7 @@ class BiGRU(GenreModule):
 
     def __init__(self, n_bins: int, n_classes: int | None, hidden: int = 128, layers: int = 2, dropout: float = 0.3):
         super().__init__()
-        self.gru = nn.GRU(n_bins, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                          dropout=dropout if layers > 1 else 0.0)
+        self.gru = nn.GRU(n_bins, hidden, num_layers=layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0)
         self.out_features = 2 * hidden
         self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, n_classes)) if n_classes else None
 
@@ -36,13 +36,15 @@ class BiGRU(GenreModule):
 
 
 @MODELS.register(
-    "bigru", kind="torch", inputs=("spectrogram",), source="seed 001",
+    "bigru",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=ZHANG_2022.short,
     features={"spectrogram": "mel"},
     description="Bidirectional GRU over spectrogram frames, final states -> dense.",
 )
-def bigru(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], hidden: int = 128, layers: int = 2,
-          dropout: float = 0.3) -> BiGRU:
-    """Seed 001: a Bi-GRU treats the spectrogram as a time sequence ("from left to right of the
+def bigru(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], hidden: int = 128, layers: int = 2, dropout: float = 0.3) -> BiGRU:
+    """F. Zhang 2022: a Bi-GRU treats the spectrogram as a time sequence ("from left to right of the
     spectrogram"), 0.78 on mel. The slides give no sizes; ours: 2 layers of 128 units per
     direction, dropout 0.3 between layers and before the classifier, final hidden states of both
     directions as the clip embedding."""
@@ -60,8 +62,7 @@ class LSTMNet(GenreModule):
     def __init__(self, n_bins: int, n_classes: int, units: int, layers: int, dense: int, dropout: float):
         super().__init__()
         self.lstm = nn.LSTM(n_bins, units, num_layers=layers, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(units, dense), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                  nn.Linear(dense, n_classes))
+        self.head = nn.Sequential(nn.Linear(units, dense), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(dense, n_classes))
 
     def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(spectrogram)
@@ -69,14 +70,18 @@ class LSTMNet(GenreModule):
 
 
 @MODELS.register(
-    "lstm", kind="torch", inputs=("spectrogram",), source="seed 002",
+    "lstm",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=SCHRADER_2021.short,
     features={"spectrogram": "mfcc_frames"},
     train={"lr": 1e-3, "batch_size": 32, "epochs": 30},  # §4.2: "learning rate was 0.001, batch size was 32, and 30 epochs"
     description="Three LSTM layers of 64 units on MFCC sequences, dense 64 ReLU, dropout 0.3, dense.",
 )
-def lstm(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], units: int = 64, layers: int = 3,
-         dense: int = 64, dropout: float = 0.3) -> LSTMNet:
-    """Seed 002 §4.2 final model: three LSTM layers (tanh, sigmoid recurrent activation — PyTorch's
+def lstm(
+    *, n_classes: int, input_shapes: dict[str, tuple[int, ...]], units: int = 64, layers: int = 3, dense: int = 64, dropout: float = 0.3
+) -> LSTMNet:
+    """Schrader et al. 2021, §4.2 final model: three LSTM layers (tanh, sigmoid recurrent activation — PyTorch's
     LSTM cell) of 64 units, Dense(64, ReLU), Dropout(0.3), softmax Dense (we return logits); input
     30 MFCCs x 30 segments (baseline: 2 layers, 20 x 10). ``layers=2`` gives the baseline.
 
@@ -111,13 +116,17 @@ class ResBiGRU(GenreModule):
 
 
 @MODELS.register(
-    "res-bigru", kind="torch", inputs=("spectrogram",), source="seed 001",
+    "res-bigru",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=ZHANG_2022.short,
     features={"spectrogram": "mel"},
     description="Parallel ResNet-18 / Bi-GRU hybrid: both branches' embeddings concatenated -> dense.",
 )
-def res_bigru(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], width: int = 64, hidden: int = 128,
-              layers: int = 2, dropout: float = 0.3) -> ResBiGRU:
-    """Seed 001's proposed "Parallel Bi-GRU/ResNet Hybrid" (0.90 on mel). The slides show no
+def res_bigru(
+    *, n_classes: int, input_shapes: dict[str, tuple[int, ...]], width: int = 64, hidden: int = 128, layers: int = 2, dropout: float = 0.3
+) -> ResBiGRU:
+    """F. Zhang's (2022) proposed "Parallel Bi-GRU/ResNet Hybrid" (0.90 on mel). The slides show no
     fusion details; ours: the two branches are exactly ``resnet18`` and ``bigru`` without their
     classifiers, run in parallel on the same input; embeddings concatenated (512 + 256),
     Dropout(0.3), one linear layer."""
@@ -125,5 +134,4 @@ def res_bigru(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], width
     check_pos_int("hidden", hidden)
     check_pos_int("layers", layers)
     check_prob("dropout", dropout)
-    return ResBiGRU(ResNet18(None, width), BiGRU(input_shapes["spectrogram"][1], None, hidden, layers, dropout),
-                    n_classes, dropout)
+    return ResBiGRU(ResNet18(None, width), BiGRU(input_shapes["spectrogram"][1], None, hidden, layers, dropout), n_classes, dropout)

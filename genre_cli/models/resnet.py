@@ -1,4 +1,4 @@
-"""ResNet-18 (He et al. 2016) for one-channel spectrogram images — seed 001. No torchvision."""
+"""ResNet-18 (He et al. 2016) for one-channel spectrogram images — F. Zhang 2022. No torchvision."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from torch import nn
 
 from genre_cli.models import MODELS
 from genre_cli.models.base import GenreModule, check_pos_int, check_prob, to_image
+from genre_cli.papers import ZHANG_2022
 
 
 class BasicBlock(nn.Module):
@@ -19,8 +20,11 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
-        self.down = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-                     if stride != 1 or c_in != c_out else nn.Identity())
+        self.down = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
@@ -41,13 +45,15 @@ class ResNet18(GenreModule):
 
     def __init__(self, n_classes: int | None, width: int = 64, dropout: float = 0.0):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        )
         stages, c = [], width
         for i, blocks in enumerate((2, 2, 2, 2)):
             c_out = width * 2**i
-            stages.append(nn.Sequential(*[BasicBlock(c if b == 0 else c_out, c_out, 2 if (i > 0 and b == 0) else 1)
-                                          for b in range(blocks)]))
+            stages.append(
+                nn.Sequential(*[BasicBlock(c if b == 0 else c_out, c_out, 2 if (i > 0 and b == 0) else 1) for b in range(blocks)])
+            )
             c = c_out
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -62,12 +68,15 @@ class ResNet18(GenreModule):
 
 
 @MODELS.register(
-    "resnet18", kind="torch", inputs=("spectrogram",), source="seed 001",
+    "resnet18",
+    kind="torch",
+    inputs=("spectrogram",),
+    source=ZHANG_2022.short,
     features={"spectrogram": "mel"},
     description="ResNet-18 (BasicBlock, [2,2,2,2]) on the one-channel mel spectrogram image.",
 )
 def resnet18(*, n_classes: int, input_shapes: dict[str, tuple[int, ...]], width: int = 64, dropout: float = 0.0) -> ResNet18:
-    """Seed 001: ResNet-18 as a feature extractor on mel spectrograms (128 mel, 3 s clips, 0.87).
+    """F. Zhang 2022: ResNet-18 as a feature extractor on mel spectrograms (128 mel, 3 s clips, 0.87).
 
     The slides give no details beyond "ResNet18"; we use the standard architecture from scratch
     (no ImageNet weights: torchvision is not available, and the input has one channel) with a

@@ -1,7 +1,7 @@
 """Classical baselines (seeds 000, 001, 003): sklearn pipelines ``StandardScaler -> classifier``.
 
-Input slot ``"vector"``: a ``(batch, features)`` array. Seed 000 feeds its 93 hand-crafted
-features; seed 001 feeds flattened STFT / mel spectrograms to KNN and SVM (the caller flattens).
+Input slot ``"vector"``: a ``(batch, features)`` array. Pun & Nazirkhanova 2020 feeds its 93 hand-crafted
+features; F. Zhang 2022 feeds flattened STFT / mel spectrograms to KNN and SVM (the caller flattens).
 The scaler is always inside the pipeline, so a persisted model carries its own normalisation.
 
 sklearn is imported inside the builders so that importing this module stays cheap.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from genre_cli.errors import UsageError
 from genre_cli.models import MODELS
 from genre_cli.models.base import check_pos_int
+from genre_cli.papers import PUN_2020, VERMA_2022, ZHANG_2022
 
 _VEC = ("vector",)
 
@@ -36,12 +37,15 @@ def _check_pos_float(name: str, value) -> float:
 
 
 @MODELS.register(
-    "logreg", kind="sklearn", inputs=_VEC, source="seed 000",
+    "logreg",
+    kind="sklearn",
+    inputs=_VEC,
+    source=PUN_2020.short,
     features={"vector": "handcrafted"},
-    description="Logistic regression; one-vs-rest, one binary classifier per genre (seed 000).",
+    description="Logistic regression; one-vs-rest, one binary classifier per genre (Pun & Nazirkhanova 2020).",
 )
 def logreg(*, multiclass: str = "ovr", C: float = 1.0, max_iter: int = 2000):
-    """Seed 000: "10 different classifiers: one for each genre", predict the most probable.
+    """Pun & Nazirkhanova 2020: "10 different classifiers: one for each genre", predict the most probable.
 
     ``multiclass="ovr"`` (the paper) wraps a binary ``LogisticRegression`` in
     ``OneVsRestClassifier``; ``"multinomial"`` uses one softmax model. The paper is silent on
@@ -57,17 +61,27 @@ def logreg(*, multiclass: str = "ovr", C: float = 1.0, max_iter: int = 2000):
 
 
 @MODELS.register(
-    "svm", kind="sklearn", inputs=_VEC, source="seed 000/001",
+    "svm",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{PUN_2020.short} / {ZHANG_2022.short}",
     features={"vector": "handcrafted"},
     description="Support vector machine, RBF kernel by default (poly, sigmoid, linear selectable).",
 )
-def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", degree: int = 3,
-        multiclass: str = "ovr", probability: bool = False):
-    """Seed 000: one SVM per genre (one-vs-rest); polynomial, RBF and sigmoid kernels were tried,
-    RBF was best (65 %). Seed 001 uses an SVM on flattened spectrograms.
+def svm(
+    *,
+    kernel: str = "rbf",
+    C: float = 1.0,
+    gamma: str | float = "scale",
+    degree: int = 3,
+    multiclass: str = "ovr",
+    probability: bool = False,
+):
+    """Pun & Nazirkhanova 2020: one SVM per genre (one-vs-rest); polynomial, RBF and sigmoid kernels were tried,
+    RBF was best (65 %). F. Zhang 2022 uses an SVM on flattened spectrograms.
 
     Silent in the papers, our choices: ``C=1.0``, ``gamma="scale"``, ``degree=3`` (sklearn
-    defaults). ``multiclass="ovr"`` wraps ``SVC`` in ``OneVsRestClassifier`` as seed 000 describes;
+    defaults). ``multiclass="ovr"`` wraps ``SVC`` in ``OneVsRestClassifier`` as Pun & Nazirkhanova 2020 describes;
     ``"ovo"`` is libsvm's native one-vs-one. ``probability=True`` wraps the classifier in
     ``CalibratedClassifierCV(method="sigmoid", ensemble=False)`` (Platt scaling, 5-fold internal CV;
     needs >= 5 samples per class) for ``predict_proba`` — e.g. probability averaging over clips.
@@ -89,12 +103,15 @@ def svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", de
 
 
 @MODELS.register(
-    "naive-bayes", kind="sklearn", inputs=_VEC, source="seed 000",
+    "naive-bayes",
+    kind="sklearn",
+    inputs=_VEC,
+    source=PUN_2020.short,
     features={"vector": "handcrafted"},
-    description="Gaussian naive Bayes on all features, one multi-class model (seed 000).",
+    description="Gaussian naive Bayes on all features, one multi-class model (Pun & Nazirkhanova 2020).",
 )
 def naive_bayes(*, var_smoothing: float = 1e-9):
-    """Seed 000: one naive Bayes model over the 93 features (64 %). The paper does not name the
+    """Pun & Nazirkhanova 2020: one naive Bayes model over the 93 features (64 %). The paper does not name the
     likelihood; features are continuous, so Gaussian NB (sklearn default smoothing)."""
     from sklearn.naive_bayes import GaussianNB
 
@@ -102,13 +119,16 @@ def naive_bayes(*, var_smoothing: float = 1e-9):
 
 
 @MODELS.register(
-    "knn", kind="sklearn", inputs=_VEC, source="seed 001/003",
+    "knn",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{ZHANG_2022.short} / {VERMA_2022.short}",
     features={"vector": "handcrafted"},
-    description="k-nearest neighbours; k=10 by default (seed 001 tried 10, 15, 20).",
+    description="k-nearest neighbours; k=10 by default (F. Zhang 2022 tried 10, 15, 20).",
 )
 def knn(*, k: int = 10, weights: str = "uniform", metric: str = "euclidean"):
-    """Seed 001: KNN with n = 10 / 15 / 20 on spectrograms, n = 10 best (0.67 STFT, 0.66 mel), hence
-    the default. Seed 003: KNN with Euclidean distance and majority vote — ``weights="uniform"``,
+    """F. Zhang 2022: KNN with n = 10 / 15 / 20 on spectrograms, n = 10 best (0.67 STFT, 0.66 mel), hence
+    the default. Verma et al. 2022: KNN with Euclidean distance and majority vote — ``weights="uniform"``,
     ``metric="euclidean"``."""
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -118,17 +138,23 @@ def knn(*, k: int = 10, weights: str = "uniform", metric: str = "euclidean"):
 
 
 @MODELS.register(
-    "random-forest", kind="sklearn", inputs=_VEC, source="seed 001 (cited baseline)",
+    "random-forest",
+    kind="sklearn",
+    inputs=_VEC,
+    source=f"{ZHANG_2022.short} (cited baseline)",
     features={"vector": "handcrafted"},
-    description="Random forest (seed 001's baseline table, 0.81 from its ref. [7]).",
+    description="Random forest (F. Zhang's (2022) baseline table, 0.81 from its ref. [7]).",
 )
 def random_forest(*, n_estimators: int = 200, max_depth: int | None = None, random_state: int = 0):
-    """Seed 001 only cites a random forest result (0.81); no hyper-parameters are given. Ours:
+    """F. Zhang 2022 only cites a random forest result (0.81); no hyper-parameters are given. Ours:
     200 trees, unlimited depth, ``random_state=0`` for reproducibility, single-threaded
     (the scaler is harmless for trees and kept for a uniform pipeline)."""
     from sklearn.ensemble import RandomForestClassifier
 
     if max_depth is not None:
         check_pos_int("max_depth", max_depth)
-    return _pipeline(RandomForestClassifier(n_estimators=check_pos_int("n_estimators", n_estimators),
-                                            max_depth=max_depth, random_state=random_state, n_jobs=1))
+    return _pipeline(
+        RandomForestClassifier(
+            n_estimators=check_pos_int("n_estimators", n_estimators), max_depth=max_depth, random_state=random_state, n_jobs=1
+        )
+    )

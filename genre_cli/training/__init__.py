@@ -1,0 +1,11 @@
+"""The training engine behind ``genre train`` (the stage itself is :mod:`genre_cli.train`).
+
+* :mod:`~genre_cli.training.config` -- :class:`TrainConfig` (options and validation) and the
+  resolution of hyper-parameters from flags, the model's paper and our defaults;
+* :mod:`~genre_cli.training.data` -- a split held in memory or streamed from HDF5, in batches;
+* :mod:`~genre_cli.training.loop` -- the epoch loop (:func:`~genre_cli.training.loop.fit_torch`),
+  the sklearn fit, validation metrics, optimizer, augmentation;
+* :mod:`~genre_cli.training.distributed` -- the data-parallel context under ``torchrun``.
+
+Checkpoints are a file format: :mod:`genre_cli.formats.checkpoint`.
+"""

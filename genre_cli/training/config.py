@@ -1,0 +1,305 @@
+"""Training options (:class:`TrainConfig`) and hyper-parameter resolution.
+
+Hyper-parameters
+----------------
+Every field of :class:`TrainConfig` left as ``None`` takes the default training recipe
+(:data:`genre_cli.recipe.RECIPE`: AdamW, warm-up + cosine, weight EMA, last weights kept,
+augmentation, label smoothing, mixup, automatic class weights); with ``paper=True`` it takes the
+model's paper value when the registry's ``train`` metadata states one (e.g. Yang & Zhang 2019:
+Adadelta, lr 1.0, batch 50) and plain training otherwise (:data:`genre_cli.recipe.PLAIN`).
+Explicit values override both. A paper ``lr`` is only used with the paper's optimizer. The
+*resolved* values are part of the fingerprint and stored in the artifact (``train`` attribute,
+``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, and ``train_notes``).
+
+Weight decay and per-layer L2
+-----------------------------
+Models that declare Keras-style per-layer L2 (``l2_penalties``: ``dupconv``, ``rescat``, ``mlp``)
+get it exactly: with Adam, Adadelta and SGD through ``param_groups_l2`` (torch's coupled weight
+decay ``2*lambda`` per group is the gradient of ``lambda*w**2``); with AdamW — whose decay is
+decoupled and so *not* an L2 penalty — the penalised parameters get no decay and
+``model.l2_penalty()`` is added to the loss instead. ``weight_decay`` applies to the remaining
+parameters; its default is 0 for models that declare L2 (the papers regularise only those
+layers) and 1e-4 otherwise.
+
+Execution (not part of the fingerprint): ``device`` (``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``;
+CUDA asked without one is a :class:`~genre_cli.errors.DeviceError`), ``amp`` (``auto``: bf16 when
+the GPU supports it, else fp16 with a ``GradScaler``; always off on CPU), ``stream`` (read
+batches from HDF5 instead of holding the split in memory; ``None``: automatic above
+:func:`genre_cli.training.data.stream_threshold` bytes) and ``resume``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from genre_cli import recipe
+from genre_cli.averaging import SELECTIONS
+from genre_cli.errors import UsageError
+from genre_cli.options import Config, opt
+from genre_cli.schedule import SCHEDULES
+
+OPTIMIZERS = ("adamw", "adam", "adadelta", "sgd")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+CLASS_WEIGHTS = ("none", "balanced", "auto")
+#: Default learning rate per optimizer (Adadelta's is Zeiler's 1.0, as Keras and Yang & Zhang 2019).
+DEFAULT_LR = recipe.DEFAULT_LR
+#: Hyper-parameters the registry's ``train`` metadata may set.
+PAPER_KEYS = recipe.PAPER_KEYS
+#: Fields that change how, not what, is trained: left out of the fingerprint.
+EXECUTION_FIELDS = ("device", "amp", "stream", "resume")
+#: Left out of the resume key: a checkpoint after epoch k does not depend on them.
+RESUME_FREE = ("epochs", "patience")
+
+
+def parse_pairs(items: list[str] | None) -> dict[str, Any]:
+    """``["k=v", ...]`` (``--set``, ``--input``) as a dict; values parsed as JSON when they are JSON."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """Training settings; ``None`` = the default recipe (or, with ``paper``, the paper's value).
+
+    Attributes
+    ----------
+    paper : bool
+        Defaults from the model's paper and plain training instead of the recipe (:mod:`genre_cli.recipe`).
+    patience : int >= 0
+        Early stopping after this many epochs without a better selection score (0 = never).
+    schedule : {"constant", "cosine", "onecycle"}
+        Learning-rate schedule (:mod:`genre_cli.schedule`); ``warmup`` its warm-up fraction.
+    ema : float in [0, 1)
+        Decay of the weight moving average (0 = off); validation and the saved model use it.
+    select : {"last", "best", "smoothed"}
+        Which epoch's weights are kept (:class:`genre_cli.averaging.Selector`); the score is the
+        validation track balanced accuracy.
+    class_weights : {"none", "balanced", "auto"}
+        ``balanced`` weighs the loss by ``n / (n_classes * count_c)`` (sklearn's rule); ``auto``
+        does so when the training classes are imbalanced (:func:`genre_cli.recipe.auto_class_weights`).
+    label_smoothing : float in [0, 1)
+    specaugment : bool
+        Random time masks (and frequency masks on mel/STFT) on spectrogram inputs.
+    time_shift, freq_shift, eq
+        Training-batch augmentations (:mod:`genre_cli.augment`): largest circular time shift
+        (fraction of the window), largest frequency shift (bins), random EQ strength.
+    mixup : float >= 0
+        Mixup ``alpha`` (0 = off): ``lam ~ Beta(alpha, alpha)`` mixes inputs and losses.
+    stream : bool or None
+        Stream batches from HDF5 (``None``: when the train split exceeds the threshold).
+    """
+
+    model: str = opt("cnn6", "--model", "Registered model name (see `genre train --list-models`).", type=str, aliases=("-m",))
+    model_config: dict[str, Any] = opt(
+        {},
+        "--set",
+        "Model option KEY=VALUE (JSON value), repeatable.",
+        type=dict,
+        cli_type=list[str],
+        parse=parse_pairs,
+        cli_default=None,
+        metavar="KEY=VALUE",
+    )
+    features: dict[str, str] = opt(
+        {},
+        "--input",
+        "Feature for an input slot, SLOT=FEATURE (e.g. spectrogram=mfcc), repeatable.",
+        type=dict,
+        cli_type=list[str],
+        cli_default=None,
+        metavar="SLOT=FEATURE",
+        parse=lambda items: {k: str(v) for k, v in parse_pairs(items).items()},
+    )
+    paper: bool = opt(
+        False,
+        "--paper",
+        "The model's paper settings (optimizer, lr, batch, epochs) and plain training instead of the default recipe.",
+        type=bool,
+    )
+    epochs: int | None = opt(None, "--epochs", "Epochs [recipe 30; --paper: the paper's, else 30].", type=int, minimum=1, nullable=True)
+    batch_size: int | None = opt(
+        None, "--batch-size", "Batch size per process [recipe 32; --paper: the paper's, else 32].", type=int, minimum=1, nullable=True
+    )
+    lr: float | None = opt(
+        None,
+        "--lr",
+        "Peak learning rate [recipe 1e-3; --paper: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].",
+        type=float,
+        above=0,
+        nullable=True,
+    )
+    optimizer: str | None = opt(
+        None,
+        "--optimizer",
+        "adamw | adam | adadelta | sgd [recipe adamw; --paper: the paper's, else adamw].",
+        type=str,
+        choices=OPTIMIZERS,
+        nullable=True,
+    )
+    weight_decay: float | None = opt(
+        None,
+        "--weight-decay",
+        "Weight decay of parameters without the model's own per-layer L2 [recipe 1e-2; --paper: 0 if the model declares L2, else 1e-4].",
+        type=float,
+        minimum=0,
+        nullable=True,
+    )
+    patience: int | None = opt(
+        None,
+        "--patience",
+        "Early stopping: epochs without a better selection score, 0 = never [recipe 0; --paper 10].",
+        type=int,
+        minimum=0,
+        nullable=True,
+    )
+    schedule: str | None = opt(
+        None,
+        "--schedule",
+        "Learning-rate schedule: constant | cosine (warm-up + cosine) | onecycle [recipe cosine; --paper constant].",
+        type=str,
+        choices=SCHEDULES,
+        nullable=True,
+    )
+    warmup: float | None = opt(
+        None, "--warmup", "Warm-up fraction of all steps [recipe 0.05].", type=float, minimum=0, maximum=0.999, nullable=True
+    )
+    ema: float | None = opt(
+        None,
+        "--ema",
+        "Weight moving-average decay per step, 0 = off [recipe 0.999; --paper 0].",
+        type=float,
+        minimum=0,
+        maximum=0.99999,
+        nullable=True,
+    )
+    select: str | None = opt(
+        None,
+        "--select",
+        "Weights kept: last | best (validation epoch) | smoothed (best 3-epoch running mean) [recipe last; --paper best].",
+        type=str,
+        choices=SELECTIONS,
+        nullable=True,
+    )
+    class_weights: str | None = opt(
+        None,
+        "--class-weights",
+        "none | balanced | auto (balanced when the classes are imbalanced) [recipe auto; --paper none].",
+        type=str,
+        choices=CLASS_WEIGHTS,
+        nullable=True,
+    )
+    label_smoothing: float | None = opt(
+        None,
+        "--label-smoothing",
+        "Label smoothing of the loss, in [0, 1) [recipe 0.1; --paper 0].",
+        type=float,
+        minimum=0,
+        maximum=0.999,
+        nullable=True,
+    )
+    specaugment: bool | None = opt(
+        None,
+        "--specaugment/--no-specaugment",
+        "Time (and on mel/STFT frequency) masks on spectrogram inputs [recipe off].",
+        type=bool,
+        nullable=True,
+    )
+    time_shift: float | None = opt(
+        None,
+        "--time-shift",
+        "Largest random circular time shift, fraction of the window [recipe 0].",
+        type=float,
+        minimum=0,
+        maximum=0.999,
+        nullable=True,
+    )
+    freq_shift: int | None = opt(
+        None,
+        "--freq-shift",
+        "Largest random frequency shift of mel/STFT inputs, bins [recipe 4; --paper 0].",
+        type=int,
+        minimum=0,
+        nullable=True,
+    )
+    eq: float | None = opt(
+        None,
+        "--eq",
+        "Random EQ curve strength on mel/STFT inputs, normalised units [recipe 0.2; --paper 0].",
+        type=float,
+        minimum=0,
+        nullable=True,
+    )
+    mixup: float | None = opt(
+        None, "--mixup", "Mixup alpha, 0 = off [recipe 0.2; --paper 0].", type=float, minimum=0, metavar="ALPHA", nullable=True
+    )
+    seed: int = opt(0, "--seed", "Seed of initialisation, shuffling, dropout and augmentation.", type=int)
+    device: str = opt("auto", "--device", "auto | cpu | cuda | cuda:N (cuda without a GPU is an error).", type=str)
+    amp: str = opt(
+        "auto", "--amp", "Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.", type=str, choices=AMP_MODES
+    )
+    stream: bool | None = opt(
+        None, "--stream/--no-stream", "Stream batches from HDF5 instead of memory [default: automatic by size].", type=bool, nullable=True
+    )
+    resume: bool = opt(False, "--resume", "Continue from OUT.ckpt.h5 when it was written with the same settings.", type=bool)
+
+    def to_params(self) -> dict[str, Any]:
+        """The unresolved settings without execution fields (see :func:`resolve_hparams`)."""
+        d = asdict(self)
+        for k in EXECUTION_FIELDS:
+            d.pop(k)
+        return d
+
+
+def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``).
+
+    Device-independent (the same on CPU and CUDA). sklearn models only use ``seed``.
+    ``class_weights`` may still be ``auto`` (resolved against the training labels by the stage).
+    Raises :class:`UsageError` for invalid values.
+    """
+    if info["kind"] == "sklearn":
+        return {"seed": cfg.seed}, {"seed": "flag"}
+    given = {k: getattr(cfg, k) for k in recipe.KEYS}
+    out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2)
+    if out["optimizer"] not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {out['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
+    out["seed"], src["seed"] = cfg.seed, "flag"
+    _check_hparams(out)
+    return out, src
+
+
+def _check_hparams(hp: dict[str, Any]) -> None:
+    """The resolved values (a paper's included) must be usable."""
+    for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("freq_shift", 0)):
+        v = hp[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise UsageError(f"{key.replace('_', '-')} must be an integer >= {low}, got {v!r}")
+    if not isinstance(hp["lr"], (int, float)) or not hp["lr"] > 0:
+        raise UsageError(f"lr must be > 0, got {hp['lr']!r}")
+    if not isinstance(hp["weight_decay"], (int, float)) or hp["weight_decay"] < 0:
+        raise UsageError(f"weight-decay must be >= 0, got {hp['weight_decay']!r}")
+    if hp["class_weights"] not in CLASS_WEIGHTS:
+        raise UsageError(f"class-weights must be one of {', '.join(CLASS_WEIGHTS)}, got {hp['class_weights']!r}")
+    if hp["schedule"] not in SCHEDULES:
+        raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {hp['schedule']!r}")
+    if hp["select"] not in SELECTIONS:
+        raise UsageError(f"select must be one of {', '.join(SELECTIONS)}, got {hp['select']!r}")
+    for key, lo, hi in (("label_smoothing", 0.0, 1.0), ("warmup", 0.0, 1.0), ("ema", 0.0, 1.0), ("time_shift", 0.0, 1.0)):
+        v = hp[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) < hi:
+            raise UsageError(f"{key.replace('_', '-')} must be in [{lo:g}, {hi:g}), got {v!r}")
+    for key in ("mixup", "eq"):
+        if isinstance(hp[key], bool) or not isinstance(hp[key], (int, float)) or float(hp[key]) < 0:
+            raise UsageError(f"{key} must be >= 0, got {hp[key]!r}")
+    if not isinstance(hp["specaugment"], bool):
+        raise UsageError(f"specaugment must be true or false, got {hp['specaugment']!r}")
