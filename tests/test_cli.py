@@ -86,7 +86,12 @@ def test_stage_commands_chain_and_info(audio_folder, tmp_path):
     assert genre("featurize", seg, "--mel", "24", "-o", feat, "--jobs", "2").exit_code == 0
     r = genre("train", feat, "--model", "cnn6", "--epochs", "1", "--device", "cpu", "-o", model)
     assert r.exit_code == 0, r.stderr
-    r = genre("evaluate", model, feat, "--json")
+    r = genre("evaluate", model, feat, "--json", "-o", tmp_path / "eval.h5")
+    assert sorted(p.name for p in (tmp_path / "eval-plots").iterdir()) == [
+        "model-confusion-segment.png",
+        "model-confusion-track.png",
+        "model-history.png",
+    ]  # plots go next to the report
     rep = json.loads(r.stdout)[0]
     for level in ("segment", "track"):
         assert {"accuracy", "balanced_accuracy", "macro_f1", "auc", "confusion"} <= set(rep[level])
