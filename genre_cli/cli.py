@@ -85,8 +85,8 @@ def handle_errors(fn):
             if exc.hint:
                 con.print(f"[dim]hint: {_esc(exc.hint)}[/]")
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
+        except KeyboardInterrupt as exc:
+            _interrupted(_COMMANDS.get(fn.__name__, fn.__name__), exc)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise  # typer's own control flow (both subclass RuntimeError)
@@ -101,6 +101,25 @@ def handle_errors(fn):
 
 #: Command names whose function is named otherwise.
 _COMMANDS = {"run_pipeline": "run"}
+
+#: What an interrupted command leaves behind. Stages write through a temporary file that is
+#: removed on Ctrl-C; ``train`` and ``predict`` say more through the interrupt's notes.
+_KEPT = {
+    "fetch": "no index was written; a download under way is kept (FILE.part in the data root) and the next `genre fetch` resumes it",
+    "segment": "nothing half-written was kept; rerun the command to start over",
+    "featurize": "nothing half-written was kept; rerun the command to start over",
+    "train": "no model was written",
+    "evaluate": "no report was written; rerun the command to start over",
+    "run": "the stages that had finished are kept and are skipped when you rerun `genre run`; "
+    "the interrupted stage kept nothing half-written and starts over",
+}
+
+
+def _interrupted(command: str, exc: BaseException) -> None:
+    """Ctrl-C: say what was kept and how to go on (exit code 130 follows)."""
+    notes = [] if command == "run" else list(getattr(exc, "__notes__", ()))
+    kept = "; ".join(([_KEPT[command]] if command in _KEPT else []) + notes) or "nothing was written"
+    _err().print(f"[yellow]interrupted: {_esc(kept)}[/]")
 
 
 def _unexpected(exc: BaseException, command: str) -> None:
@@ -638,6 +657,7 @@ def predict(
     done = failed = 0
     results = pred.run(model, pred.iter_inputs(sources, stats), jobs=jobs, device=device, aggregate=aggregate, timeline=timeline)
     stream = None
+    where = f"to {output}" if output else "to stdout"
     try:
         first = next(results, None)  # loads and checks the model before any output is created
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
@@ -655,6 +675,13 @@ def predict(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         results.close()
         raise typer.Exit(0) from None
+    except KeyboardInterrupt as exc:
+        exc.add_note(
+            f"{done} file(s) were classified and their lines written {where}"
+            + (f", {failed} failed" if failed else "")
+            + "; the files after them were not read"
+        )
+        raise
     finally:
         if output and stream is not None:
             stream.close()

@@ -20,6 +20,7 @@ from genre_cli.formats import features as feat_format
 from genre_cli.formats import segments as seg_format
 from genre_cli.parallel import available_cores, ordered_map, process_context
 from genre_cli.stage import StageResult, execute
+from genre_cli.testhooks import pause_point
 from genre_cli.ui import progress
 
 
@@ -189,6 +190,7 @@ def _build(
                     dsets[name][rows[0] : rows[-1] + 1] = x
                     moments[name] = feat_format.merge(moments[name], mom)
                 advance(len(rows))
+                pause_point("featurize:chunk")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

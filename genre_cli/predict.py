@@ -42,6 +42,7 @@ from genre_cli.audio import BLOCK_SECONDS, error_reason, is_audio_path
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
 from genre_cli.parallel import available_cores
+from genre_cli.testhooks import pause_point
 from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
@@ -372,6 +373,7 @@ def run(
                 emitted += 1
                 fill()
                 yield result(head)
+                pause_point("predict:file")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
                 continue
             if head is not None and head.done and head.pending:
                 infer()  # the next result only waits for inference

@@ -24,6 +24,7 @@ from genre_cli.formats import index as index_format
 from genre_cli.formats import segments as seg_format
 from genre_cli.parallel import ordered_map
 from genre_cli.stage import StageResult, execute
+from genre_cli.testhooks import pause_point
 from genre_cli.ui import progress
 from genre_cli.windows import SegmentConfig, window_starts
 
@@ -146,6 +147,7 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
                 seg["start"].append(s)
                 seg["length"].append(length)
             offset += len(pcm)
+            pause_point("segment:track")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
     typed = {
         **{k: np.asarray(kept[k], dtype=object) for k in ("track_id", "path", "group", "split")},
         **{k: np.asarray(kept[k], dtype=np.int64) for k in ("label", "fold", "offset", "n_samples")},

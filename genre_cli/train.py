@@ -114,6 +114,15 @@ def run(
             dry_run=dry_run,
             writer=dist.main,
         )
+    except KeyboardInterrupt as exc:  # say what an interrupted run kept (the CLI prints the notes)
+        ckpt = checkpoint.path_for(out_path)
+        if job.checkpointed is not None and ckpt.exists():
+            exc.add_note(f"epoch {job.checkpointed} is kept in {ckpt}: rerun the same command with --resume to continue from it")
+        elif info["kind"] == "torch":
+            exc.add_note("no epoch had finished: rerun the command to start over")
+        else:
+            exc.add_note("rerun the command to start over")
+        raise
     finally:
         dist.close()
     if result.ran and dist.main:

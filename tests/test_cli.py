@@ -185,3 +185,38 @@ def test_unexpected_error_is_one_line_with_a_report_hint(monkeypatch, audio_fold
 
     with pytest.raises(ValueError, match="something nobody expected"):  # --debug: the real exception, with its traceback
         genre("--debug", "fetch", "folder", "--from", audio_folder, "-o", tmp_path / "i.h5")
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "argv, target, kept",
+    [
+        (["fetch", "demo"], "genre_cli.fetch.run", "no index was written; a download under way is kept"),
+        (["segment", "i.h5"], "genre_cli.segment.run", "nothing half-written was kept; rerun the command to start over"),
+        (["featurize", "s.h5", "--mel", "8"], "genre_cli.featurize.run", "nothing half-written was kept; rerun the command to start over"),
+        (["featurize", "--table", "t.csv"], "genre_cli.table.run", "nothing half-written was kept; rerun the command to start over"),
+        (["train", "f.h5"], "genre_cli.train.run", "no model was written"),
+        (["evaluate", "m.h5", "f.h5"], "genre_cli.evaluate.run", "no report was written; rerun the command to start over"),
+        (["predict", "m.h5", "a.wav"], "genre_cli.predict.run", "0 file(s) were classified and their lines written to stdout"),
+        (["run"], "genre_cli.pipeline.run", "the stages that had finished are kept and are skipped when you rerun `genre run`"),
+        (["info", "x.h5"], "genre_cli.describe.describe", "interrupted: nothing was written"),
+    ],
+)
+def test_interrupt_says_what_each_command_kept(monkeypatch, tmp_path, argv, target, kept):
+    module, _, name = target.rpartition(".")
+    if target == "genre_cli.predict.run":
+
+        def fake(*args, **kwargs):
+            raise KeyboardInterrupt
+            yield
+
+        monkeypatch.setattr(module + "." + name, fake)
+    else:
+        monkeypatch.setattr(module + "." + name, _interrupt)
+    r = genre(*argv, *(["--workdir", tmp_path] if argv[0] == "run" else []))
+    assert r.exit_code == 130, r.stderr
+    assert kept in r.stderr and "Traceback" not in r.stderr
+    assert "--resume" not in r.stderr  # only an interrupted train that checkpointed an epoch says --resume (test_interrupt.py)
