@@ -69,7 +69,8 @@ def _esc(value) -> str:
 
 
 def handle_errors(fn):
-    """Turn GenreError into a red one-line message and its exit code (traceback with --debug)."""
+    """Turn GenreError into a red one-line message and its exit code; with --debug the
+    traceback comes first and the exit code stays the same."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -79,13 +80,19 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except GenreError as exc:
             if _STATE["debug"]:
-                raise
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
             con = _err()
             con.print(f"[bold red]error:[/] {_esc(exc.message)}", markup=True, highlight=False)
             if exc.hint:
                 con.print(f"[dim]hint: {_esc(exc.hint)}[/]")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
+            if _STATE["debug"]:
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
             _interrupted(_COMMANDS.get(fn.__name__, fn.__name__), exc)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):

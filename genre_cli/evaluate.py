@@ -61,7 +61,7 @@ from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
 from genre_cli.formats import report as report_format
 from genre_cli.formats.provenance import Provenance
-from genre_cli.inference import aggregate_tracks, load_classifier
+from genre_cli.inference import aggregate_tracks, check_device, load_classifier
 from genre_cli.papers import YANG_ZHANG_2019
 from genre_cli.stage import StageResult, execute, slugify
 
@@ -310,6 +310,7 @@ def run(
     A ``.json`` copy of the reports is written beside it.
     """
     split = check_score_split(split)
+    check_device(device)
     if not model_paths:
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):

@@ -40,7 +40,7 @@ import numpy as np
 from genre_cli import audio
 from genre_cli.audio import BLOCK_SECONDS, error_reason, is_audio_path
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
-from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
+from genre_cli.inference import Classifier, aggregate_tracks, check_device, load_classifier
 from genre_cli.parallel import available_cores
 from genre_cli.testhooks import pause_point
 from genre_cli.windows import SegmentConfig, Windower
@@ -302,6 +302,7 @@ def run(
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
     if jobs < 1 or batch_size < 1 or block_seconds <= 0:
         raise UsageError("jobs and batch_size must be >= 1 and block_seconds > 0")
+    check_device(device)
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
     seg = windows_for(clf)

@@ -23,7 +23,7 @@ from genre_cli.errors import InputError
 from genre_cli.formats import checkpoint
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
-from genre_cli.inference import Classifier, resolve_inputs
+from genre_cli.inference import Classifier, check_device, resolve_inputs
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
 from genre_cli.training.config import PAPER_KEYS, RESUME_FREE, TrainConfig, resolve_hparams
 from genre_cli.training.distributed import Dist
@@ -68,6 +68,7 @@ def run(
     from genre_cli.models import build_model, model_info
 
     info = model_info(config.model)  # unknown name → UsageError with the valid names
+    device = check_device(config.device)  # before any work, for every model kind
     feats = feat_format.read(features_path)
     suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
     inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
@@ -92,6 +93,7 @@ def run(
         ignored = [k for k in (*PAPER_KEYS, "amp", "stream") if getattr(config, k) not in (None, "auto")]
         ignored += [k for k in ("specaugment", "mixup", "label_smoothing") if getattr(config, k)]
         ignored += ["class_weights"] if config.class_weights != "none" else []
+        ignored += [f"device {device} (sklearn models run on the CPU)"] if device.startswith("cuda") else []
         if ignored:
             job.warnings.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
 
