@@ -455,7 +455,16 @@ def train(
         speed = f" ({rec['seconds']:.1f}s, {rec['samples_per_s']:.0f} samples/s)" if "seconds" in rec else ""
         con.print(f"[dim]epoch {rec['epoch']:3d}{loss} train_acc {rec['train_accuracy']:.3f}{va}{speed}[/]")
 
-    result = train_stage.run(features, config=cfg, out=out, workdir=workdir, force=force, dry_run=dry_run, on_epoch=on_epoch)
+    result = train_stage.run(
+        features,
+        config=cfg,
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+        on_epoch=on_epoch,
+        on_notice=lambda text: con.print(f"[yellow]warning:[/] {_esc(text)}"),
+    )
     if result.summary.get("rank", 0):
         return  # torchrun: only rank 0 reports
     _report_stage(result)
@@ -468,8 +477,19 @@ def train(
             f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
             f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}"
         )
+        con.print(f"inputs: {_esc(_inputs_text(s['inputs'], s['input_shapes'], s.get('paper_inputs', {})))}")
         con.print(f"[dim]settings: {hp}[/]")
     typer.echo(str(result.path))
+
+
+def _inputs_text(inputs: dict, shapes: dict, paper: dict | None = None) -> str:
+    """``spectrogram = mel (130 x 128)``: which feature each model input slot got (and the paper's, where it differs)."""
+    parts = []
+    for slot, name in inputs.items():
+        shape = " x ".join(map(str, shapes.get(slot, ())))
+        note = f"; the paper used {paper[slot]}" if paper and slot in paper else ""
+        parts.append(f"{slot} = {name} ({shape}{note})" if shape else f"{slot} = {name}{note}")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -857,6 +877,8 @@ def info(
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
+    if d.get("inputs"):
+        con.print(f"inputs: {_esc(_inputs_text(d['inputs'], d.get('input_shapes') or {}))}")
     if d.get("provenance"):
         p = d["provenance"]
         groups = (

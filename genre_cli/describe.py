@@ -21,6 +21,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
         prov = provenance.read(f)
+        inputs = artifacts.get_json_attr(f, "inputs", None) if meta.stage == "train" else None
+        input_shapes = artifacts.get_json_attr(f, "input_shapes", {}) if inputs else {}
     chain = []
     for role, up in meta.upstream.items():
         p = Path(up.get("path", ""))
@@ -49,4 +51,6 @@ def describe(path: str | Path) -> dict[str, Any]:
         "chain": chain,
         "datasets": datasets,
         "provenance": prov.to_dict() if prov is not None else None,
+        "inputs": inputs,  # a model: input slot -> feature
+        "input_shapes": input_shapes,
     }

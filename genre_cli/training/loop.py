@@ -50,6 +50,7 @@ class TrainJob:
     dist: Dist = field(default_factory=Dist)
     warnings: list[str] = field(default_factory=list)
     checkpointed: int | None = None  #: epoch of the checkpoint on disk for this run (loaded or written), if any
+    paper_inputs: dict[str, str] = field(default_factory=dict)  #: slot -> the paper's feature, where another fills it
 
 
 def model_shapes(info: dict, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
