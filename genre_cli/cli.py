@@ -26,8 +26,40 @@ from genre_cli.options import command_options
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
+
+def _plain_flags(params):
+    """A flag takes no value: no type column (``<bool>``) in ``--help``."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    """``--help`` as users read it: flags without a type, arguments by their metavar in the
+    usage line (``genre predict [OPTIONS] MODEL PATHS...``)."""
+
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = (p.metavar or p.name).upper()
+                name += "..." if p.nargs != 1 and not name.endswith(("...", "FEATURES")) else ""
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="genre",
+    cls=_Group,
     help="Music genre classification: fetch → segment → featurize → train → evaluate → predict.\n\n"
     "Every stage writes a self-describing HDF5 artifact and is skipped when its inputs and parameters are unchanged.",
     no_args_is_help=True,
@@ -40,7 +72,7 @@ _STATE = {"debug": False}
 
 WorkdirOpt = Annotated[
     Optional[Path],
-    typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
+    typer.Option("--workdir", help="Work directory for derived outputs \\[env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
 ]
 OutOpt = Annotated[
     Optional[Path],
@@ -154,7 +186,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (the exit code stays the same).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     _STATE["debug"] = debug
@@ -180,17 +212,17 @@ def _notice(text: str) -> None:
     _err().print(f"[yellow]notice:[/] {_esc(text)}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
-    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
     source: Annotated[
         Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
     ] = None,
     root: Annotated[
         Optional[Path],
-        typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
+        typer.Option("--root", help="Data root for downloads \\[env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
     ] = None,
     legacy_split: Annotated[Optional[str], typer.Option("--split", hidden=True)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the registered datasets and exit.")] = False,
@@ -203,8 +235,13 @@ def fetch(
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
-    Examples: `genre fetch demo`; `genre fetch gtzan --from genres.tar.gz`;
-    `genre fetch folder --from music/ --labels tracks.csv --label-column style --group-by drummer -o idx.h5`
+    Datasets: demo (embedded: 80 drum performances, 4 styles), folder (a folder per label, or
+    any folder with a --labels table), gtzan (downloaded from its mirrors, or --from an archive
+    or folder; the artist-filtered split by default). Splits are always by track.
+
+    Examples:
+      genre fetch demo
+      genre fetch folder --from ~/music --labels tracks.csv --label-column style --group-by drummer -o idx.h5
     """
     from genre_cli import fetch as fetch_stage
     from genre_cli.datasets import DATASETS, list_datasets
@@ -258,11 +295,11 @@ def _print_fetch_summary(summary: dict) -> None:
 # ----------------------------------------------------------------------------- segment
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"segment": SegmentConfig.cli_options()})
 def segment(
-    index: Annotated[Path, typer.Argument(help="Track index from `genre fetch`.")],
+    index: Annotated[Path, typer.Argument(metavar="INDEX", help="Track index from `genre fetch`.")],
     compress: Annotated[
         bool,
         typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free)."),
@@ -284,8 +321,14 @@ def segment(
 ) -> None:
     """Decode tracks once (mono, resampled) and cut them into windows.
 
-    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (F. Zhang 2022);
-    [bold]--first 10 --seconds 5[/] (Schrader et al. 2021); [bold]--frames 128 --frame-hop 512[/] (Yang & Zhang 2019).
+    Window policies: --seconds 3 --hop 1.5 (overlapping); --random 5 --seconds 3 (F. Zhang 2022);
+    --first 10 --seconds 5 (Schrader et al. 2021); --frames 128 --frame-hop 512 (Yang & Zhang 2019).
+    A track shorter than one window is skipped (--last pad keeps it as one zero-padded window);
+    when no track gives a window, nothing is written (exit 2).
+
+    Examples:
+      genre segment idx.h5 --seconds 3 -o seg.h5
+      genre segment idx.h5 --seconds 3 --hop 1.5 --last pad -o seg.h5
     """
     from genre_cli import segment as seg_stage
 
@@ -322,12 +365,13 @@ def segment(
 # ----------------------------------------------------------------------------- featurize
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"features": FeatureConfig.cli_options(), "table_options": TableOptions.cli_options()}, notice=_notice)
 def featurize(
     segments: Annotated[
-        Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)
+        Optional[Path],
+        typer.Argument(metavar="SEGMENTS", help="Segments artifact from `genre segment` (omit with --table).", show_default=False),
     ] = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
     table: Annotated[
@@ -344,8 +388,13 @@ def featurize(
 ) -> None:
     """Compute features for every segment (all representations share one STFT), or import a table.
 
-    Examples: [bold]seg.h5 --mel 128 --handcrafted --mfcc 20 --jobs 2[/]; [bold]seg.h5 --kaggle[/];
-    [bold]seg.h5 --mfcc-frames 30x30[/]; [bold]--table features_30_sec.csv[/] (GTZAN ids get the artist-filtered split).
+    Normalisation statistics come from the train split only; --jobs N gives bit-identical
+    output for any N. A published feature table (one row per track) imports with --table;
+    GTZAN ids get the artist-filtered split.
+
+    Examples:
+      genre featurize seg.h5 --mel 128 --handcrafted --jobs 2 -o feat.h5
+      genre featurize --table features_30_sec.csv -o gtzan-table.h5
     """
     from genre_cli.errors import UsageError
 
@@ -391,11 +440,13 @@ def featurize(
 # ----------------------------------------------------------------------------- train
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
-    features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
+    features: Annotated[
+        Optional[Path], typer.Argument(metavar="FEATURES", help="Features artifact from `genre featurize`.", show_default=False)
+    ] = None,
     list_models: Annotated[
         bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")
     ] = False,
@@ -407,7 +458,18 @@ def train(
 ) -> None:
     """Train a registered model on the train split (validation selects the best epoch).
 
-    Multi-GPU: run the same command under `torchrun --nproc-per-node N -m genre_cli train ...`.
+    Defaults depend on the model: a training option left unset takes the model's paper value
+    where its paper gives one (cnn6: 15 epochs, batch 100, lr 1e-3; dupconv and rescat:
+    Adadelta, lr 1.0, batch 50) and ours otherwise (30 epochs, batch 32, AdamW, lr 1e-3,
+    patience 10); --list-models shows each model's paper settings, and the summary after
+    training lists the settings used. Each model input is filled from the features file,
+    with the feature the model's paper used when the file has it.
+
+    Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...
+
+    Examples:
+      genre train feat.h5 --model cnn6 -o cnn6.h5
+      genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5
     """
     from genre_cli.errors import UsageError
 
@@ -495,11 +557,14 @@ def _inputs_text(inputs: dict, shapes: dict, paper: dict | None = None) -> str:
 # ----------------------------------------------------------------------------- evaluate
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
-    paths: Annotated[list[Path], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="MODEL... FEATURES", help="One or more model artifacts from `genre train`, then a features artifact."),
+    ],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
     allow_leakage: Annotated[
         bool,
@@ -512,7 +577,7 @@ def evaluate(
         Optional[Path],
         typer.Option(
             "--plots",
-            help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].",
+            help="Folder for PNG plots (confusion matrices, training curves) \\[default: REPORT-plots next to the report].",
             show_default=False,
         ),
     ] = None,
@@ -528,9 +593,13 @@ def evaluate(
 
     Tables (stderr): a comparison of all models, per-class precision/recall/F1/AUC and the
     track-level confusion matrix of each. The report is saved as HDF5 and JSON (its path on
-    stdout; `--json` prints it instead). Refuses tracks the model was trained or
-    validated on; a group (performer) shared with training is refused on a group-aware
-    split and reported on an official one (see `genre_cli.evaluate`).
+    stdout; --json prints it instead). Never scores tracks a model was trained or validated
+    on (--allow-leakage overrides and is flagged in red); a group (performer, artist) shared
+    with training is refused on a split made group-disjoint and reported on an official split.
+
+    Examples:
+      genre evaluate cnn6.h5 feat.h5
+      genre evaluate svm.h5 cnn6.h5 feat.h5 --no-plots --json
     """
     from genre_cli import evaluate as eval_stage
     from genre_cli.errors import UsageError
@@ -639,11 +708,13 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
 # ----------------------------------------------------------------------------- predict
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def predict(
-    model: Annotated[Path, typer.Argument(help="Model artifact from `genre train`.")],
-    paths: Annotated[list[str], typer.Argument(help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact from `genre train`.")],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATHS", help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres.")] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
@@ -660,12 +731,14 @@ def predict(
     genre aggregates all windows of the model's length and hop, as `genre evaluate` does
     at track level.
 
-    Example: `find ~/Music -name '*.mp3' | genre predict model.h5 - --format jsonl`
-
     Exit code: 0 every audio file worked; 1 some failed (one line per failure on
     stderr: path and reason); 2 none could be read, no audio file was given, or the
     model is unusable. Non-audio files found in folders are ignored and counted in the
     summary (stderr).
+
+    Examples:
+      genre predict cnn6.h5 ~/Music --jobs 4 > genres.tsv
+      find ~/Music -name '*.mp3' | genre predict cnn6.h5 - --format jsonl
     """
     import itertools
 
@@ -795,7 +868,7 @@ _RUN_GROUPS = {
 }
 
 
-@app.command("run")
+@app.command("run", cls=_Command)
 @handle_errors
 @command_options(
     _RUN_GROUPS,
@@ -830,7 +903,10 @@ def run_pipeline(
     splits are made). With no options: the embedded demo dataset (official split), 3 s windows at
     a 1.5 s hop, the features the model's paper used (cnn6: 128-band log-mel), Schrader et al.'s
     (2021) cnn6 with its paper settings, track-level test report.
-    Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
+
+    Examples:
+      genre run
+      genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random --model resnet18
     """
     from genre_cli import pipeline
 
@@ -856,12 +932,21 @@ def run_pipeline(
         )
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def info(
-    artifact: Annotated[Path, typer.Argument(help="Any genre HDF5 artifact.")], as_json: Annotated[bool, typer.Option("--json")] = False
+    artifact: Annotated[Path, typer.Argument(metavar="ARTIFACT", help="Any genre HDF5 artifact.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
 ) -> None:
-    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness."""
+    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness.
+
+    For a model: which feature fills each input; for any artifact: how its split was made,
+    and whether each upstream file still matches.
+
+    Examples:
+      genre info cnn6.h5
+      genre info feat.h5 --json
+    """
     from genre_cli.describe import describe
 
     d = describe(artifact)
