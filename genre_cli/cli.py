@@ -596,6 +596,9 @@ def evaluate(
     stdout; --json prints it instead). Never scores tracks a model was trained or validated
     on (--allow-leakage overrides and is flagged in red); a group (performer, artist) shared
     with training is refused on a split made group-disjoint and reported on an official split.
+    Labels are matched by name: a test set may hold only some of the model's labels (scores
+    cover the labels present, and the absent ones are named); a label the model does not
+    know is refused.
 
     Examples:
       genre evaluate cnn6.h5 feat.h5
@@ -667,6 +670,15 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
             )
     con.print(table)
     for r in reports:
+        if r.get("labels_absent"):
+            present = len(r["labels"]) - len(r["labels_absent"])
+            con.print(
+                f"[bold yellow]note:[/] {_esc(r['model_name'])}: the {r['split']} split has no track of "
+                f"{_esc(', '.join(r['labels_absent']))} ({len(r['labels_absent'])} of the model's {len(r['labels'])} labels); "
+                f"balanced accuracy, macro F1 and AUC cover the {present} labels present",
+                markup=True,
+                highlight=False,
+            )
         leak = r["leakage"]
         if leak.get("allowed"):
             con.print(
