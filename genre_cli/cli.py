@@ -23,6 +23,7 @@ from genre_cli.datasets import SCORE_SPLIT_OPTION, FetchOptions, check_score_spl
 from genre_cli.datasets.table import TableOptions
 from genre_cli.features import FeatureConfig
 from genre_cli.options import command_options
+from genre_cli.serve.config import ServeConfig
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
@@ -812,8 +813,7 @@ class _Writer:
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none. jsonl: ``{"path", "genre", "probability", "duration", "n_windows",
-    "top": [...], "probabilities": {label: p}, "windows": [...]}``.
+    tsv has none. jsonl: one :func:`genre_cli.predict.record` per line.
     """
 
     def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
@@ -829,34 +829,12 @@ class _Writer:
             stream.flush()
 
     def write(self, res) -> None:
-        from genre_cli.predict import top_k
+        from genre_cli.predict import record, top_k
 
-        top = res.top(self.k)
         if self.fmt == "jsonl":
-            rec = {
-                "path": str(res.path),
-                "genre": top[0][0],
-                "probability": round(top[0][1], 6),
-                "duration": round(res.duration, 3),
-                "n_windows": res.n_windows,
-                "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
-                "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
-            }
-            if self.timeline:
-                rec["windows"] = []
-                for s, e, p in res.windows:
-                    wt = top_k(p, res.labels, self.k)
-                    rec["windows"].append(
-                        {
-                            "start": round(s, 3),
-                            "end": round(e, 3),
-                            "genre": wt[0][0],
-                            "probability": round(wt[0][1], 6),
-                            "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
-                        }
-                    )
-            self.stream.write(json.dumps(rec) + "\n")
+            self.stream.write(json.dumps(record(res, top_k=self.k, timeline=self.timeline)) + "\n")
         else:
+            top = res.top(self.k)
 
             def cells(pairs):
                 return [x for g, q in pairs for x in (g, f"{q:.4f}")]
@@ -865,6 +843,71 @@ class _Writer:
             for s, e, p in res.windows:
                 self.csv.writerow([str(res.path), *cells(top_k(p, res.labels, self.k)), f"{s:.2f}", f"{e:.2f}"])
         self.stream.flush()
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+@app.command()
+@handle_errors
+@command_options({"options": ServeConfig.cli_options()}, after="models")
+def serve(
+    models: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].", show_default=False
+        ),
+    ] = None,
+    device: DeviceOpt = "auto",
+    options: dict | None = None,
+) -> None:
+    """Serve a web page and a JSON API that classify uploaded or recorded music.
+
+    The deployment demo of F. Zhang (2022): in the page, choose a model, upload a file or
+    record from the microphone, and see the top genres as a bar chart, the per-window
+    predictions over time, and the model's card (labels, training data, split, measured
+    accuracy). The page loads nothing from the internet.
+
+    API: `POST /api/predict` (multipart: file, optional model and top_k) answers the record of
+    `genre predict --format jsonl --timeline` plus model, truncated, analysed_seconds;
+    `GET /api/models`; `GET /healthz`. Errors are JSON (413 too large, 422 not audio, 404 unknown
+    model, 503 busy). Uploads go to a private temporary folder and are deleted after each request.
+
+    Example: [bold]genre serve genre-work/demo/model-cnn6-*.h5[/], then open http://127.0.0.1:8000/
+    """
+    from genre_cli import catalog
+    from genre_cli.errors import UsageError
+
+    cfg = ServeConfig.from_cli(options or {})
+    specs = list(models or [])
+    if not specs:
+        default = catalog.default_model()
+        if default is None:
+            raise UsageError(
+                "no model given, and no built-in genre model is installed",
+                hint="pass a model file: `genre serve model.h5` (`genre run` or `genre train` makes one)",
+            )
+        specs = [default]
+    try:
+        from genre_cli.serve import app as web
+    except ImportError as exc:
+        raise UsageError(
+            f"`genre serve` needs the optional web libraries ({exc.name} is not installed)", hint="pip install 'genre-cli[serve]'"
+        ) from None
+    con = _err()
+    served = web.load(specs, device=device)
+    sock, url = web.listen(cfg.host, cfg.port)
+    if not web.is_loopback(cfg.host):
+        con.print(
+            f"[bold yellow]warning:[/] listening on {_esc(cfg.host)}: the page and API are reachable from the network, "
+            "with no authentication; anyone who reaches it can upload files (default --host 127.0.0.1)",
+            markup=True,
+            highlight=False,
+        )
+    service = web.Service(served, cfg)
+    names = ", ".join(f"{m.id} ({_esc(m.resolved.card.source)})" for m in served)
+    con.print(f"serving {names} at [bold]{url}[/] — Ctrl-C stops", markup=True, highlight=False)
+    web.run(service, sock)
 
 
 # ----------------------------------------------------------------------------- run / info

@@ -6,6 +6,7 @@ probabilities the same way. The model file's layout is :mod:`genre_cli.formats.m
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,12 @@ def normalise(x: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.
 
 @dataclass
 class Classifier:
-    """A trained model plus everything needed to feed it (from a model artifact)."""
+    """A trained model plus everything needed to feed it (from a model artifact).
+
+    ``output`` says how to read the model's scores: ``"softmax"`` (one probability
+    distribution over the labels: what ``genre train`` makes) or ``"sigmoid"`` (independent
+    per-label likelihoods, e.g. a multi-label tagger; rows need not sum to 1).
+    """
 
     name: str
     kind: str  # "torch" | "sklearn"
@@ -109,6 +115,7 @@ class Classifier:
     device: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    output: str = "softmax"
 
     def prepare(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Slot -> normalised float32 array for the features in ``feats`` (keyed by feature name)."""
@@ -131,7 +138,8 @@ class Classifier:
     def proba_prepared(self, x: dict[str, np.ndarray], *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for already prepared (slot-keyed, normalised) inputs.
 
-        sklearn outputs are placed on the full label list by :func:`sklearn_proba`.
+        sklearn outputs are placed on the full label list by :func:`sklearn_proba`; a torch
+        model's logits go through a softmax, or a sigmoid when :attr:`output` is ``"sigmoid"``.
         """
         n = len(next(iter(x.values())))
         if self.kind == "sklearn":
@@ -140,11 +148,12 @@ class Classifier:
         import torch
 
         self.model.eval()
+        squash = torch.sigmoid if self.output == "sigmoid" else functools.partial(torch.softmax, dim=-1)
         outs = []
         with torch.inference_mode():
             for i in range(0, n, batch_size):
                 batch = {s: torch.from_numpy(np.ascontiguousarray(v[i : i + batch_size])).to(self.device) for s, v in x.items()}
-                outs.append(torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy())
+                outs.append(squash(self.model(**batch).float()).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(self.labels)), dtype=np.float32)
 
 

@@ -61,6 +61,10 @@ class Prediction:
         Aggregated probabilities (``vote``: fraction of windows, ties broken by mean).
     windows : list of (start_s, end_s, proba)
         Per-window probabilities (only when asked for a timeline).
+    duration : float
+        Seconds decoded and analysed (with ``max_seconds``: at most that).
+    truncated : bool
+        The file is longer than ``max_seconds``; only its beginning was analysed.
     """
 
     path: Path
@@ -69,6 +73,7 @@ class Prediction:
     proba: np.ndarray
     n_windows: int = 0
     windows: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    truncated: bool = False
 
     def top(self, k: int = 1) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, best first."""
@@ -94,6 +99,58 @@ def top_k(proba: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float
     """``[(label, probability), ...]`` of the ``k`` largest entries of ``proba``."""
     order = np.argsort(-proba, kind="stable")[:k]
     return [(labels[i], float(proba[i])) for i in order]
+
+
+_ranked = top_k  # for functions whose ``top_k`` parameter hides it
+
+
+def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str | None = None) -> dict:
+    """The JSON record of one classified file: a line of ``genre predict --format jsonl``,
+    and the body of ``genre serve``'s answer (which adds a few keys of its own).
+
+    Parameters
+    ----------
+    res : Prediction
+    top_k : int >= 1
+        Labels listed in ``top`` (and in each window's ``top``).
+    timeline : bool
+        Add ``windows``: one entry per window of the model's length and hop.
+    path : str or None
+        What to write as ``path`` (default ``str(res.path)``; serve gives the client's
+        file name, never the server's temporary path).
+
+    Returns
+    -------
+    dict
+        ``{"path", "genre", "probability", "duration" (s, decoded), "n_windows",
+        "top": [{"genre", "probability"}, ...] (best first), "probabilities": {label: p}}``
+        plus, with ``timeline``, ``"windows": [{"start", "end" (s), "genre", "probability",
+        "top": [...]}, ...]``. Probabilities are rounded to 6 decimals, times to 3.
+    """
+    top = res.top(top_k)
+    rec = {
+        "path": str(res.path) if path is None else path,
+        "genre": top[0][0],
+        "probability": round(top[0][1], 6),
+        "duration": round(res.duration, 3),
+        "n_windows": res.n_windows,
+        "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
+        "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
+    }
+    if timeline:
+        rec["windows"] = []
+        for s, e, p in res.windows:
+            wt = _ranked(p, res.labels, top_k)
+            rec["windows"].append(
+                {
+                    "start": round(s, 3),
+                    "end": round(e, 3),
+                    "genre": wt[0][0],
+                    "probability": round(wt[0][1], 6),
+                    "top": [{"genre": g, "probability": round(q, 6)} for g, q in wt],
+                }
+            )
+    return rec
 
 
 def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
@@ -137,6 +194,7 @@ class _Context:
     block_seconds: float
     stop: threading.Event
     q: queue.Queue
+    max_samples: int | None = None
 
 
 @dataclass
@@ -147,6 +205,7 @@ class _State:
     pending: int = 0  # chunks queued for inference
     done: bool = False
     duration: float = 0.0
+    truncated: bool = False
     failure: str | None = None
 
     @property
@@ -182,18 +241,27 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
             chunk.clear()
             return _put(ctx, item)
 
-        for block in audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds):
-            if ctx.stop.is_set():
-                return
-            for item in w.push(block):
-                chunk.append(item)
-                if len(chunk) >= FEATURE_CHUNK and not flush():
+        limit, truncated = ctx.max_samples, False
+        blocks = audio.stream(path, ctx.seg.sr, block_seconds=ctx.block_seconds)
+        try:
+            for block in blocks:
+                if ctx.stop.is_set():
                     return
+                if limit is not None and w.total + len(block) > limit:
+                    block, truncated = block[: limit - w.total], True
+                for item in w.push(block):
+                    chunk.append(item)
+                    if len(chunk) >= FEATURE_CHUNK and not flush():
+                        return
+                if truncated:
+                    break  # the rest is never decoded
+        finally:
+            blocks.close()
         chunk.extend(w.finish())
         if not flush():
             return
         sent_end = True
-        _put(ctx, ("done", idx, w.total / ctx.seg.sr))
+        _put(ctx, ("done", idx, (w.total / ctx.seg.sr, truncated)))
     except AudioError as exc:
         sent_end = True
         _put(ctx, ("fail", idx, exc.message))
@@ -270,6 +338,7 @@ def run(
     timeline: bool = False,
     batch_size: int = BATCH_SIZE,
     block_seconds: float = BLOCK_SECONDS,
+    max_seconds: float | None = None,
 ) -> Iterator[Prediction | Failure]:
     """Classify each input file; yield results in input order as soon as each is done.
 
@@ -289,6 +358,9 @@ def run(
         Windows per forward pass (windows of several files share a batch).
     block_seconds : float
         Native-rate seconds decoded per block (memory vs. overhead).
+    max_seconds : float > 0 or None
+        Analyse at most the first ``max_seconds`` of each file (the rest is not decoded;
+        :attr:`Prediction.truncated` says it happened). ``None``: whole files.
 
     Raises
     ------
@@ -302,6 +374,8 @@ def run(
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
     if jobs < 1 or batch_size < 1 or block_seconds <= 0:
         raise UsageError("jobs and batch_size must be >= 1 and block_seconds > 0")
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"max_seconds must be > 0, got {max_seconds!r}")
     check_device(device)
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
@@ -313,6 +387,7 @@ def run(
         block_seconds,
         threading.Event(),
         queue.Queue(maxsize=4 * jobs),
+        None if max_seconds is None else max(1, int(round(max_seconds * seg.sr))),
     )
     win_s = seg.win / seg.sr
     states: dict[int, _State] = {}
@@ -359,7 +434,7 @@ def run(
         starts = np.concatenate(st.starts)
         _, tp = aggregate_tracks(p, np.zeros(len(p), dtype=np.int64), method=aggregate)
         wins = [(s / seg.sr, min(s / seg.sr + win_s, st.duration), q) for s, q in zip(starts.tolist(), p)] if timeline else []
-        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins)
+        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated)
 
     try:
         fill()
@@ -392,7 +467,7 @@ def run(
                 if sum(len(b[2]) for b in batch) >= batch_size:
                     infer()
             elif kind == "done":
-                st.done, st.duration = True, float(payload)
+                st.done, st.duration, st.truncated = True, float(payload[0]), bool(payload[1])
             else:
                 st.failure = str(payload)
     finally:

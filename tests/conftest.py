@@ -229,6 +229,29 @@ def write_labels_table(root: Path, *, splits: tuple[str, ...]) -> Path:
     return table
 
 
+def train_tiny_model(base: Path) -> Path:
+    """A tiny cnn6 (16-band log-mel, 1 s windows at a 0.5 s hop, 22.05 kHz, 1 epoch) on a
+    :func:`write_folder` dataset (labels low, high, noise; 4 tracks each of 2 s at 16 kHz)
+    written under ``base``. Returns the model file."""
+    from genre_cli import featurize, fetch, segment, train
+    from genre_cli.datasets import FetchOptions
+    from genre_cli.features import FeatureConfig
+    from genre_cli.training.config import TrainConfig
+    from genre_cli.windows import SegmentConfig
+
+    write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
+    idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
+    seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
+    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)
+    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=base / "model.h5", show_progress=False).path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """:func:`train_tiny_model`, trained once per test session."""
+    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
 @pytest.fixture
 def audio_folder(tmp_path: Path, rng) -> Path:
     """folder-per-label dataset: 3 labels x 6 tracks of 4 s at 16 kHz, plus a non-audio file."""

@@ -13,27 +13,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_cli import audio, featurize, fetch, segment, train, windows
+from genre_cli import audio, windows
 from genre_cli import predict as pred
 from genre_cli.audio import load
-from genre_cli.datasets import FetchOptions
+from genre_cli.errors import UsageError
 from genre_cli.features import FeatureConfig, compute
 from genre_cli.inference import load_classifier
-from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
-from conftest import genre, synth, write_folder
+from conftest import genre, synth
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tiny_model) -> Path:
     """A tiny CNN on 1 s windows (hop 0.5 s) of 16 kHz audio resampled to 22.05 kHz."""
-    base = tmp_path_factory.mktemp("predict")
-    write_folder(base / "music", per_label=4, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
-    idx = fetch.run("folder", source=str(base / "music"), options=FetchOptions(jobs=1, progress=False), out=base / "idx.h5")
-    seg = segment.run(idx.path, config=SegmentConfig(seconds=1.0, hop=0.5), out=base / "seg.h5", jobs=1, show_progress=False)
-    feat = featurize.run(seg.path, config=FeatureConfig(mel=16), out=base / "feat.h5", jobs=1, show_progress=False)
-    return train.run(feat.path, config=TrainConfig(model="cnn6", epochs=1, device="cpu"), out=base / "model.h5", show_progress=False).path
+    return tiny_model
 
 
 @pytest.fixture
@@ -240,3 +234,32 @@ def test_model_description_loads_without_weights(model):
         full.feature_config,
         full.segment_config,
     )
+
+
+def test_record_is_the_jsonl_line(model, mixed_folder):
+    """`predict.record` is the one place the JSON record is built: the CLI's jsonl line equals it."""
+    path = mixed_folder / "sub" / "b.flac"
+    r = genre("predict", model, path, "--format", "jsonl", "--top-k", "2", "--timeline", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    (res,) = pred.run(model, [path], jobs=1, device="cpu", timeline=True)
+    rec = pred.record(res, top_k=2, timeline=True)
+    assert json.loads(r.stdout) == json.loads(json.dumps(rec))
+    assert list(rec) == ["path", "genre", "probability", "duration", "n_windows", "top", "probabilities", "windows"]
+    assert rec["path"] == str(path) and pred.record(res, path="b.flac")["path"] == "b.flac"
+    assert "windows" not in pred.record(res) and len(pred.record(res)["top"]) == 1
+    assert len(rec["windows"]) == rec["n_windows"] and all(len(w["top"]) == 2 for w in rec["windows"])
+
+
+def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
+    y = synth("noise", 3.3, 22050, rng)  # the model's rate: no resampler, so the cut is exact
+    sf.write(tmp_path / "long.wav", y, 22050)
+    sf.write(tmp_path / "head.wav", y[: 2 * 22050], 22050)
+    (cut,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", timeline=True, max_seconds=2.0)
+    (head,) = pred.run(model, [tmp_path / "head.wav"], jobs=1, device="cpu", timeline=True)
+    assert cut.truncated and not head.truncated and cut.duration == pytest.approx(2.0)
+    assert [w[:2] for w in cut.windows] == [w[:2] for w in head.windows] and cut.windows[-1][1] == pytest.approx(2.0)
+    np.testing.assert_allclose(cut.proba, head.proba, rtol=1e-5)
+    (whole,) = pred.run(model, [tmp_path / "long.wav"], jobs=1, device="cpu", max_seconds=3.3)  # exactly its length
+    assert not whole.truncated and whole.duration == pytest.approx(3.3, abs=1e-4)
+    with pytest.raises(UsageError):
+        next(pred.run(model, [tmp_path / "long.wav"], max_seconds=0))

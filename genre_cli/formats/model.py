@@ -211,6 +211,45 @@ def seen(path: str | Path) -> dict[str, set[str]]:
     return out
 
 
+@dataclass
+class Training:
+    """What a model file records about its training (for model cards).
+
+    Attributes
+    ----------
+    best_epoch, epochs_run : int
+        The epoch kept (selected on validation) and the epochs run (0 when not recorded).
+    best : dict
+        The kept epoch's history entry: ``val_track_accuracy``, ``val_accuracy`` (segment
+        level), ``val_loss``, ``train_accuracy`` ... as far as recorded (``{}`` otherwise).
+    tracks, groups : dict of str -> int
+        Number of tracks and of groups per seen split (``train``, ``validation``).
+    created : str
+        ISO time the file was written.
+    """
+
+    best_epoch: int = 0
+    epochs_run: int = 0
+    best: dict[str, Any] = field(default_factory=dict)
+    tracks: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    created: str = ""
+
+
+def training(path: str | Path) -> Training:
+    """The training record of a model file (no weights read); missing parts are empty."""
+    with artifacts.open_artifact(path, KIND.stage) as (f, meta):
+        hist = [h for h in (artifacts.get_json_attr(f, "history", []) or []) if isinstance(h, dict)]
+        best_epoch = int(f.attrs.get("best_epoch", 0) or 0)
+        out = Training(best_epoch=best_epoch, epochs_run=int(f.attrs.get("epochs_run", len(hist)) or 0), created=meta.created)
+        out.best = next((h for h in hist if h.get("epoch") == best_epoch), {})
+        for split in SEEN_SPLITS:
+            for key, into in ((split, out.tracks), (f"{split}_groups", out.groups)):
+                if f"splits/{key}" in f:
+                    into[split] = int(f[f"splits/{key}"].shape[0])
+    return out
+
+
 def history(path: str | Path) -> list[dict[str, Any]]:
     """Per-epoch training history (``[]`` when absent)."""
     with artifacts.open_artifact(path, KIND.stage) as (f, _):
