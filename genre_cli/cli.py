@@ -152,6 +152,7 @@ _KEPT = {
     "evaluate": "no report was written; rerun the command to start over",
     "run": "the stages that had finished are kept and are skipped when you rerun `genre run`; "
     "the interrupted stage kept nothing half-written and starts over",
+    "serve": "the server stopped; uploads are not kept (their temporary folder is removed)",
 }
 
 
@@ -848,14 +849,16 @@ class _Writer:
 # ----------------------------------------------------------------------------- serve
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"options": ServeConfig.cli_options()}, after="models")
 def serve(
     models: Annotated[
         Optional[list[str]],
         typer.Argument(
-            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].", show_default=False
+            metavar="MODELS",
+            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].",
+            show_default=False,
         ),
     ] = None,
     device: DeviceOpt = "auto",
@@ -872,8 +875,11 @@ def serve(
     `genre predict --format jsonl --timeline` plus model, truncated, analysed_seconds;
     `GET /api/models`; `GET /healthz`. Errors are JSON (413 too large, 422 not audio, 404 unknown
     model, 503 busy). Uploads go to a private temporary folder and are deleted after each request.
+    Ctrl-C stops the server (exit code 130).
 
-    Example: [bold]genre serve genre-work/demo/model-cnn6-*.h5[/], then open http://127.0.0.1:8000/
+    Examples (then open http://127.0.0.1:8000/):
+      genre serve cnn6.h5
+      genre serve cnn6.h5 svm.h5 --port 8080 --workers 4
     """
     from genre_cli import catalog
     from genre_cli.errors import UsageError

@@ -203,6 +203,7 @@ def _interrupt(*args, **kwargs):
         (["predict", "m.h5", "a.wav"], "genre_cli.predict.run", "0 file(s) were classified and their lines written to stdout"),
         (["run"], "genre_cli.pipeline.run", "the stages that had finished are kept and are skipped when you rerun `genre run`"),
         (["info", "x.h5"], "genre_cli.describe.describe", "interrupted: nothing was written"),
+        (["serve", "m.h5"], "genre_cli.serve.app.load", "the server stopped; uploads are not kept"),
     ],
 )
 def test_interrupt_says_what_each_command_kept(monkeypatch, tmp_path, argv, target, kept):

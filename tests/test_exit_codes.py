@@ -83,6 +83,11 @@ BAD = [
     ("predict", ["{model}", "{audio}", "--top-k", "0"], "--top-k"),
     ("predict", ["{feat}", "{audio}"], "expected train"),
     ("predict", ["{model}", "{fake}"], "not decodable"),
+    ("serve", ["nosuchmodel"], "unknown model 'nosuchmodel'"),
+    ("serve", ["{tmp}/missing.h5"], "does not exist"),
+    ("serve", ["{feat}"], "expected train"),
+    ("serve", ["{model}", "--port", "70000"], "--port"),
+    ("serve", ["{model}", "--device", "gpu"], "unknown device 'gpu'"),
     ("run", ["--split", "nosuchsplit"], "nosuchsplit"),
     ("run", ["--model", "nosuchmodel"], "unknown model"),
     ("run", ["--dataset", "folder", "--from", "{empty}"], "no audio files found"),
@@ -101,6 +106,8 @@ CUDA = [
     ("predict", ["{model}", "{audio}", "--device", "cuda"]),
     ("predict", ["{sk}", "{audio}", "--device", "cuda"]),
     ("run", ["--model", "svm", "--device", "cuda"]),
+    ("serve", ["{model}", "--device", "cuda"]),
+    ("serve", ["{sk}", "--device", "cuda"]),
 ]
 
 

@@ -28,7 +28,7 @@ def _visible_params(name: str):
 
 
 def test_every_command_is_checked():
-    assert COMMANDS == ["evaluate", "featurize", "fetch", "info", "predict", "run", "segment", "train"]
+    assert COMMANDS == ["evaluate", "featurize", "fetch", "info", "predict", "run", "segment", "serve", "train"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -46,7 +46,7 @@ def test_help_reads_cleanly(argv):
     usage = next(line for line in text.splitlines() if "Usage:" in line).split()
     assert usage[:2] == ["Usage:", "genre"], usage
     for token in usage[2 + len(argv) :]:  # [OPTIONS], then arguments by metavar: INDEX, [FEATURES], PATHS...
-        assert re.fullmatch(r"\[?[A-Z][A-Z_]*\]?(\.\.\.)?", token), usage
+        assert re.fullmatch(r"\[?[A-Z][A-Z_]*(\.\.\.)?\]?(\.\.\.)?", token), usage
 
 
 @pytest.mark.parametrize("name", COMMANDS)
