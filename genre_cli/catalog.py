@@ -1,11 +1,13 @@
 """Models by name or by path: the one resolver, and the model card that goes with each model.
 
-Wherever a model is accepted (``genre serve MODEL ...``), :func:`resolve` turns what the
-user typed into a loaded :class:`~genre_cli.inference.Classifier` and its
-:class:`ModelCard`:
+Wherever a model is accepted (``genre serve MODEL ...``, ``genre predict MODEL``: through
+:func:`genre_cli.inference.load_classifier`), :func:`resolve` turns what the user typed into a
+loaded :class:`~genre_cli.inference.Classifier` and its :class:`ModelCard`
+(:func:`resolve_path` into the file, for ``evaluate`` and ``info``):
 
 * a **built-in model** name (registered in :data:`BUILTINS` by the module that ships the
-  model; names are tried first, so a file called like a built-in is reached as ``./NAME``);
+  model, :mod:`genre_cli.shipped`: ``genres``, ``musicnn-msd``, ``musicnn-mtt``; names are
+  tried first, so a file called like a built-in is reached as ``./NAME``);
 * otherwise a **model file** written by ``genre train``.
 
 A built-in plugs in with :func:`register_builtin`: a :class:`Builtin` says what its name is,
@@ -125,6 +127,8 @@ class Builtin:
         ``card(classifier) -> ModelCard``.
     default : bool
         The model ``genre serve`` uses when none is given (among those of its task).
+    path : Path or None
+        The file holding it, when there is one (:func:`resolve_path`).
     """
 
     name: str
@@ -133,6 +137,7 @@ class Builtin:
     load: Callable[..., Classifier]
     card: Callable[[Classifier], ModelCard]
     default: bool = False
+    path: Path | None = None  #: the shipped file, for commands that read files (``evaluate``, ``info``)
 
 
 #: Built-in models by name (empty until a module registers one).
@@ -198,16 +203,48 @@ def resolve(spec: str | Path, *, device: str = "cpu", weights: bool = True) -> R
     return Resolved(clf, card_of_file(path, clf))
 
 
+def resolve_path(spec: str | Path) -> Path:
+    """The file ``spec`` names, for commands that read model files (``evaluate``, ``info``):
+    a built-in model's shipped file, else ``spec`` as a path (same rules and errors as
+    :func:`resolve`; a missing file is left to the reader, which says so).
+
+    Raises
+    ------
+    UsageError
+        ``spec`` looks like a name and is neither a built-in nor a file, or names a built-in
+        that has no file.
+    """
+    if isinstance(spec, str) and spec in BUILTINS:
+        b = BUILTINS.get(spec)
+        if b.path is None:
+            raise UsageError(f"built-in model {spec!r} has no model file")
+        return b.path
+    path = Path(spec)
+    if isinstance(spec, str) and not path.exists() and not path.suffix and len(path.parts) == 1:
+        names = ", ".join(BUILTINS.names()) or "none are installed"
+        raise UsageError(
+            f"unknown model {spec!r}: no built-in model has that name (built-in models: {names}) and there is no such file",
+            hint="give a model file from `genre train` or `genre run`",
+        )
+    return path
+
+
 def card_of_file(path: str | Path, clf: Classifier | None = None) -> ModelCard:
     """The card of a model file written by ``genre train`` (read from the file; no weights).
 
     The accuracy recorded is the kept epoch's validation score (track level, and segment
     level when recorded): the split the epoch was selected on.
     """
+    from genre_cli import artifacts
     from genre_cli.formats import model as model_format
+    from genre_cli.formats import pretrained
     from genre_cli.windows import SegmentConfig
 
     path = Path(path)
+    if artifacts.read_meta(path).stage == pretrained.KIND.stage:  # a musicnn weight file: a tagger
+        from genre_cli.shipped import tagger_card
+
+        return tagger_card(path, clf)
     desc = model_format.read(path)
     rec = model_format.training(path)
     prov = desc.provenance
@@ -265,3 +302,7 @@ def card_of_file(path: str | Path, clf: Classifier | None = None) -> ModelCard:
         epochs=f"best {rec.best_epoch} of {rec.epochs_run}" if rec.epochs_run else None,
         trained=rec.created or None,
     )
+
+
+# The models shipped with the package register themselves here (after the definitions above).
+from genre_cli import shipped as _shipped  # noqa: E402,F401

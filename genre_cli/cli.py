@@ -218,7 +218,10 @@ def _notice(text: str) -> None:
 @handle_errors
 @command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
-    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name: demo, folder, gtzan (see --list).")] = "demo",
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name: demo, folder, gtzan (see --list); or `model`.")] = "demo",
+    model_name: Annotated[
+        Optional[str], typer.Argument(metavar="MODEL", help="With `model`: the model to rebuild (musicnn).", show_default=False)
+    ] = None,
     source: Annotated[
         Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
     ] = None,
@@ -233,13 +236,21 @@ def fetch(
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
     dry_run: DryOpt = False,
+    into_package: Annotated[
+        bool, typer.Option("--into-package", help="With `model`: write into the installed package (replacing the shipped files).")
+    ] = False,
     options: dict | None = None,
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
-    Datasets: demo (embedded: 80 drum performances, 4 styles), folder (a folder per label, or
+    Datasets: demo (embedded: 128 drum performances, 4 styles), folder (a folder per label, or
     any folder with a --labels table), gtzan (downloaded from its mirrors, or --from an archive
     or folder; the artist-filtered split by default). Splits are always by track.
+
+    `genre fetch model musicnn [--from WHEEL|URL]` rebuilds the shipped musicnn weights (Pons &
+    Serra 2019) from the `musicnn` 0.1.0 wheel (ISC licence; sha256 checked; downloaded with pip
+    when no --from is given) into the data root's `models/` folder (or `-o DIR`); the built-in
+    models work without it.
 
     Examples:
       genre fetch demo
@@ -247,6 +258,14 @@ def fetch(
     """
     from genre_cli import fetch as fetch_stage
     from genre_cli.datasets import DATASETS, list_datasets
+
+    if dataset == "model":
+        _fetch_model(model_name, source=source, root=root, out=out, into_package=into_package)
+        return
+    if model_name is not None:
+        from genre_cli.errors import UsageError
+
+        raise UsageError(f"unexpected argument {model_name!r}: only `genre fetch model NAME` takes a second name")
 
     if list_:
         for name in list_datasets():
@@ -270,6 +289,23 @@ def fetch(
     if result.ran:
         _print_fetch_summary(result.summary)
     typer.echo(str(result.path))
+
+
+def _fetch_model(name: str | None, *, source: str | None, root: Path | None, out: Path | None, into_package: bool) -> None:
+    from genre_cli.errors import UsageError
+    from genre_cli.pretrained.convert import FETCHABLE, fetch_model, user_models_dir
+    from genre_cli.pretrained.variants import VARIANTS
+    from genre_cli.pretrained.weights import PACKAGE_DIR
+
+    if name is None:
+        raise UsageError(f"say which model: genre fetch model {' | '.join(FETCHABLE)}")
+    if out is not None and into_package:
+        raise UsageError("-o/--out and --into-package are exclusive")
+    dest = out if out is not None else PACKAGE_DIR if into_package else user_models_dir(root)
+    paths = fetch_model(name, source=source, out_dir=dest, progress=sys.stderr.isatty())
+    for key, p in paths.items():
+        _err().print(f"{VARIANTS[key].name}: {p.stat().st_size / 1e6:.2f} MB")
+        typer.echo(str(p))
 
 
 def _print_fetch_summary(summary: dict) -> None:
@@ -564,8 +600,11 @@ def _inputs_text(inputs: dict, shapes: dict, paper: dict | None = None) -> str:
 @command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
     paths: Annotated[
-        list[Path],
-        typer.Argument(metavar="MODEL... FEATURES", help="One or more model artifacts from `genre train`, then a features artifact."),
+        list[str],
+        typer.Argument(
+            metavar="MODEL... FEATURES",
+            help="One or more model artifacts from `genre train` (or the built-in genres), then a features artifact.",
+        ),
     ],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
     allow_leakage: Annotated[
@@ -614,7 +653,7 @@ def evaluate(
     split = check_score_split((scored or {}).get("split", "test"))
     result = eval_stage.run(
         paths[:-1],
-        paths[-1],
+        Path(paths[-1]),
         split=split,
         aggregate=aggregate,
         allow_leakage=allow_leakage,
@@ -725,12 +764,15 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
 @app.command(cls=_Command)
 @handle_errors
 def predict(
-    model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model artifact from `genre train`.")],
+    model: Annotated[
+        str,
+        typer.Argument(metavar="MODEL", help="Model artifact from `genre train`, or a built-in model: genres, musicnn-msd, musicnn-mtt."),
+    ],
     paths: Annotated[
         list[str], typer.Argument(metavar="PATHS", help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")
     ],
     fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres.")] = 1,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger).")] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
     aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
     output: Annotated[Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout.", show_default=False)] = None,
@@ -744,6 +786,12 @@ def predict(
     trained. Long files are decoded block by block (memory stays bounded). The whole-file
     genre aggregates all windows of the model's length and hop, as `genre evaluate` does
     at track level.
+
+    Built-in models work offline, with no training: `genre predict genres ~/Music` (one of 10
+    GTZAN genres per file), `genre predict musicnn-msd ~/Music --top-k 5` (tags; see `genre models`).
+    A tagger's scores are independent likelihoods in [0, 1], not probabilities that sum to 1:
+    its output says `tag` and `likelihood` (csv header, jsonl keys) where a classifier's says
+    `genre` and `probability`.
 
     Exit code: 0 every audio file worked; 1 some failed (one line per failure on
     stderr: path and reason); 2 none could be read, no audio file was given, or the
@@ -765,6 +813,9 @@ def predict(
         raise UsageError(f"unknown --aggregate {aggregate!r}; use mean or vote")
     if paths.count("-") > 1:
         raise UsageError("`-` (read paths from stdin) may be given once")
+    from genre_cli.inference import load_classifier
+
+    words = ("tag", "likelihood") if load_classifier(model, weights=False).output == "sigmoid" else ("genre", "probability")
     stats = pred.WalkStats()
     sources = itertools.chain.from_iterable(sys.stdin if p == "-" else (p,) for p in paths)
     con = _err()
@@ -775,7 +826,7 @@ def predict(
     try:
         first = next(results, None)  # loads and checks the model before any output is created
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-        writer = _Writer(stream, fmt, top_k, timeline)
+        writer = _Writer(stream, fmt, top_k, timeline, words)
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
                 failed += 1
@@ -814,18 +865,20 @@ class _Writer:
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
     a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none. jsonl: one :func:`genre_cli.predict.record` per line.
+    tsv has none; for a tagger (``output == "sigmoid"``) the csv header says ``tag, likelihood``.
+    jsonl: one :func:`genre_cli.predict.record` per line (a tagger's adds ``"output": "sigmoid"``).
     """
 
-    def __init__(self, stream, fmt: str, top_k: int, timeline: bool):
+    def __init__(self, stream, fmt: str, top_k: int, timeline: bool, words: tuple[str, str] = ("genre", "probability")):
         import csv
 
         self.stream, self.fmt, self.k, self.timeline = stream, fmt, top_k, timeline
         self.csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
         if fmt == "csv":
-            head = ["path", "genre", "probability"]
+            label, score = words
+            head = ["path", label, score]
             for i in range(2, top_k + 1):
-                head += [f"genre_{i}", f"probability_{i}"]
+                head += [f"{label}_{i}", f"{score}_{i}"]
             self.csv.writerow(head + (["start", "end"] if timeline else []))
             stream.flush()
 
@@ -934,13 +987,14 @@ _RUN_GROUPS = {
 @command_options(
     _RUN_GROUPS,
     after="source",
-    defaults={"segment": {"hop": 1.5}},
+    defaults={"segment": {"hop": 1.5}, "train": {"model": "svm"}},  # = pipeline.RUN_DEFAULTS (importing it here would load the stages)
     help_texts={
         "segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
         "features": {
             "mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
-            "when none selected can fill its input; cnn6: --mel 128]."
+            "when none selected can fill its input; svm: --handcrafted, cnn6: --mel 128]."
         },
+        "train": {"model": "Registered model name (see `genre train --list-models`) [genre run: svm, on the 93 hand-crafted statistics]."},
     },
 )
 def run_pipeline(
@@ -961,9 +1015,9 @@ def run_pipeline(
 
     Every option of `genre fetch`, `segment`, `featurize` and `train` is accepted, with the same
     name and default; `--split` names the split the model is scored on (`--split-mode` says how
-    splits are made). With no options: the embedded demo dataset (official split), 3 s windows at
-    a 1.5 s hop, the features the model's paper used (cnn6: 128-band log-mel), Schrader et al.'s
-    (2021) cnn6 with its paper settings, track-level test report.
+    splits are made). With no options: the embedded demo dataset (128 drum performances, 4 styles,
+    its split: 32 test tracks), 3 s windows at a 1.5 s hop, an SVM on the 93 hand-crafted statistics
+    of Pun & Nazirkhanova (2020) (the model's paper's features), track-level test report.
 
     Examples:
       genre run
@@ -996,17 +1050,20 @@ def run_pipeline(
 @app.command(cls=_Command)
 @handle_errors
 def info(
-    artifact: Annotated[Path, typer.Argument(metavar="ARTIFACT", help="Any genre HDF5 artifact.")],
+    artifact: Annotated[
+        str, typer.Argument(metavar="ARTIFACT", help="Any genre HDF5 artifact, or a built-in model's name (genres, musicnn-msd ...).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
 ) -> None:
     """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness.
 
-    For a model: which feature fills each input; for any artifact: how its split was made,
+    For a model: which feature fills each input, and, with a model card (the built-in genres),
+    its training data, split and measured accuracy; for any artifact: how its split was made,
     and whether each upstream file still matches.
 
     Examples:
       genre info cnn6.h5
-      genre info feat.h5 --json
+      genre info genres
     """
     from genre_cli.describe import describe
 
@@ -1032,6 +1089,7 @@ def info(
         )
         folds = f"; {p['folds']} folds" if p["folds"] else ""
         con.print(f"split: {_esc(p['split_method'])}{_esc(groups)}{folds}")
+    _print_card(con, d.get("card"))
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
         con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")
@@ -1039,6 +1097,80 @@ def info(
     for name, shape, dtype in d["datasets"]:
         con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")
     con.print(f"versions {json.dumps(d['versions'], sort_keys=True)}")
+
+
+#: The order a model card's entries are printed in (others follow, sorted).
+_CARD_ORDER = ("training_data", "features", "split", "accuracy", "caveat", "artist_filtered", "citation", "license", "source", "command")
+
+
+def _print_card(con, card: dict | None, *, skip: tuple[str, ...] = ("name", "measured")) -> None:
+    """A model card, one ``key: value`` line per entry (nested values as compact JSON; the
+    machine-readable ``measured`` entry is left to ``--json``)."""
+    card = card or {}
+    keys = [k for k in _CARD_ORDER if k in card] + sorted(k for k in card if k not in _CARD_ORDER)
+    for key in keys:
+        value = card[key]
+        if key in skip or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        con.print(f"[bold]{_esc(key.replace('_', ' '))}[/]: {_esc(text)}")
+
+
+def _measure(m) -> str:
+    """One accuracy of a model card, named by data, split and level."""
+    n = f", {m.n} tracks" if m.n else ""
+    note = f" ({m.note})" if m.note else ""
+    return f"{m.value:.2f} {m.metric}, {m.level} level, {m.data}, {m.split}{n}{note}"
+
+
+@app.command(cls=_Command)
+@handle_errors
+def models(
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="Show one built-in model in full.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
+) -> None:
+    """The built-in models, with what they were trained on and how well they did (their model cards).
+
+    Usable by name, offline, wherever a model file is accepted (`genre predict genres ~/Music`,
+    `genre predict musicnn-msd ~/Music --top-k 5`, `genre evaluate genres FEATURES.h5`,
+    `genre info genres`, `genre serve`).
+
+    Examples:
+      genre models
+      genre models genres --json
+    """
+    from rich.console import Console
+
+    from genre_cli import catalog
+
+    names = [name] if name else catalog.BUILTINS.names()
+    built = [catalog.BUILTINS.get(n) for n in names]
+    cards = [(b, b.card(b.load(weights=False))) for b in built]
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() | {"path": str(b.path)} for b, c in cards], indent=2))
+        return
+    con = Console(soft_wrap=True, highlight=False)
+    for i, (b, c) in enumerate(cards):
+        if i:
+            con.print()
+        out = (
+            "probabilities over its labels (sum to 1)" if c.output == "softmax" else "independent likelihoods in [0, 1], not a distribution"
+        )
+        default = ", the default of genre serve" if b.default else ""
+        con.print(f"[bold]{c.name}[/] ({'classifier' if c.task == 'genre' else 'tagger'}; {out}{default}): {_esc(b.description)}")
+        labels = list(c.labels)
+        shown = labels if name or len(labels) <= 12 else [*labels[:12], f"... ({len(labels)} in all)"]
+        con.print(f"[bold]labels[/] ({len(labels)}): {_esc(', '.join(shown))}")
+        rows = [("training data", c.dataset), ("split", c.split if name else None)]
+        rows += [("accuracy", _measure(m)) for m in (c.accuracy if name else c.accuracy[:1])]
+        rows += [("test accuracy", c.test_accuracy_note if name else None), ("paper", c.paper), ("licence", c.licence)]
+        if name:
+            rows += [("input", c.input), ("windows", f"{c.window_seconds:g} s, hop {c.hop_seconds:g} s, {c.sample_rate} Hz")]
+            rows += [(k.replace("_", " "), v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in c.extra.items()]
+        for key, value in rows:
+            if value:
+                con.print(f"[bold]{key}[/]: {_esc(value)}")
+        con.print(f"[dim]{_esc(b.path)}[/]")
 
 
 def main() -> None:

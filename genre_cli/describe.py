@@ -32,8 +32,15 @@ def _inputs(f: h5py.File) -> tuple[dict[str, str] | None, dict[str, list[int]]]:
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused."""
-    path = Path(path)
+    """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused.
+
+    ``path`` may name a built-in model (``genres``, ``musicnn-msd``; :func:`genre_cli.catalog.resolve_path`).
+    ``card``: a model card (training data, split, measured accuracy) when the file has one, or
+    what a pretrained weight file says about its training data, licence and citation.
+    """
+    from genre_cli.catalog import resolve_path
+
+    path = resolve_path(path)
     meta = artifacts.read_meta(path)
     datasets: list[tuple[str, tuple, str]] = []
     with h5py.File(path, "r") as f:
@@ -41,6 +48,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         labels = artifacts.get_json_attr(f, "labels", [])
         prov = provenance.read(f)
         inputs, input_shapes = _inputs(f) if meta.stage == "train" else (None, {})
+        card = artifacts.get_json_attr(f, "card", None) or _pretrained_card(f)
     chain = []
     for role, up in meta.upstream.items():
         p = Path(up.get("path", ""))
@@ -71,4 +79,13 @@ def describe(path: str | Path) -> dict[str, Any]:
         "provenance": prov.to_dict() if prov is not None else None,
         "inputs": inputs,  # a model: input slot -> feature
         "input_shapes": input_shapes,
+        "card": card if isinstance(card, dict) else None,
     }
+
+
+def _pretrained_card(f: h5py.File) -> dict[str, Any] | None:
+    """What a pretrained weight file says about itself (training data, licence, citation)."""
+    if f.attrs.get("stage") != "pretrained":
+        return None
+    keys = {"name": "name", "dataset": "training_data", "output": "output", "license": "license", "citation": "citation"}
+    return {out: str(f.attrs[k]) for k, out in keys.items() if k in f.attrs}

@@ -45,6 +45,11 @@ class ArtifactError(InputError):
     """An HDF5 artifact is incomplete, of another stage, of a newer schema, or malformed."""
 
 
+class CheckpointError(InputError):
+    """A pretrained-weights source (TensorFlow tensor bundle, the wheel holding it, a converted
+    weight file) is corrupt, truncated or not what was expected."""
+
+
 class AudioError(InputError):
     """One audio file cannot be decoded or is unusable (empty, NaN, too short)."""
 

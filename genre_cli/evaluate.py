@@ -323,6 +323,18 @@ def map_labels(y: np.ndarray, have: list[str], model: list[str], *, model_path, 
     return lut[y] if len(y) else y
 
 
+def _model_file(spec: str | Path) -> Path:
+    """A model file, or a built-in classifier's shipped file (:func:`genre_cli.catalog.resolve_path`)."""
+    from genre_cli import catalog
+
+    if isinstance(spec, str) and spec in catalog.BUILTINS and catalog.BUILTINS.get(spec).task == "tags":
+        raise UsageError(
+            f"{spec} is a tagger (independent tag likelihoods), not a classifier over a dataset's labels: it cannot be evaluated",
+            hint="evaluate a classifier, e.g. one trained with `genre train FEATURES --model logreg` on `--embedding` features",
+        )
+    return catalog.resolve_path(spec)
+
+
 def run(
     model_paths: list[str | Path],
     features_path: str | Path,
@@ -349,6 +361,7 @@ def run(
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):
         raise UsageError(f"unknown aggregation {aggregate!r}; use mean or vote")
+    model_paths = [_model_file(m) for m in model_paths]
     feats = feat_format.read(features_path)
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     for i, m in enumerate(model_paths):

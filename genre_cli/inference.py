@@ -1,7 +1,8 @@
 """Loaded classifiers: input slots, normalisation, devices, batched probabilities.
 
-Shared by ``train`` (validation), ``evaluate`` and ``predict`` so all three compute
-probabilities the same way. The model file's layout is :mod:`genre_cli.formats.model`.
+Shared by ``train`` (validation), ``evaluate`` and ``predict`` (and ``serve``) so all of them
+compute probabilities the same way. The model file's layout is :mod:`genre_cli.formats.model`.
+:func:`load_classifier` takes a model file or a built-in model's name (:mod:`genre_cli.catalog`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from genre_cli.errors import ArtifactError, DeviceError, UsageError
 from genre_cli.features.kind import SLOTS, make_hint, slot_choices
 from genre_cli.formats import model as model_format
+from genre_cli.formats import pretrained as pretrained_format
 
 
 def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, prefer: dict[str, str] | None = None) -> dict[str, str]:
@@ -115,6 +117,8 @@ class Classifier:
     device: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: "softmax": probabilities over ``labels`` that sum to 1; "sigmoid": independent
+    #: likelihoods in [0, 1], one per label (a tagger's tags; rows do not sum to 1).
     output: str = "softmax"
 
     def prepare(self, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -142,6 +146,8 @@ class Classifier:
         model's logits go through a softmax, or a sigmoid when :attr:`output` is ``"sigmoid"``.
         """
         n = len(next(iter(x.values())))
+        if self.kind == "tagger":  # the input feature is the tag likelihoods themselves
+            return np.ascontiguousarray(x[next(iter(self.inputs))], dtype=np.float32)
         if self.kind == "sklearn":
             flat = np.concatenate([x[s].reshape(n, -1) for s in self.inputs], axis=1)
             return sklearn_proba(self.model, flat, len(self.labels))
@@ -203,13 +209,29 @@ def sklearn_proba(model, x: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = True) -> Classifier:
-    """Load a model artifact written by ``genre train`` (no pickle is ever unpickled).
+    """Load a model: a file written by ``genre train``, or a built-in model by name.
 
-    ``weights=False`` reads and checks only the description (labels, inputs, feature and
-    segment parameters, normalisation) and leaves ``model`` None: no torch import, so a
-    caller can start decoding audio while the model itself loads.
+    Parameters
+    ----------
+    path : str or Path
+        A model file, or the name of a built-in model (``genres``, ``musicnn-msd``,
+        ``musicnn-mtt``): names are resolved by :mod:`genre_cli.catalog`, the one place that
+        does it (a ``str`` equal to a registered name; a ``Path``, or ``./genres``, is a file).
+        A built-in tagger (or a weight file from ``genre fetch model musicnn``) loads as a
+        classifier of kind ``tagger`` with ``output="sigmoid"``: its "probabilities" are the
+        50 independent tag likelihoods.
+    weights : bool
+        False reads and checks only the description (labels, inputs, feature and segment
+        parameters, normalisation) and leaves ``model`` None: no torch import, so a caller can
+        start decoding audio while the model itself loads. No pickle is ever unpickled.
     """
-    path = Path(path)
+    from genre_cli import artifacts, catalog
+
+    if isinstance(path, str) and path in catalog.BUILTINS:
+        return catalog.BUILTINS.get(path).load(device=device, weights=weights)
+    path = catalog.resolve_path(path)
+    if path.exists() and artifacts.read_meta(path).stage == pretrained_format.KIND.stage:
+        return _tagger(path, weights=weights)
     with model_format.open_model(path) as (d, group):
         if not weights:
             return Classifier(
@@ -245,6 +267,54 @@ def load_classifier(path: str | Path, *, device: str = "cpu", weights: bool = Tr
             raise ArtifactError(f"{path}: unknown model kind {d.kind!r}")
     return Classifier(
         d.name, d.kind, d.labels, d.inputs, d.input_shapes, d.norm, d.feature_config, d.segment_config, model, dev, d.model_config, path
+    )
+
+
+class _Likelihoods:
+    """The "model" of a tagger: its input feature already is the tag likelihoods."""
+
+    def __repr__(self) -> str:
+        return "tag likelihoods (musicnn_tags feature)"
+
+
+def _tagger(path: Path, *, weights: bool) -> Classifier:
+    """A musicnn weight file as a classifier: 3-s windows at 16 kHz, the ``musicnn_tags``
+    feature (mean tag likelihoods of the window's patch) as output.
+
+    The feature is computed with the shipped weights of the file's variant, so a weight file
+    is accepted only when it is the same conversion as the shipped one (equal fingerprints:
+    same wheel, same sha256, same pre-processing).
+    """
+    from genre_cli.pretrained.variants import variant
+    from genre_cli.pretrained.weights import shipped_path
+    from genre_cli.windows import SegmentConfig
+
+    info = pretrained_format.read_info(path)
+    name = variant(info["name"]).name
+    if (
+        path.resolve() != shipped_path(name).resolve()
+        and pretrained_format.read_info(shipped_path(name))["fingerprint"] != info["fingerprint"]
+    ):
+        raise ArtifactError(
+            f"{path}: a {name} weight file converted from another source than the shipped one; "
+            f"predict runs the shipped {name} weights only",
+            hint=f"use the built-in name {name}",
+        )
+    labels = list(info["labels"])
+    return Classifier(
+        name,
+        "tagger",
+        labels,
+        {"vector": "musicnn_tags"},
+        {"vector": (len(labels),)},
+        {},
+        {"embedding": name, "sr": 16000},
+        SegmentConfig(sr=16000, seconds=3.0).to_params(),
+        _Likelihoods() if weights else None,
+        None,
+        {"dataset": info["dataset"], "citation": info["citation"]},
+        path,
+        output="sigmoid",
     )
 
 

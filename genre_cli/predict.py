@@ -59,12 +59,16 @@ class Prediction:
     ----------
     proba : np.ndarray [shape=(n_classes,)]
         Aggregated probabilities (``vote``: fraction of windows, ties broken by mean).
+        For a tagger (``output == "sigmoid"``): the mean tag likelihoods, each in [0, 1],
+        independent (they do not sum to 1).
     windows : list of (start_s, end_s, proba)
         Per-window probabilities (only when asked for a timeline).
     duration : float
         Seconds decoded and analysed (with ``max_seconds``: at most that).
     truncated : bool
         The file is longer than ``max_seconds``; only its beginning was analysed.
+    output : {"softmax", "sigmoid"}
+        The model's output kind (:attr:`genre_cli.inference.Classifier.output`).
     """
 
     path: Path
@@ -74,6 +78,13 @@ class Prediction:
     n_windows: int = 0
     windows: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     truncated: bool = False
+    output: str = "softmax"
+
+    @property
+    def words(self) -> tuple[str, str]:
+        """What a label and its score are called in the output: ``("genre", "probability")``,
+        or ``("tag", "likelihood")`` for a tagger's independent likelihoods."""
+        return ("tag", "likelihood") if self.output == "sigmoid" else ("genre", "probability")
 
     def top(self, k: int = 1) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, best first."""
@@ -126,6 +137,10 @@ def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str
         "top": [{"genre", "probability"}, ...] (best first), "probabilities": {label: p}}``
         plus, with ``timeline``, ``"windows": [{"start", "end" (s), "genre", "probability",
         "top": [...]}, ...]``. Probabilities are rounded to 6 decimals, times to 3.
+        A tagger's record (``res.output == "sigmoid"``) has the same keys -- its labels are
+        tags and its values independent likelihoods that need not sum to 1 -- and adds
+        ``"output": "sigmoid"`` after ``probabilities`` to say so (one schema for every model,
+        so scripts and ``genre serve``'s page read both).
     """
     top = res.top(top_k)
     rec = {
@@ -137,6 +152,8 @@ def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str
         "top": [{"genre": g, "probability": round(p, 6)} for g, p in top],
         "probabilities": {g: round(float(p), 6) for g, p in zip(res.labels, res.proba)},
     }
+    if res.output == "sigmoid":  # a tagger: independent likelihoods in [0, 1], not a distribution
+        rec["output"] = "sigmoid"
     if timeline:
         rec["windows"] = []
         for s, e, p in res.windows:
@@ -344,8 +361,9 @@ def run(
 
     Parameters
     ----------
-    model : path or Classifier
-        Model artifact from ``genre train`` (loaded once), or an already loaded one.
+    model : str, path or Classifier
+        Model artifact from ``genre train`` or a built-in model's name (loaded once,
+        :func:`~genre_cli.inference.load_classifier`), or an already loaded one.
     inputs : iterable of Path
         Consumed lazily (e.g. paths read from stdin as they arrive).
     jobs : int >= 1
@@ -434,7 +452,7 @@ def run(
         starts = np.concatenate(st.starts)
         _, tp = aggregate_tracks(p, np.zeros(len(p), dtype=np.int64), method=aggregate)
         wins = [(s / seg.sr, min(s / seg.sr + win_s, st.duration), q) for s, q in zip(starts.tolist(), p)] if timeline else []
-        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated)
+        return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated, clf.output)
 
     try:
         fill()

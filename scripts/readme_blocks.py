@@ -14,7 +14,8 @@ Everything between the two markers is rewritten. The blocks run in README order,
 temporary directory (so later blocks use what earlier ones wrote; ``genre-work/`` is the default
 work directory there), with a ``../shared`` link to the shared data folder so the walkthrough's
 ``../shared/data/...`` paths resolve. Output is stdout and stderr together, as a terminal shows
-them (no progress bars: stderr is not a terminal), at ``COLUMNS=100``.
+them (no progress bars: stderr is not a terminal), at ``COLUMNS=100``; paths into the
+checkout (the built-in models' files) are shown as ``…/genre_cli/...``.
 
 Attributes of a block (all optional but ``cmd``):
 
@@ -194,6 +195,7 @@ def run_block(block: Block, cwd: Path, env: dict[str, str]) -> tuple[list[str], 
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     text = output.decode("utf-8", "replace").replace(str(cwd) + os.sep, "").replace(str(SHARED.resolve()), "../shared")
+    text = text.replace(str(ROOT), "…")  # the checkout's own files (built-in models): not this machine's path
     want = int(block.attrs.get("expect", 0))
     if proc.returncode != want:
         raise SystemExit(f"`{block.cmd}` exited {proc.returncode} (expected {want}):\n{text[-4000:]}")

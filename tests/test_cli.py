@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import pytest
@@ -143,12 +144,14 @@ def test_cuda_without_gpu_is_an_error_not_a_fallback(audio_folder, tmp_path):
 def test_demo_dataset_is_embedded(tmp_path):
     r = genre("fetch", "demo", "--workdir", tmp_path)
     assert r.exit_code == 0
-    assert "80 tracks" in r.stderr
+    assert "128 tracks" in r.stderr
     with h5py.File(r.stdout.strip()) as f:
         labels = json.loads(f.attrs["labels"])
         splits = list(f["tracks/split"].asstr()[()])
-    assert labels == ["funk", "jazz", "latin", "rock"]
-    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (56, 12, 12)
+    assert labels == ["funk", "hiphop", "jazz", "latin"]
+    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (96, 0, 32)
+    demo = Path(__file__).resolve().parents[1] / "genre_cli" / "data" / "demo"
+    assert sum(p.stat().st_size for p in demo.rglob("*") if p.is_file()) < 5_000_000  # the demo's size budget
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"], ["serve", "--help"]])
@@ -200,7 +203,7 @@ def _interrupt(*args, **kwargs):
         (["featurize", "--table", "t.csv"], "genre_cli.table.run", "nothing half-written was kept; rerun the command to start over"),
         (["train", "f.h5"], "genre_cli.train.run", "no model was written"),
         (["evaluate", "m.h5", "f.h5"], "genre_cli.evaluate.run", "no report was written; rerun the command to start over"),
-        (["predict", "m.h5", "a.wav"], "genre_cli.predict.run", "0 file(s) were classified and their lines written to stdout"),
+        (["predict", "genres", "a.wav"], "genre_cli.predict.run", "0 file(s) were classified and their lines written to stdout"),
         (["run"], "genre_cli.pipeline.run", "the stages that had finished are kept and are skipped when you rerun `genre run`"),
         (["info", "x.h5"], "genre_cli.describe.describe", "interrupted: nothing was written"),
         (["serve", "m.h5"], "genre_cli.serve.app.load", "the server stopped; uploads are not kept"),

@@ -88,6 +88,8 @@ BAD = [
     ("serve", ["{feat}"], "expected train"),
     ("serve", ["{model}", "--port", "70000"], "--port"),
     ("serve", ["{model}", "--device", "gpu"], "unknown device 'gpu'"),
+    ("models", ["nosuchmodel"], "unknown built-in model 'nosuchmodel'"),
+    ("fetch", ["model", "nosuch"], "unknown model to fetch 'nosuch'"),
     ("run", ["--split", "nosuchsplit"], "nosuchsplit"),
     ("run", ["--model", "nosuchmodel"], "unknown model"),
     ("run", ["--dataset", "folder", "--from", "{empty}"], "no audio files found"),

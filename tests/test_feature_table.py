@@ -12,6 +12,7 @@ from genre_cli.datasets import FetchOptions
 from genre_cli.errors import UsageError
 from genre_cli.features import FEATURES, FeatureConfig, compute, make_hint, output_shape, slot_choices
 from genre_cli.features.kind import FRONTENDS, FeatureKind, Frontend, register, register_frontend
+from genre_cli.features.kind import get as feature_kind
 from genre_cli.formats import features as feat_format
 from genre_cli.options import Option
 from genre_cli.training.config import TrainConfig
@@ -76,7 +77,9 @@ def test_a_registered_kind_is_an_option_an_output_and_a_slot_choice(toy_kind):
     assert FeatureConfig(mel=16).to_params() == FeatureConfig.from_params(FeatureConfig(mel=16).to_params()).to_params()
     assert "toy" not in FeatureConfig(mel=16).to_params()  # not stored unless set: existing fingerprints stay
     assert cfg.to_params()["toy"] is True and FeatureConfig.from_params(cfg.to_params()) == cfg
-    assert slot_choices("vector") == ("handcrafted", "kaggle", "toy_embedding", "table")
+    vector = slot_choices("vector")  # in order (65): after kaggle (60), before table (70); other kinds may sit between
+    assert vector[:2] == ("handcrafted", "kaggle") and vector[-1] == "table" and vector.index("toy_embedding") > 1
+    assert all(feature_kind(n).order < 65 for n in vector[: vector.index("toy_embedding")])
     assert make_hint("toy_embedding") == "--toy"
     assert "--toy" in [o.flag for o in FeatureConfig.cli_options()]
     y = np.random.default_rng(0).standard_normal((3, 22050)).astype(np.float32)

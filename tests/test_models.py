@@ -32,6 +32,7 @@ EXPECTED = {
     "lstm",
     "dupconv",
     "rescat",
+    "musicnn",
 }
 N_CLASSES, PER_CLASS = 3, 8
 TINY = {"spectrogram": (16, 12), "vector": (10,)}  # (n_frames, n_bins), (d,)
@@ -262,6 +263,7 @@ COUNTS_128x130 = {
     "lstm": 120_969,
     "dupconv": 870_025,
     "rescat": 726_217,
+    "musicnn": 828_898,
 }
 
 

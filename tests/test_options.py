@@ -62,8 +62,9 @@ def test_run_takes_the_stage_options_with_their_defaults():
     missing = sorted(f for f in exposed if f.split("/")[0] not in run)
     assert missing == []
     differ = {f: (run[f], stages[f]) for f in run if f in stages and run[f] != stages[f]}
-    assert differ == {"--hop": (1.5, None)}  # the one declared run default (pipeline.RUN_DEFAULTS)
-    assert pipeline.RUN_DEFAULTS == {"segment": {"hop": 1.5}}
+    assert differ == {"--hop": (1.5, None), "--model": ("svm", "cnn6")}  # the declared run defaults (pipeline.RUN_DEFAULTS)
+    assert pipeline.RUN_DEFAULTS == {"segment": {"hop": 1.5}, "train": {"model": "svm"}}
+    assert pipeline.PipelineConfig().train.model == "svm"
     assert run["--split"] == "test" and run["--split-mode"] == _params("fetch")["--split-mode"] == "default"
 
 

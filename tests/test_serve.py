@@ -377,7 +377,22 @@ def test_serve_command(tiny_model, monkeypatch):
     assert r.exit_code == 0 and "warning: listening on 0.0.0.0" in r.stderr and "reachable from the network" in r.stderr
 
 
-def test_serve_command_needs_a_model(tmp_path):
+def test_serve_command_needs_a_model(tmp_path, monkeypatch):
+    from genre_cli import catalog
+    from genre_cli.registry import Registry
+
+    calls = []
+
+    def fake_run(service, sock, **kw):
+        calls.append(list(service.models))
+        sock.close()
+        service.cleanup()
+
+    monkeypatch.setattr(web, "run", fake_run)
+    r = genre("serve", "--port", "0", "--device", "cpu")  # the built-in genre model by default
+    assert r.exit_code == 0, r.stderr
+    assert calls[-1] == ["genres"] and "serving genres (built-in)" in r.stderr
+    monkeypatch.setattr(catalog, "BUILTINS", Registry("built-in model"))  # an installation without built-ins
     r = genre("serve")
     assert r.exit_code == 2 and "no built-in genre model is installed" in r.stderr and "genre serve model.h5" in r.stderr
     r = genre("serve", "genres")
@@ -392,3 +407,25 @@ def test_display_name_never_a_path():
     assert upload.display_name("C:\\music\\song.mp3") == "song.mp3"
     assert upload.display_name("bad\x00name\n.wav") == "badname.wav"
     assert upload.display_name("") == upload.display_name("a/") == "upload"
+
+
+def test_the_built_in_models_are_served_with_their_cards(tmp_path):
+    """`genre serve genres musicnn-mtt`: the genre model and a tagger, by name; the tagger's
+    answer says its scores are independent likelihoods."""
+    from genre_cli.pretrained.variants import MTT_TAGS
+
+    srv = start(["genres", "musicnn-mtt"], tmp_path, top_k=3)
+    try:
+        m = httpx.get(srv.url + "api/models").json()
+        assert m["default"] == "genres" and [x["id"] for x in m["models"]] == ["genres", "musicnn-mtt"]
+        genres, tagger = (x["card"] for x in m["models"])
+        assert genres["builtin"] and genres["task"] == "genre" and genres["accuracy"][0]["data"] == "gtzan-mini"
+        assert tagger["task"] == "tags" and tagger["output"] == "sigmoid" and tagger["licence"].startswith("ISC")
+        data = wav_bytes(6.5, kind="noise")
+        rec = post(srv, data, model="musicnn-mtt").json()
+        assert rec["model"] == "musicnn-mtt" and rec["output"] == "sigmoid" and rec["genre"] in MTT_TAGS
+        assert len(rec["windows"]) == 3 and abs(sum(rec["probabilities"].values()) - 1) > 0.05
+        g = post(srv, data).json()
+        assert g["model"] == "genres" and g["output"] == "softmax" and len(g["probabilities"]) == 10
+    finally:
+        srv.stop()

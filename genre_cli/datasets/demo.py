@@ -1,8 +1,9 @@
-"""``demo``: 80 real drum performances in 4 styles, shipped inside the package.
+"""``demo``: 128 real drum performances in 4 styles, shipped inside the package.
 
 A subset of the Groove MIDI Dataset (Gillick et al., ICML 2019), CC BY 4.0; see
-``genre_cli/data/demo/README.md``. Split: the dataset's official train/validation/test;
-group: the drummer (performer id).
+``genre_cli/data/demo/README.md``. Split: the demo's own (column ``split`` of its
+``tracks.csv``): stratified by style, by track, 24 train / 8 test per style; not
+performer-disjoint. Group: the drummer (performer id).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def demo_root() -> Path:
     return Path(str(resources.files("genre_cli") / "data" / "demo"))
 
 
-@DATASETS.register("demo", description="embedded: 80 real drum performances, 4 styles x 20 clips of 9 s (Groove MIDI, CC BY 4.0)")
+@DATASETS.register("demo", description="embedded: 128 real drum performances, 4 styles x 32 clips of 9 s (Groove MIDI, CC BY 4.0)")
 def demo(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex:
     """Index the embedded demo dataset (``source`` and ``root`` are ignored)."""
     base = demo_root()

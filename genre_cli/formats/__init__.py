@@ -9,6 +9,7 @@ module             stage      artifact
 ``model``          train      weights and everything needed to feed the model
 ``report``         evaluate   metrics and the predictions behind them
 ``checkpoint``     (train)    the sidecar ``--resume`` continues from
+``pretrained``     pretrained a converted pretrained network (musicnn weights), shipped or rebuilt
 ``provenance``     (all)      how the split was made, copied from artifact to artifact
 =================  =========  =============================================================
 
@@ -18,6 +19,6 @@ container itself (attributes, fingerprints, atomic writes, locks, tables) is
 :mod:`genre_cli.artifacts`.
 """
 
-from genre_cli.formats import checkpoint, features, index, model, provenance, report, segments
+from genre_cli.formats import checkpoint, features, index, model, pretrained, provenance, report, segments
 
-__all__ = ["checkpoint", "features", "index", "model", "provenance", "report", "segments"]
+__all__ = ["checkpoint", "features", "index", "model", "pretrained", "provenance", "report", "segments"]

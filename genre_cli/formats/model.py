@@ -10,7 +10,9 @@ Layout (schema 1)::
     attrs: model, model_kind, model_config, inputs (slot -> feature), input_shapes, labels,
            feature_config, segment_config, history (per-epoch JSON), best_epoch, epochs_run,
            train (resolved hyper-parameters), train_sources, device, amp, world_size, stream,
-           wall_seconds, features_fingerprint, provenance (JSON, from the features file)
+           wall_seconds, features_fingerprint, provenance (JSON, from the features file),
+           card (JSON, optional: a model card added after training by :func:`write_card` --
+           training data, split, measured accuracy and the command that measured it)
 """
 
 from __future__ import annotations
@@ -209,6 +211,41 @@ def seen(path: str | Path) -> dict[str, set[str]]:
             for key in (split, f"{split}_groups"):
                 out[key] = set(f[f"splits/{key}"].asstr()[()]) if f"splits/{key}" in f else set()
     return out
+
+
+#: The attribute holding a model card (:func:`write_card`).
+CARD = "card"
+
+
+def write_card(path: str | Path, card: dict[str, Any]) -> None:
+    """Add a model card to a complete model file: what it was trained on, how its accuracy was
+    measured and what it measured (e.g. the shipped ``genres`` model's cross-validation).
+
+    The card is written into a copy that replaces the file atomically; it is not a parameter
+    and does not change the file's fingerprint.
+    """
+    import os
+    import shutil
+
+    path = Path(path)
+    read(path)  # a complete, readable model file
+    with artifacts.file_lock(path):
+        tmp = artifacts.temp_path_for(path)
+        try:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+") as f:
+                f.attrs[CARD] = artifacts.canonical_json(card)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """The model card of a model file (``{}`` when it has none)."""
+    with artifacts.open_artifact(path, KIND.stage) as (f, _):
+        card = artifacts.get_json_attr(f, CARD, {}) or {}
+    return card if isinstance(card, dict) else {}
 
 
 @dataclass

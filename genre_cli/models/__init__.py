@@ -36,7 +36,7 @@ from genre_cli.registry import Registry
 MODELS: Registry = Registry("model")
 
 #: Modules that register models; imported on first use of :func:`list_models` & co.
-_MODULES = ("sklearn_models", "mlp", "cnn", "resnet", "recurrent", "dupconv")
+_MODULES = ("sklearn_models", "mlp", "cnn", "resnet", "recurrent", "dupconv", "musicnn")
 
 
 def _load_all() -> None:

@@ -157,9 +157,15 @@ def for_inference(model: nn.Module) -> nn.Module:
     forward pass from 2.9 to ~1.0 ms per window; outputs change by float rounding only
     (~1e-8). The model is put in eval mode and must not be trained afterwards (its
     BatchNorm layers are gone).
+
+    A model with its own ``for_inference()`` method (e.g. musicnn, whose BatchNorm follows
+    the ReLU and cannot be folded this way) is prepared by that method instead.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    own = getattr(model, "for_inference", None)
+    if callable(own):
+        return own()
     model.eval()
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)
