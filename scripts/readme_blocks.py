@@ -45,9 +45,9 @@ Usage::
 
 ``--check`` compares with the volatile parts masked (durations, rates, dates, fingerprints,
 the ``<sub>`` line): what it catches is output that changed (metrics, messages, shapes,
-tables). It runs the whole walkthrough: 1,130 s for the 11 blocks on 2 shared cores at load
-average 4-5, 873 s at 2-3 (most of it the groove cnn6 training), so it is not part of CI; run
-it after changing what the walkthrough shows. ``--keep DIR`` runs in DIR (which must not exist) and keeps it.
+tables). It runs the whole walkthrough: 739 s for the 15 blocks on 2 shared cores at load
+average 3-4 (630 s of it the groove cnn6 training), so it is not part of CI; run it after
+changing what the walkthrough shows. ``--keep DIR`` runs in DIR (which must not exist) and keeps it.
 """
 
 from __future__ import annotations
