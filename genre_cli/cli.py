@@ -11,6 +11,7 @@ to stderr, so the output pipes well.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -150,6 +151,7 @@ _KEPT = {
     "featurize": "nothing half-written was kept; rerun the command to start over",
     "train": "no model was written",
     "evaluate": "no report was written; rerun the command to start over",
+    "cv": "no report was written; the folds' models already trained are kept (REPORT-folds/) and are skipped when you rerun",
     "run": "the stages that had finished are kept and are skipped when you rerun `genre run`; "
     "the interrupted stage kept nothing half-written and starts over",
     "serve": "the server stopped; uploads are not kept (their temporary folder is removed)",
@@ -765,6 +767,134 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
         for lab, row in zip(r["labels"], r["track"]["confusion"]):
             cm.add_row(lab, *[f"[bold]{v}[/]" if i == r["labels"].index(lab) else str(v) for i, v in enumerate(row)])
         con.print(cm)
+
+
+# ----------------------------------------------------------------------------- cv
+
+#: ``genre cv`` takes every training option of ``genre train`` (``--model`` repeatable: one run per model).
+_CV_TRAIN = tuple(
+    dataclasses.replace(
+        o,
+        cli_type=list[str],
+        cli_default=None,
+        metavar="NAME",
+        help="Registered model name (see `genre train --list-models`); repeat for several [default: cnn6].",
+    )
+    if o.name == "model"
+    else o
+    for o in TrainConfig.cli_options()
+    if o.name != "resume"
+)
+
+
+@app.command(cls=_Command)
+@handle_errors
+@command_options({"train": _CV_TRAIN})
+def cv(
+    features: Annotated[
+        Path, typer.Argument(metavar="FEATURES", help="Features artifact of an index fetched with `genre fetch ... --folds K`.")
+    ],
+    fold: Annotated[
+        Optional[list[int]],
+        typer.Option("--fold", metavar="K", help="Only this test fold; repeatable \\[default: every fold].", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON on stdout.")] = False,
+    out: OutOpt = None,
+    workdir: WorkdirOpt = None,
+    force: ForceOpt = False,
+    dry_run: DryOpt = False,
+    train: dict | None = None,
+) -> None:
+    """K-fold cross-validation: train on all folds but one, score the held-out fold, for every fold.
+
+    The folds are the index's (`genre fetch ... --folds K`; with --group-by COL no performer or
+    artist is in two folds). Each model is trained with the settings `genre train` takes (no
+    validation split: the default recipe keeps the last, averaged weights) and scored at track
+    level on the held-out fold. Prints, per model, the mean ± standard deviation over folds of
+    track-level balanced accuracy, accuracy and macro-F1, naming the data and how the folds were
+    made. The fold models are kept in REPORT-folds/ beside the report and skipped when up to date.
+
+    Examples:
+      genre cv feat.h5 --model svm --model mlp
+      genre cv feat.h5 --model cnn6 --epochs 15 --fold 0 --fold 1 -o cv.h5
+    """
+    from genre_cli import cv as cv_stage
+    from genre_cli.errors import UsageError
+
+    values = dict(train or {})
+    names = values.pop("model", None) or [TrainConfig().model]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--model given twice with the same name ({', '.join(sorted({n for n in names if names.count(n) > 1}))})")
+    configs = [TrainConfig.from_cli(values, model=name) for name in names]
+    con = _err()
+
+    def on_fold(rec):
+        t = rec["track"]
+        how = "up to date" if rec["status"] == "skipped" else f"trained in {rec['seconds']:.1f} s"
+        con.print(
+            f"[dim]{_esc(rec['model'])} fold {rec['fold']}: track balanced acc {t['balanced_accuracy']:.3f}, "
+            f"accuracy {t['accuracy']:.3f}, macro-F1 {t['macro_f1']:.3f} ({rec['n_test_tracks']} test / "
+            f"{rec['n_train_tracks']} training tracks; {how})[/]"
+        )
+
+    result = cv_stage.run(
+        features,
+        models=configs,
+        folds=fold,
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+        show_progress=sys.stderr.isatty(),
+        on_fold=on_fold,
+        on_notice=_warning,
+    )
+    if result.status == "would run":
+        _report_stage(result)
+        return
+    report = result.summary["report"]
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    _report_stage(result)
+    print_cv(report)
+    typer.echo(str(result.path))
+
+
+def _warning(text: str) -> None:
+    _err().print(f"[yellow]warning:[/] {_esc(text)}")
+
+
+def print_cv(report: dict) -> None:
+    """The cross-validation table (stderr): per model, mean ± std over folds of the track-level
+    scores, and a line naming the data, the folds (group-aware or not) and the level."""
+    from rich.table import Table
+
+    con = _err()
+    groups = (
+        f"group-aware: no {report['group_column'] or 'group'} in two folds"
+        if report["group_disjoint"]
+        else f"NOT group-aware ({report['group_column'] or 'group'}s shared between folds)"
+        if report["groups_known"]
+        else "not group-aware: no groups known"
+    )
+    ran = "" if len(report["folds"]) == report["n_folds"] else f", test folds {', '.join(map(str, report['folds']))}"
+    title = (
+        f"{report['dataset']} · {Path(report['features']).name} · {report['n_folds']}-fold cross-validation{ran} "
+        f"({groups}; stratified by label) · {report['n_tracks']} tracks · track level (mean of segment probabilities) · "
+        "mean ± std over folds"
+    )
+    table = Table(title=_esc(title), title_justify="left")
+    for col in ("model", "folds", "balanced acc", "accuracy", "macro F1"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for m in report["models"]:
+        s = m["summary"]["track"]
+        cells = [f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in ("balanced_accuracy", "accuracy", "macro_f1")]
+        table.add_row(_esc(m["label"]), str(m["summary"]["n_folds"]), *cells)
+    con.print(table)
+    for m in report["models"]:
+        per = ", ".join(f"{r['fold']}: {r['track']['balanced_accuracy']:.3f}" for r in m["folds"])
+        con.print(f"[dim]{_esc(m['label'])} track balanced accuracy per fold: {per}[/]")
 
 
 # ----------------------------------------------------------------------------- predict

@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genre_cli"
 
 #: Modules that run one stage: each reads its inputs through genre_cli.formats.
 STAGES = {"fetch", "segment", "featurize", "table", "train", "evaluate", "predict"}
-#: Modules that compose stages (the command line, `genre run`, and `genre serve`'s web service).
-COMPOSERS = {"cli", "pipeline", "__main__", "serve.app"}
+#: Modules that compose stages (the command line, `genre run`, `genre cv`, and `genre serve`'s web service).
+COMPOSERS = {"cli", "pipeline", "cv", "__main__", "serve.app"}
 
 
 def _module_name(path: Path) -> str:

@@ -28,7 +28,7 @@ def _visible_params(name: str):
 
 
 def test_every_command_is_checked():
-    assert COMMANDS == ["evaluate", "featurize", "fetch", "info", "models", "predict", "run", "segment", "serve", "train"]
+    assert COMMANDS == ["cv", "evaluate", "featurize", "fetch", "info", "models", "predict", "run", "segment", "serve", "train"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

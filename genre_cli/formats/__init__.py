@@ -8,6 +8,7 @@ module             stage      artifact
 ``features``       featurize  per-segment features, train-split normalisation, row tables
 ``model``          train      weights and everything needed to feed the model
 ``report``         evaluate   metrics and the predictions behind them
+``cv``             cv         cross-validation: per-fold and mean/std scores, track predictions
 ``checkpoint``     (train)    the sidecar ``--resume`` continues from
 ``pretrained``     pretrained a converted pretrained network (musicnn weights), shipped or rebuilt
 ``provenance``     (all)      how the split was made, copied from artifact to artifact
@@ -19,6 +20,6 @@ container itself (attributes, fingerprints, atomic writes, locks, tables) is
 :mod:`genre_cli.artifacts`.
 """
 
-from genre_cli.formats import checkpoint, features, index, model, pretrained, provenance, report, segments
+from genre_cli.formats import checkpoint, cv, features, index, model, pretrained, provenance, report, segments
 
-__all__ = ["checkpoint", "features", "index", "model", "pretrained", "provenance", "report", "segments"]
+__all__ = ["checkpoint", "cv", "features", "index", "model", "pretrained", "provenance", "report", "segments"]
