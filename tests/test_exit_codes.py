@@ -78,6 +78,13 @@ BAD = [
     ("evaluate", ["{model}", "{feat}", "--aggregate", "median"], "median"),
     ("evaluate", ["{feat}", "{feat}"], "expected train"),
     ("evaluate", ["{model}", "{feat}", "--device", "tpu"], "unknown device 'tpu'"),
+    ("cv", [], "Missing argument 'FEATURES'"),
+    ("cv", ["{feat}"], "no cross-validation folds"),
+    ("cv", ["{feat}", "--model", "nosuchmodel"], "unknown model"),
+    ("cv", ["{feat}", "--model", "svm", "--device", "gpu"], "unknown device 'gpu'"),
+    ("cv", ["{feat}", "--model", "svm", "--model", "svm"], "--model given twice"),
+    ("cv", ["{feat}", "--fold", "x"], "--fold"),
+    ("cv", ["{seg}"], "expected featurize"),
     ("predict", ["{model}", "{empty}"], "no audio files found"),
     ("predict", ["{model}", "{audio}", "--format", "xml"], "xml"),
     ("predict", ["{model}", "{audio}", "--top-k", "0"], "--top-k"),
@@ -107,6 +114,7 @@ CUDA = [
     ("evaluate", ["{sk}", "{feat}", "--device", "cuda"]),
     ("predict", ["{model}", "{audio}", "--device", "cuda"]),
     ("predict", ["{sk}", "{audio}", "--device", "cuda"]),
+    ("cv", ["{feat}", "--model", "svm", "--device", "cuda"]),
     ("run", ["--model", "svm", "--device", "cuda"]),
     ("serve", ["{model}", "--device", "cuda"]),
     ("serve", ["{sk}", "--device", "cuda"]),
@@ -120,7 +128,7 @@ def _argv(argv: list[str], chain: dict[str, Path], tmp: Path) -> list[str]:
 @pytest.mark.parametrize("command, argv, words", BAD, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BAD)])
 def test_bad_input_or_usage_exits_2(chain, tmp_path, command, argv, words):
     full = ([] if command == "genre" else [command]) + _argv(argv, chain, tmp_path)
-    if command in ("fetch", "segment", "featurize", "train", "evaluate") and "-o" not in full and full[0] != "--debug":
+    if command in ("fetch", "segment", "featurize", "train", "evaluate", "cv") and "-o" not in full and full[0] != "--debug":
         full += ["-o", tmp_path / "out.h5"]
     if command == "run":
         full += ["--workdir", tmp_path / "w"]
@@ -139,7 +147,7 @@ def test_cuda_without_a_gpu_exits_2_for_every_model_kind(chain, tmp_path, comman
     if _has_cuda():
         pytest.skip("a GPU is present")
     full = [command, *_argv(argv, chain, tmp_path)]
-    if command in ("train", "evaluate"):
+    if command in ("train", "evaluate", "cv"):
         full += ["-o", tmp_path / "out.h5"]
     if command == "run":
         full += ["--workdir", tmp_path / "w"]
