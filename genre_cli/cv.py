@@ -263,6 +263,7 @@ def run(
     features_path: str | Path,
     *,
     models: Sequence[TrainConfig],
+    labels: Sequence[str] | None = None,
     folds: Sequence[int] | None = None,
     out: str | Path | None = None,
     workdir: str | Path | None = None,
@@ -280,6 +281,9 @@ def run(
         Features artifact whose index was fetched with ``--folds K``.
     models : sequence of TrainConfig
         One training configuration per model (as ``genre train`` takes); at least one.
+    labels : sequence of str or None
+        A distinct name per model in the report (default: the model names, numbered where one
+        comes twice); also names its fold models' files.
     folds : sequence of int or None
         Only these folds as test folds (default: all); the training side is always every
         other fold.
@@ -328,7 +332,11 @@ def run(
     feats = feat_format.read(features_path)
     fold_set, warnings = check_folds(feats, folds)
     test_folds = sorted(set(folds)) if folds else fold_set.ids
-    labels = _labels(models)
+    if labels is None:
+        labels = _labels(models)
+    elif len(labels) != len(models) or len(set(labels)) != len(labels):
+        raise UsageError(f"labels must be one distinct name per model, got {list(labels)} for {len(models)} models")
+    labels = [str(lab) for lab in labels]
     params = {
         "models": [{"label": lab, "train": cfg.to_params()} for lab, cfg in zip(labels, models)],
         "folds": test_folds,

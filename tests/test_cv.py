@@ -209,6 +209,8 @@ def test_a_fold_track_without_label_and_unknown_folds_are_refused(feats, tmp_pat
         cv.run(bad, models=[LOGREG], out=tmp_path / "cv.h5")
     with pytest.raises(UsageError, match="fold.s. 7 not in"):
         cv.run(feats, models=[LOGREG], folds=[0, 7], out=tmp_path / "cv.h5")
+    with pytest.raises(UsageError, match="one distinct name per model"):
+        cv.run(feats, models=[LOGREG, LOGREG.replace(seed=1)], labels=["a", "a"], out=tmp_path / "cv.h5")
     with pytest.raises(UsageError, match="unknown model"):
         cv.run(feats, models=[TrainConfig(model="nosuchmodel")], out=tmp_path / "cv.h5")
     assert not list(tmp_path.glob("cv*"))
