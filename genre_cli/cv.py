@@ -326,11 +326,22 @@ def run(
 
     if not models:
         raise UsageError("give at least one model to cross-validate (--model NAME)")
+    selecting = []
     for cfg in models:
-        model_info(cfg.model)  # unknown name -> UsageError listing the valid ones, before any work
+        info = model_info(cfg.model)  # unknown name -> UsageError listing the valid ones, before any work
         check_device(cfg.device)
+        asked = [f"--select {cfg.select}"] if cfg.select not in (None, "last") else []
+        asked += ["--patience"] if cfg.patience else []
+        asked += ["--paper (its epoch selection)"] if cfg.paper and not asked else []
+        if info["kind"] == "torch" and asked:
+            selecting.append(f"{cfg.model}: {', '.join(asked)}")
     feats = feat_format.read(features_path)
     fold_set, warnings = check_folds(feats, folds)
+    if selecting:
+        warnings.append(
+            "cross-validation has no validation split, so nothing selects an epoch or stops early: the last weights are kept "
+            f"({'; '.join(selecting)})"
+        )
     test_folds = sorted(set(folds)) if folds else fold_set.ids
     if labels is None:
         labels = _labels(models)

@@ -230,3 +230,10 @@ def test_folds_sharing_groups_are_warned_and_reported(feats, tmp_path):
     nogroups = _copy(feats, tmp_path / "nogroups.h5", fold=fold, group=np.array([""] * len(fold), dtype=object))
     res = cv.run(nogroups, models=[LOGREG], out=tmp_path / "cv2.h5")
     assert any("no groups (performer, artist) are known" in w for w in res.warnings)
+
+
+def test_epoch_selection_without_a_validation_split_is_warned(feats, tmp_path):
+    res = cv.run(feats, models=[TrainConfig(model="mlp", select="best", patience=3), LOGREG], out=tmp_path / "cv.h5", dry_run=True)
+    assert res.status == "would run" and not (tmp_path / "cv.h5").exists()
+    assert any("no validation split" in w and "mlp: --select best, --patience" in w for w in res.warnings), res.warnings
+    assert not any("no validation split" in w for w in cv.run(feats, models=[LOGREG], out=tmp_path / "cv.h5", dry_run=True).warnings)
