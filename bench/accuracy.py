@@ -352,7 +352,9 @@ def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
     lstm_feat = ["--mfcc-frames", args.mfcc_frames] if caps["mfcc_frames"] else ["--mfcc", args.lstm_mfcc, "--hop-length", args.hop_length]
     seeds = list(range(args.seeds))
     cw = caps["class_weights_args"]
-    torch_train = {"epochs": args.epochs, "lr": args.lr, "batch_size": 32, "patience": args.patience, "extra": cw + args.extra_train_args}
+    # Unset (None) settings are not passed: `genre train` then uses its default recipe for them.
+    given = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "patience": args.patience}
+    torch_train = {k: v for k, v in given.items() if v is not None} | {"extra": cw + args.extra_train_args}
     networks = [m for m in args.networks]
     lr = args.lr  # tuned on the official split's validation, then kept for the performer-disjoint split
     for split_name, split_args in split_defs:
@@ -421,7 +423,7 @@ def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
             tr = {**torch_train, "lr": lr}
             if name in ("dupconv", "rescat") and args.paper_optimizer:
                 tr = {**tr, "optimizer": "adadelta", "lr": 1.0, "batch_size": 50}
-            if name == "mlp":
+            if name == "mlp" and args.epochs is not None:
                 tr = {**tr, "epochs": max(args.epochs, 30)}
             f = mfcc_feats if name == "lstm" else feats
             multi = name in args.multi_seed_networks and (
@@ -892,12 +894,11 @@ def parse_args(argv: list[str] | None = None):
     )
     ap.add_argument("--table-split-seeds", type=int, default=3, help="random 80/20 splits of the GTZAN table")
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the performer-disjoint groove split")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--patience", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument(
-        "--tune-lr", type=float, nargs="*", default=[1e-3, 3e-3], help="cnn6 learning rates tried on validation (empty: no tuning)"
-    )
+    ap.add_argument("--epochs", type=int, default=None, help="networks' epochs [the default recipe's]")
+    ap.add_argument("--patience", type=int, default=None, help="networks' early-stopping patience [the default recipe's]")
+    ap.add_argument("--lr", type=float, default=None, help="networks' learning rate [the default recipe's]")
+    ap.add_argument("--batch-size", type=int, default=None, help="networks' batch size [the default recipe's]")
+    ap.add_argument("--tune-lr", type=float, nargs="*", default=[], help="cnn6 learning rates tried on validation [none: the recipe's]")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--hop", type=float, default=3.0)
     ap.add_argument("--mel", type=int, default=64)
@@ -920,9 +921,7 @@ def parse_args(argv: list[str] | None = None):
         help="JSON {model: {option: value}}: CPU-sized variants (see results.md)",
     )
     ap.add_argument("--paper-optimizer", action="store_true", help="dupconv/rescat with the paper's Adadelta lr 1.0 batch 50")
-    ap.add_argument(
-        "--class-weights", default="balanced", help="value for `genre train --class-weights` when the CLI has it ('' = do not pass)"
-    )
+    ap.add_argument("--class-weights", default="", help="value for `genre train --class-weights` when the CLI has it ('' = do not pass)")
     ap.add_argument(
         "--extra-train-args",
         type=shlex.split,
@@ -1107,13 +1106,20 @@ def NOTES(args, caps) -> list[str]:
         "- CPU-sized variants (`--set`): "
         + ", ".join(f"{m} {o}" for m, o in args.model_options.items())
         + "; the paper sizes are in `bench/gtzan.sh` for GPU runs.",
-        f"- Training: AdamW, batch 32, at most {args.epochs} epochs, early stopping on validation track accuracy (patience "
-        f"{args.patience}); "
-        "the best validation epoch is kept. "
+        (
+            "- Training: every network with `genre train`'s default recipe (docs/training.md: AdamW, warm-up + cosine, weight "
+            "EMA, the last averaged weights kept, label smoothing, mixup, automatic class weights, frequency-shift + EQ "
+            "augmentation)"
+            if args.epochs is None and args.lr is None and args.patience is None and args.batch_size is None and not args.tune_lr
+            else f"- Training: the recipe with these flags: epochs {args.epochs}, lr {args.lr}, batch {args.batch_size}, patience "
+            f"{args.patience}, lr tuned over {args.tune_lr}"
+        )
+        + (f"; networks also get `{' '.join(args.extra_train_args)}`" if args.extra_train_args else "")
+        + ". "
         + (
             "Class weights: `--class-weights " + args.class_weights + "`."
             if caps["class_weights_args"]
-            else "No class weighting (the CLI has no `--class-weights` yet; the script passes it automatically once it exists)."
+            else "Class weights: the recipe's `auto`."
         ),
         "- LSTM input: "
         + (
