@@ -38,7 +38,7 @@ def segments(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kill")
     idx, seg = d / "idx.h5", d / "seg.h5"
     assert genre_process("fetch", "demo", "-o", idx).returncode == 0
-    r = genre_process("segment", idx, "--seconds", "1", "--hop", "0.25", "-o", seg)  # 128 tracks x 33 windows: a few seconds to featurize
+    r = genre_process("segment", idx, "--seconds", "1", "--hop", "0.25", "-o", seg)  # 161 tracks x 27 windows: a few seconds to featurize
     assert r.returncode == 0, r.stderr
     return seg
 
