@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from genre_cli.errors import DatasetError, UnsafeArchiveError
+from genre_cli.errors import DatasetError, SourceError, UnsafeArchiveError
 
 __all__ = ["extract", "archive_kind", "ARCHIVE_SUFFIXES"]
 
@@ -70,15 +70,15 @@ def extract(archive: Path, dest: Path) -> Path:
     UnsafeArchiveError
         A member has an absolute path, a ``..`` component, is a link leaving ``dest``, or a
         device file / FIFO. Nothing is written.
-    DatasetError
-        The file is missing, not an archive, or truncated/corrupt.
+    SourceError
+        The file is missing, not an archive, or truncated/corrupt (bad input, exit code 2).
     """
     archive, dest = Path(archive), Path(dest)
     kind = archive_kind(archive)
     if kind is None:
         if not archive.exists():
-            raise DatasetError(f"{archive}: no such archive")
-        raise DatasetError(f"{archive}: not a tar or zip archive (or it is damaged)")
+            raise SourceError(f"{archive}: no such archive")
+        raise SourceError(f"{archive}: not a tar or zip archive (or it is damaged)")
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".extracting", dir=parent))
@@ -163,7 +163,7 @@ def _extract_tar(archive: Path, tmp: Path) -> None:
                     raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} has an absolute path; archive refused")
             tf.extractall(tmp, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DatasetError(f"{archive}: cannot extract, archive damaged or truncated ({_short(exc)})") from None
+        raise SourceError(f"{archive}: cannot extract, archive damaged or truncated ({_short(exc)})") from None
 
 
 # -- zip --------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def _extract_zip(archive: Path, tmp: Path) -> None:
                     with zf.open(info) as src, open(target_path, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as exc:
-        raise DatasetError(f"{archive}: cannot extract, archive damaged or unsupported ({_short(exc)})") from None
+        raise SourceError(f"{archive}: cannot extract, archive damaged or unsupported ({_short(exc)})") from None
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -27,8 +27,40 @@ from genre_cli.serve.config import ServeConfig
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
+
+def _plain_flags(params):
+    """A flag takes no value: no type column (``<bool>``) in ``--help``."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    """``--help`` as users read it: flags without a type, arguments by their metavar in the
+    usage line (``genre predict [OPTIONS] MODEL PATHS...``)."""
+
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for p in self.get_params(ctx):
+            if p.param_type_name == "argument":
+                name = (p.metavar or p.name).upper()
+                name += "..." if p.nargs != 1 and not name.endswith(("...", "FEATURES")) else ""
+                pieces.append(name if p.required else f"[{name}]")
+        return pieces
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="genre",
+    cls=_Group,
     help="Music genre classification: fetch → segment → featurize → train → evaluate → predict.\n\n"
     "Every stage writes a self-describing HDF5 artifact and is skipped when its inputs and parameters are unchanged.",
     no_args_is_help=True,
@@ -41,7 +73,7 @@ _STATE = {"debug": False}
 
 WorkdirOpt = Annotated[
     Optional[Path],
-    typer.Option("--workdir", help="Work directory for derived outputs [env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
+    typer.Option("--workdir", help="Work directory for derived outputs \\[env: GENRE_WORKDIR; default ./genre-work].", show_default=False),
 ]
 OutOpt = Annotated[
     Optional[Path],
@@ -70,7 +102,8 @@ def _esc(value) -> str:
 
 
 def handle_errors(fn):
-    """Turn GenreError into a red one-line message and its exit code (traceback with --debug)."""
+    """Turn GenreError into a red one-line message and its exit code; with --debug the
+    traceback comes first and the exit code stays the same."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -80,14 +113,20 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except GenreError as exc:
             if _STATE["debug"]:
-                raise
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
             con = _err()
             con.print(f"[bold red]error:[/] {_esc(exc.message)}", markup=True, highlight=False)
             if exc.hint:
                 con.print(f"[dim]hint: {_esc(exc.hint)}[/]")
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _err().print("[yellow]interrupted: nothing half-written was kept (an interrupted `genre train` continues with --resume)[/]")
+        except KeyboardInterrupt as exc:
+            if _STATE["debug"]:
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
+            _interrupted(_COMMANDS.get(fn.__name__, fn.__name__), exc)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise  # typer's own control flow (both subclass RuntimeError)
@@ -102,6 +141,26 @@ def handle_errors(fn):
 
 #: Command names whose function is named otherwise.
 _COMMANDS = {"run_pipeline": "run"}
+
+#: What an interrupted command leaves behind. Stages write through a temporary file that is
+#: removed on Ctrl-C; ``train`` and ``predict`` say more through the interrupt's notes.
+_KEPT = {
+    "fetch": "no index was written; a download under way is kept (FILE.part in the data root) and the next `genre fetch` resumes it",
+    "segment": "nothing half-written was kept; rerun the command to start over",
+    "featurize": "nothing half-written was kept; rerun the command to start over",
+    "train": "no model was written",
+    "evaluate": "no report was written; rerun the command to start over",
+    "run": "the stages that had finished are kept and are skipped when you rerun `genre run`; "
+    "the interrupted stage kept nothing half-written and starts over",
+    "serve": "the server stopped; uploads are not kept (their temporary folder is removed)",
+}
+
+
+def _interrupted(command: str, exc: BaseException) -> None:
+    """Ctrl-C: say what was kept and how to go on (exit code 130 follows)."""
+    notes = [] if command == "run" else list(getattr(exc, "__notes__", ()))
+    kept = "; ".join(([_KEPT[command]] if command in _KEPT else []) + notes) or "nothing was written"
+    _err().print(f"[yellow]interrupted: {_esc(kept)}[/]")
 
 
 def _unexpected(exc: BaseException, command: str) -> None:
@@ -129,7 +188,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error (the exit code stays the same).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     _STATE["debug"] = debug
@@ -155,20 +214,20 @@ def _notice(text: str) -> None:
     _err().print(f"[yellow]notice:[/] {_esc(text)}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"options": FetchOptions.cli_options()}, notice=_notice, after="root")
 def fetch(
-    dataset: Annotated[str, typer.Argument(help="Dataset name: demo, folder, gtzan (see --list); or `model`.")] = "demo",
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="Dataset name: demo, folder, gtzan (see --list); or `model`.")] = "demo",
     model_name: Annotated[
-        Optional[str], typer.Argument(metavar="[MODEL]", help="With `model`: the model to rebuild (musicnn).", show_default=False)
+        Optional[str], typer.Argument(metavar="MODEL", help="With `model`: the model to rebuild (musicnn).", show_default=False)
     ] = None,
     source: Annotated[
         Optional[str], typer.Option("--from", help="URL, archive or folder to take the dataset from.", show_default=False)
     ] = None,
     root: Annotated[
         Optional[Path],
-        typer.Option("--root", help="Data root for downloads [env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
+        typer.Option("--root", help="Data root for downloads \\[env: GENRE_DATA; default ~/.cache/genre/data].", show_default=False),
     ] = None,
     legacy_split: Annotated[Optional[str], typer.Option("--split", hidden=True)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the registered datasets and exit.")] = False,
@@ -184,13 +243,18 @@ def fetch(
 ) -> None:
     """Index a dataset (labels, groups, splits by track) into an HDF5 track index.
 
-    Examples: `genre fetch demo`; `genre fetch gtzan --from genres.tar.gz`;
-    `genre fetch folder --from music/ --labels tracks.csv --label-column style --group-by drummer -o idx.h5`
+    Datasets: demo (embedded: 128 drum performances, 4 styles), folder (a folder per label, or
+    any folder with a --labels table), gtzan (downloaded from its mirrors, or --from an archive
+    or folder; the artist-filtered split by default). Splits are always by track.
 
     `genre fetch model musicnn [--from WHEEL|URL]` rebuilds the shipped musicnn weights (Pons &
     Serra 2019) from the `musicnn` 0.1.0 wheel (ISC licence; sha256 checked; downloaded with pip
     when no --from is given) into the data root's `models/` folder (or `-o DIR`); the built-in
     models work without it.
+
+    Examples:
+      genre fetch demo
+      genre fetch folder --from ~/music --labels tracks.csv --label-column style --group-by drummer -o idx.h5
     """
     from genre_cli import fetch as fetch_stage
     from genre_cli.datasets import DATASETS, list_datasets
@@ -269,11 +333,11 @@ def _print_fetch_summary(summary: dict) -> None:
 # ----------------------------------------------------------------------------- segment
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"segment": SegmentConfig.cli_options()})
 def segment(
-    index: Annotated[Path, typer.Argument(help="Track index from `genre fetch`.")],
+    index: Annotated[Path, typer.Argument(metavar="INDEX", help="Track index from `genre fetch`.")],
     compress: Annotated[
         bool,
         typer.Option("--compress/--no-compress", help="Compress the stored audio (Blosc LZ4 + bit-shuffle: 13-21 % smaller, nearly free)."),
@@ -295,8 +359,14 @@ def segment(
 ) -> None:
     """Decode tracks once (mono, resampled) and cut them into windows.
 
-    Examples: [bold]--seconds 3 --hop 1.5[/] (overlapping); [bold]--random 5 --seconds 3[/] (F. Zhang 2022);
-    [bold]--first 10 --seconds 5[/] (Schrader et al. 2021); [bold]--frames 128 --frame-hop 512[/] (Yang & Zhang 2019).
+    Window policies: --seconds 3 --hop 1.5 (overlapping); --random 5 --seconds 3 (F. Zhang 2022);
+    --first 10 --seconds 5 (Schrader et al. 2021); --frames 128 --frame-hop 512 (Yang & Zhang 2019).
+    A track shorter than one window is skipped (--last pad keeps it as one zero-padded window);
+    when no track gives a window, nothing is written (exit 2).
+
+    Examples:
+      genre segment idx.h5 --seconds 3 -o seg.h5
+      genre segment idx.h5 --seconds 3 --hop 1.5 --last pad -o seg.h5
     """
     from genre_cli import segment as seg_stage
 
@@ -333,12 +403,13 @@ def segment(
 # ----------------------------------------------------------------------------- featurize
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"features": FeatureConfig.cli_options(), "table_options": TableOptions.cli_options()}, notice=_notice)
 def featurize(
     segments: Annotated[
-        Optional[Path], typer.Argument(help="Segments artifact from `genre segment` (omit with --table).", show_default=False)
+        Optional[Path],
+        typer.Argument(metavar="SEGMENTS", help="Segments artifact from `genre segment` (omit with --table).", show_default=False),
     ] = None,
     float16: Annotated[bool, typer.Option("--float16", help="Store features as float16.")] = False,
     table: Annotated[
@@ -355,8 +426,13 @@ def featurize(
 ) -> None:
     """Compute features for every segment (all representations share one STFT), or import a table.
 
-    Examples: [bold]seg.h5 --mel 128 --handcrafted --mfcc 20 --jobs 2[/]; [bold]seg.h5 --kaggle[/];
-    [bold]seg.h5 --mfcc-frames 30x30[/]; [bold]--table features_30_sec.csv[/] (GTZAN ids get the artist-filtered split).
+    Normalisation statistics come from the train split only; --jobs N gives bit-identical
+    output for any N. A published feature table (one row per track) imports with --table;
+    GTZAN ids get the artist-filtered split.
+
+    Examples:
+      genre featurize seg.h5 --mel 128 --handcrafted --jobs 2 -o feat.h5
+      genre featurize --table features_30_sec.csv -o gtzan-table.h5
     """
     from genre_cli.errors import UsageError
 
@@ -402,11 +478,13 @@ def featurize(
 # ----------------------------------------------------------------------------- train
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
-    features: Annotated[Optional[Path], typer.Argument(help="Features artifact from `genre featurize`.", show_default=False)] = None,
+    features: Annotated[
+        Optional[Path], typer.Argument(metavar="FEATURES", help="Features artifact from `genre featurize`.", show_default=False)
+    ] = None,
     list_models: Annotated[
         bool, typer.Option("--list-models", help="List models with their inputs, features, sources and paper settings, and exit.")
     ] = False,
@@ -418,7 +496,18 @@ def train(
 ) -> None:
     """Train a registered model on the train split (validation selects the best epoch).
 
-    Multi-GPU: run the same command under `torchrun --nproc-per-node N -m genre_cli train ...`.
+    Defaults depend on the model: a training option left unset takes the model's paper value
+    where its paper gives one (cnn6: 15 epochs, batch 100, lr 1e-3; dupconv and rescat:
+    Adadelta, lr 1.0, batch 50) and ours otherwise (30 epochs, batch 32, AdamW, lr 1e-3,
+    patience 10); --list-models shows each model's paper settings, and the summary after
+    training lists the settings used. Each model input is filled from the features file,
+    with the feature the model's paper used when the file has it.
+
+    Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...
+
+    Examples:
+      genre train feat.h5 --model cnn6 -o cnn6.h5
+      genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5
     """
     from genre_cli.errors import UsageError
 
@@ -466,7 +555,16 @@ def train(
         speed = f" ({rec['seconds']:.1f}s, {rec['samples_per_s']:.0f} samples/s)" if "seconds" in rec else ""
         con.print(f"[dim]epoch {rec['epoch']:3d}{loss} train_acc {rec['train_accuracy']:.3f}{va}{speed}[/]")
 
-    result = train_stage.run(features, config=cfg, out=out, workdir=workdir, force=force, dry_run=dry_run, on_epoch=on_epoch)
+    result = train_stage.run(
+        features,
+        config=cfg,
+        out=out,
+        workdir=workdir,
+        force=force,
+        dry_run=dry_run,
+        on_epoch=on_epoch,
+        on_notice=lambda text: con.print(f"[yellow]warning:[/] {_esc(text)}"),
+    )
     if result.summary.get("rank", 0):
         return  # torchrun: only rank 0 reports
     _report_stage(result)
@@ -479,18 +577,35 @@ def train(
             f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
             f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}"
         )
+        con.print(f"inputs: {_esc(_inputs_text(s['inputs'], s['input_shapes'], s.get('paper_inputs', {})))}")
         con.print(f"[dim]settings: {hp}[/]")
     typer.echo(str(result.path))
+
+
+def _inputs_text(inputs: dict, shapes: dict, paper: dict | None = None) -> str:
+    """``spectrogram = mel (130 x 128)``: which feature each model input slot got (and the paper's, where it differs)."""
+    parts = []
+    for slot, name in inputs.items():
+        shape = " x ".join(map(str, shapes.get(slot, ())))
+        note = f"; the paper used {paper[slot]}" if paper and slot in paper else ""
+        parts.append(f"{slot} = {name} ({shape}{note})" if shape else f"{slot} = {name}{note}")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- evaluate
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"scored": (SCORE_SPLIT_OPTION,)})
 def evaluate(
-    paths: Annotated[list[str], typer.Argument(help="MODEL.h5 [MODEL.h5 ...] FEATURES.h5 (a model may be the built-in genres)")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL... FEATURES",
+            help="One or more model artifacts from `genre train` (or the built-in genres), then a features artifact.",
+        ),
+    ],
     aggregate: Annotated[str, typer.Option("--aggregate", help="Track level from segments: mean (probabilities) | vote.")] = "mean",
     allow_leakage: Annotated[
         bool,
@@ -503,7 +618,7 @@ def evaluate(
         Optional[Path],
         typer.Option(
             "--plots",
-            help="Folder for PNG plots (confusion matrices, training curves) [default: <report>-plots next to the report].",
+            help="Folder for PNG plots (confusion matrices, training curves) \\[default: REPORT-plots next to the report].",
             show_default=False,
         ),
     ] = None,
@@ -519,9 +634,16 @@ def evaluate(
 
     Tables (stderr): a comparison of all models, per-class precision/recall/F1/AUC and the
     track-level confusion matrix of each. The report is saved as HDF5 and JSON (its path on
-    stdout; `--json` prints it instead). Refuses tracks the model was trained or
-    validated on; a group (performer) shared with training is refused on a group-aware
-    split and reported on an official one (see `genre_cli.evaluate`).
+    stdout; --json prints it instead). Never scores tracks a model was trained or validated
+    on (--allow-leakage overrides and is flagged in red); a group (performer, artist) shared
+    with training is refused on a split made group-disjoint and reported on an official split.
+    Labels are matched by name: a test set may hold only some of the model's labels (scores
+    cover the labels present, and the absent ones are named); a label the model does not
+    know is refused.
+
+    Examples:
+      genre evaluate cnn6.h5 feat.h5
+      genre evaluate svm.h5 cnn6.h5 feat.h5 --no-plots --json
     """
     from genre_cli import evaluate as eval_stage
     from genre_cli.errors import UsageError
@@ -589,6 +711,15 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
             )
     con.print(table)
     for r in reports:
+        if r.get("labels_absent"):
+            present = len(r["labels"]) - len(r["labels_absent"])
+            con.print(
+                f"[bold yellow]note:[/] {_esc(r['model_name'])}: the {r['split']} split has no track of "
+                f"{_esc(', '.join(r['labels_absent']))} ({len(r['labels_absent'])} of the model's {len(r['labels'])} labels); "
+                f"balanced accuracy, macro F1 and AUC cover the {present} labels present",
+                markup=True,
+                highlight=False,
+            )
         leak = r["leakage"]
         if leak.get("allowed"):
             con.print(
@@ -630,15 +761,17 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
 # ----------------------------------------------------------------------------- predict
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def predict(
-    model: Annotated[str, typer.Argument(help="Model artifact from `genre train`, or a built-in model: genres, musicnn-msd, musicnn-mtt.")],
-    paths: Annotated[list[str], typer.Argument(help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")],
-    fmt: Annotated[
+    model: Annotated[
         str,
-        typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl"),
-    ] = "tsv",
+        typer.Argument(metavar="MODEL", help="Model artifact from `genre train`, or a built-in model: genres, musicnn-msd, musicnn-mtt."),
+    ],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATHS", help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger).")] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
     aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
@@ -660,12 +793,14 @@ def predict(
     its output says `tag` and `likelihood` (csv header, jsonl keys) where a classifier's says
     `genre` and `probability`.
 
-    Example: `find ~/Music -name '*.mp3' | genre predict model.h5 - --format jsonl`
-
     Exit code: 0 every audio file worked; 1 some failed (one line per failure on
     stderr: path and reason); 2 none could be read, no audio file was given, or the
     model is unusable. Non-audio files found in folders are ignored and counted in the
     summary (stderr).
+
+    Examples:
+      genre predict cnn6.h5 ~/Music --jobs 4 > genres.tsv
+      find ~/Music -name '*.mp3' | genre predict cnn6.h5 - --format jsonl
     """
     import itertools
 
@@ -687,6 +822,7 @@ def predict(
     done = failed = 0
     results = pred.run(model, pred.iter_inputs(sources, stats), jobs=jobs, device=device, aggregate=aggregate, timeline=timeline)
     stream = None
+    where = f"to {output}" if output else "to stdout"
     try:
         first = next(results, None)  # loads and checks the model before any output is created
         stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
@@ -704,6 +840,13 @@ def predict(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         results.close()
         raise typer.Exit(0) from None
+    except KeyboardInterrupt as exc:
+        exc.add_note(
+            f"{done} file(s) were classified and their lines written {where}"
+            + (f", {failed} failed" if failed else "")
+            + "; the files after them were not read"
+        )
+        raise
     finally:
         if output and stream is not None:
             stream.close()
@@ -759,14 +902,16 @@ class _Writer:
 # ----------------------------------------------------------------------------- serve
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 @command_options({"options": ServeConfig.cli_options()}, after="models")
 def serve(
     models: Annotated[
         Optional[list[str]],
         typer.Argument(
-            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].", show_default=False
+            metavar="MODELS",
+            help="Model files from `genre train`, or built-in model names \\[default: the built-in genre model].",
+            show_default=False,
         ),
     ] = None,
     device: DeviceOpt = "auto",
@@ -783,8 +928,11 @@ def serve(
     `genre predict --format jsonl --timeline` plus model, truncated, analysed_seconds;
     `GET /api/models`; `GET /healthz`. Errors are JSON (413 too large, 422 not audio, 404 unknown
     model, 503 busy). Uploads go to a private temporary folder and are deleted after each request.
+    Ctrl-C stops the server (exit code 130).
 
-    Example: [bold]genre serve genre-work/demo/model-cnn6-*.h5[/], then open http://127.0.0.1:8000/
+    Examples (then open http://127.0.0.1:8000/):
+      genre serve cnn6.h5
+      genre serve cnn6.h5 svm.h5 --port 8080 --workers 4
     """
     from genre_cli import catalog
     from genre_cli.errors import UsageError
@@ -834,7 +982,7 @@ _RUN_GROUPS = {
 }
 
 
-@app.command("run")
+@app.command("run", cls=_Command)
 @handle_errors
 @command_options(
     _RUN_GROUPS,
@@ -870,7 +1018,10 @@ def run_pipeline(
     splits are made). With no options: the embedded demo dataset (128 drum performances, 4 styles,
     its split: 32 test tracks), 3 s windows at a 1.5 s hop, an SVM on the 93 hand-crafted statistics
     of Pun & Nazirkhanova (2020) (the model's paper's features), track-level test report.
-    Example on your own folder: [bold]genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random[/]
+
+    Examples:
+      genre run
+      genre run --dataset folder --from ~/music --labels tracks.csv --group-by artist --split-mode random --model resnet18
     """
     from genre_cli import pipeline
 
@@ -896,14 +1047,24 @@ def run_pipeline(
         )
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def info(
-    artifact: Annotated[str, typer.Argument(help="Any genre HDF5 artifact, or a built-in model's name (genres, musicnn-msd ...).")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    artifact: Annotated[
+        str, typer.Argument(metavar="ARTIFACT", help="Any genre HDF5 artifact, or a built-in model's name (genres, musicnn-msd ...).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
 ) -> None:
-    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness;
-    for a model with a model card (the built-in genres) its training data, split and measured accuracy."""
+    """What an artifact is: stage, parameters, upstream chain, datasets and shapes, labels, completeness.
+
+    For a model: which feature fills each input, and, with a model card (the built-in genres),
+    its training data, split and measured accuracy; for any artifact: how its split was made,
+    and whether each upstream file still matches.
+
+    Examples:
+      genre info cnn6.h5
+      genre info genres
+    """
     from genre_cli.describe import describe
 
     d = describe(artifact)
@@ -919,6 +1080,8 @@ def info(
     con.print(f"params {json.dumps(d['params'], sort_keys=True)}")
     if d.get("labels"):
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
+    if d.get("inputs"):
+        con.print(f"inputs: {_esc(_inputs_text(d['inputs'], d.get('input_shapes') or {}))}")
     if d.get("provenance"):
         p = d["provenance"]
         groups = (
@@ -960,16 +1123,22 @@ def _measure(m) -> str:
     return f"{m.value:.2f} {m.metric}, {m.level} level, {m.data}, {m.split}{n}{note}"
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def models(
-    name: Annotated[Optional[str], typer.Argument(help="Show one built-in model in full.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="Show one built-in model in full.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
 ) -> None:
-    """The built-in models: usable by name, offline, wherever a model file is accepted
-    (`genre predict genres ~/Music`, `genre predict musicnn-msd ~/Music --top-k 5`,
-    `genre evaluate genres FEATURES.h5`, `genre info genres`, `genre serve`), with what they were
-    trained on and how well they did (their model cards)."""
+    """The built-in models, with what they were trained on and how well they did (their model cards).
+
+    Usable by name, offline, wherever a model file is accepted (`genre predict genres ~/Music`,
+    `genre predict musicnn-msd ~/Music --top-k 5`, `genre evaluate genres FEATURES.h5`,
+    `genre info genres`, `genre serve`).
+
+    Examples:
+      genre models
+      genre models genres --json
+    """
     from rich.console import Console
 
     from genre_cli import catalog

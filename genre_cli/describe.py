@@ -12,6 +12,25 @@ from genre_cli.errors import GenreError
 from genre_cli.formats import provenance
 
 
+def _inputs(f: h5py.File) -> tuple[dict[str, str] | None, dict[str, list[int]]]:
+    """A model's ``{slot: feature}`` and ``{slot: shape}``, or ``(None, {})`` when malformed
+    (``genre info`` describes a damaged file; the commands that use it refuse it)."""
+    try:
+        inputs = artifacts.get_json_attr(f, "inputs", None)
+        shapes = artifacts.get_json_attr(f, "input_shapes", {})
+    except GenreError:
+        return None, {}
+    if not isinstance(inputs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+        return None, {}
+    ok = isinstance(shapes, dict)
+    shapes = {
+        k: v
+        for k, v in (shapes.items() if ok else ())
+        if isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
+    }
+    return inputs, shapes
+
+
 def describe(path: str | Path) -> dict[str, Any]:
     """Everything ``genre info`` shows, as a dict. Incomplete files are described, not refused.
 
@@ -28,6 +47,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
         prov = provenance.read(f)
+        inputs, input_shapes = _inputs(f) if meta.stage == "train" else (None, {})
         card = artifacts.get_json_attr(f, "card", None) or _pretrained_card(f)
     chain = []
     for role, up in meta.upstream.items():
@@ -57,6 +77,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         "chain": chain,
         "datasets": datasets,
         "provenance": prov.to_dict() if prov is not None else None,
+        "inputs": inputs,  # a model: input slot -> feature
+        "input_shapes": input_shapes,
         "card": card if isinstance(card, dict) else None,
     }
 

@@ -55,7 +55,14 @@ class AudioError(InputError):
 
 
 class DatasetError(GenreError):
-    """A dataset cannot be fetched, verified or indexed."""
+    """A dataset cannot be fetched, verified or indexed. A failed run: exit code 1."""
+
+
+class SourceError(DatasetError):
+    """The dataset source given is unusable: no such archive, not an archive, damaged,
+    checksum mismatch, no clips in the expected layout. Bad input: exit code 2."""
+
+    exit_code = 2
 
 
 class DownloadError(DatasetError):

@@ -21,6 +21,13 @@ precision/recall/F1 over the classes present in the split (``sklearn``
 and one-vs-rest ROC AUC, macro one-vs-rest ROC AUC (probabilities renormalised over the
 classes present), confusion matrix (rows: true, columns: predicted, all labels).
 
+Labels
+------
+Labels are matched by name between the model and the features file (:func:`map_labels`), so
+an external test set may list them in another order and hold only some of the model's
+labels: macro scores then cover the labels present, and the report's ``labels_absent`` names
+the others. A label the model does not know cannot be scored and is refused.
+
 Leakage policy
 --------------
 * **Track overlap is always refused**: an evaluated track that is among the model's
@@ -63,7 +70,7 @@ from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
 from genre_cli.formats import report as report_format
 from genre_cli.formats.provenance import Provenance
-from genre_cli.inference import aggregate_tracks, load_classifier
+from genre_cli.inference import aggregate_tracks, check_device, load_classifier
 from genre_cli.papers import YANG_ZHANG_2019
 from genre_cli.stage import StageResult, execute, slugify
 
@@ -232,10 +239,15 @@ def evaluate_model(
     The returned dict also holds ``"_arrays"`` (segment and track probabilities, true
     labels, track ids) for the artifact; :func:`run` removes it from the JSON.
 
+    Labels are matched by name (:func:`map_labels`): the split may hold a subset of the
+    model's labels, in any order; the report's ``labels_absent`` names the model's labels it
+    lacks, and macro scores cover the labels present.
+
     Raises
     ------
     InputError
-        No segments in ``split``, labels differ, or leakage (see the module docstring).
+        No segments in ``split``, a label the model does not know, or leakage (see the
+        module docstring).
     """
     prov = provenance if provenance is not None else feats.provenance
     seg_split = feats.segments["split"]
@@ -253,8 +265,8 @@ def evaluate_model(
         model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage
     )
     clf = load_classifier(model_path, device=device)
-    if clf.labels != feats.labels:
-        raise InputError(f"{model_path} predicts labels {clf.labels}, but {feats.path} has {feats.labels}")
+    y = map_labels(y, feats.labels, clf.labels, model_path=model_path, features_path=feats.path, split=split)
+    absent = [lab for i, lab in enumerate(clf.labels) if i not in set(y.tolist())]
     x = {name: feats.load(name, rows) for name in set(clf.inputs.values())}
     proba = clf.predict_proba(x)
     seg = metrics(y, proba.argmax(1), proba, clf.labels)
@@ -275,6 +287,7 @@ def evaluate_model(
         if aggregate == "mean"
         else "track = majority vote of segment predictions (ties: highest mean probability)",
         "labels": clf.labels,
+        "labels_absent": absent,  # the model's labels with no segment in the evaluated split: macro scores skip them
         "n_tracks": int(len(keys)),
         "n_segments": int(len(rows)),
         "leakage": leak,
@@ -289,6 +302,27 @@ def evaluate_model(
             "track_label": ty.astype(np.int64),
         },
     }
+
+
+def map_labels(y: np.ndarray, have: list[str], model: list[str], *, model_path, features_path, split: str) -> np.ndarray:
+    """Label indices of the features file (into ``have``) as indices into the model's labels.
+
+    Labels are matched by name, so the two files may list them in another order, and the
+    evaluated split may hold only some of the model's labels (an external test set); a label
+    the model does not know cannot be scored and is refused (:class:`InputError`).
+    """
+    y = np.asarray(y, dtype=np.int64)
+    index = {lab: i for i, lab in enumerate(model)}
+    used = sorted({have[i] for i in np.unique(y)})
+    unknown = [lab for lab in used if lab not in index]
+    if unknown:
+        counts = ", ".join(f"{lab} ({int(np.sum(y == have.index(lab)))} segments)" for lab in unknown)
+        raise InputError(
+            f"{features_path}: the {split} split has labels that {model_path} does not know: {counts}; the model knows {', '.join(model)}",
+            hint="evaluate on features whose labels the model was trained on",
+        )
+    lut = np.array([index.get(lab, -1) for lab in have], dtype=np.int64)
+    return lut[y] if len(y) else y
 
 
 def _model_file(spec: str | Path) -> Path:
@@ -324,6 +358,7 @@ def run(
     A ``.json`` copy of the reports is written beside it.
     """
     split = check_score_split(split)
+    check_device(device)
     if not model_paths:
         raise UsageError("give at least one model file")
     if aggregate not in ("mean", "vote"):

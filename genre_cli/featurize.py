@@ -13,13 +13,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genre_cli.errors import ArtifactError, UsageError
+from genre_cli.errors import ArtifactError, InputError, UsageError
 from genre_cli.features import FeatureConfig, column_names, compute, n_frames, output_shape
 from genre_cli.features.kind import get as feature_kind
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import segments as seg_format
 from genre_cli.parallel import available_cores, ordered_map, process_context
 from genre_cli.stage import StageResult, execute
+from genre_cli.testhooks import pause_point
 from genre_cli.ui import progress
 
 
@@ -63,10 +64,20 @@ def run(
     ------
     UsageError
         No feature selected, or segments too short for the config.
+    InputError
+        The segments file has no segments (nothing is written).
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {jobs}")
     segs = seg_format.read(segments_path)
+    if len(segs.segments["track"]) == 0:  # an empty features file would only fail later, at train
+        sk = segs.skipped["reason"]
+        raise InputError(
+            f"{segs.path}: no segments to featurize"
+            + (f" (all {len(sk)} tracks were skipped by `genre segment`, e.g. {sk[0]})" if len(sk) else "")
+            + "; nothing was written",
+            hint="rerun `genre segment` with shorter windows or --last pad",
+        )
     cfg = config.replace(sr=segs.sr).validate()
     names = cfg.names()
     for name in names:  # fail before any work when segments are too short
@@ -189,6 +200,7 @@ def _build(
                     dsets[name][rows[0] : rows[-1] + 1] = x
                     moments[name] = feat_format.merge(moments[name], mom)
                 advance(len(rows))
+                pause_point("featurize:chunk")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

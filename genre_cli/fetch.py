@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli.datasets import FetchOptions, TrackIndex, get_dataset
+from genre_cli.errors import InputError
 from genre_cli.formats import index as index_format
 from genre_cli.stage import StageResult, execute
 
@@ -106,8 +107,10 @@ def run(
 
     def build(f) -> dict[str, Any]:
         index: TrackIndex = fn(source=source, root=resolve_data_root(root), options=options)
-        index_format.write(f, index, dataset=name, params=params)
         summary = summarize(index.tracks, index.labels)
+        if summary["n_tracks"] == 0:  # an index of unusable files would only fail later
+            raise InputError(_nothing_usable(index, source or dataset, summary))
+        index_format.write(f, index, dataset=name, params=params)
         return summary | {
             "skipped_files": int(index.info.get("skipped_files", 0)),
             "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
@@ -124,6 +127,15 @@ def run(
         slug="index",
         force=force,
         dry_run=dry_run,
+    )
+
+
+def _nothing_usable(index: TrackIndex, source: str, summary: dict[str, Any]) -> str:
+    n = len(index)
+    bad = ", ".join(f"{k} {v}" for k, v in sorted(summary["n_bad"].items()))
+    reasons = [str(r) for r in index.tracks["reason"] if r]
+    return (
+        f"{source}: none of the {n} audio files can be used ({bad})" + (f", e.g. {reasons[0]}" if reasons else "") + "; nothing was written"
     )
 
 

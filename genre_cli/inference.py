@@ -8,6 +8,7 @@ compute probabilities the same way. The model file's layout is :mod:`genre_cli.f
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def resolve_inputs(model: str, slots: tuple[str, ...], available: list[str], *, 
             )
         out[slot] = found[0]
     return out
+
+
+def check_device(spec: str | None) -> str:
+    """``spec`` checked before any work, whatever the model kind: an unknown spelling is a
+    :class:`UsageError`, CUDA asked for without a CUDA device a :class:`DeviceError` (an
+    sklearn model asked to run on CUDA is refused too, never silently run on the CPU).
+    Imports torch only when CUDA is asked for. Returns the spelling in lower case."""
+    s = (spec or "auto").lower()
+    if s in ("auto", "cpu"):
+        return s
+    if re.fullmatch(r"cuda(:\d+)?", s):
+        resolve_device(s)
+        return s
+    raise UsageError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
 
 
 def resolve_device(spec: str = "auto"):

@@ -26,6 +26,7 @@ from genre_cli import evaluate, featurize, fetch, segment, train
 from genre_cli.datasets import FetchOptions, check_score_split
 from genre_cli.features import FeatureConfig
 from genre_cli.features import kind as feature_kinds
+from genre_cli.inference import check_device
 from genre_cli.stage import StageResult
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
@@ -89,6 +90,7 @@ def run(
     looking further (its input does not exist yet).
     """
     results: list[StageResult] = []
+    check_device(cfg.train.device)  # refused before fetch, not after featurize
     features = features_for(cfg.train.model, cfg.features)
 
     def step(name: str, fn) -> StageResult | None:

@@ -40,8 +40,9 @@ import numpy as np
 from genre_cli import audio
 from genre_cli.audio import BLOCK_SECONDS, error_reason, is_audio_path
 from genre_cli.errors import AudioError, GenreError, InputError, UsageError
-from genre_cli.inference import Classifier, aggregate_tracks, load_classifier
+from genre_cli.inference import Classifier, aggregate_tracks, check_device, load_classifier
 from genre_cli.parallel import available_cores
+from genre_cli.testhooks import pause_point
 from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
@@ -393,6 +394,7 @@ def run(
         raise UsageError("jobs and batch_size must be >= 1 and block_seconds > 0")
     if max_seconds is not None and not max_seconds > 0:
         raise UsageError(f"max_seconds must be > 0, got {max_seconds!r}")
+    check_device(device)
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
     seg = windows_for(clf)
@@ -465,6 +467,7 @@ def run(
                 emitted += 1
                 fill()
                 yield result(head)
+                pause_point("predict:file")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
                 continue
             if head is not None and head.done and head.pending:
                 infer()  # the next result only waits for inference

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from genre_cli import audio
-from genre_cli.errors import AudioError, UsageError
+from genre_cli.errors import AudioError, InputError, UsageError
 from genre_cli.formats import index as index_format
 from genre_cli.formats import segments as seg_format
 from genre_cli.parallel import ordered_map
 from genre_cli.stage import StageResult, execute
+from genre_cli.testhooks import pause_point
 from genre_cli.ui import progress
 from genre_cli.windows import SegmentConfig, window_starts
 
@@ -126,10 +127,12 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
         return i, len(y), windows, seg_format.encode(y, dtype), ""
 
     offset = 0  # in samples, always a multiple of AUDIO_CHUNK
+    n_short = 0  # decoded, but shorter than one window
     with progress(len(rows), "segment", enabled=show_progress, unit="tracks") as advance:
         for i, n, windows, pcm, reason in ordered_map(decode, rows, jobs=jobs):
             advance(1)
             if not windows:
+                n_short += n > 0
                 skipped["track_id"].append(t["track_id"][i])
                 skipped["path"].append(t["path"][i])
                 skipped["reason"].append(reason)
@@ -146,6 +149,9 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
                 seg["start"].append(s)
                 seg["length"].append(length)
             offset += len(pcm)
+            pause_point("segment:track")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
+    if not seg["track"]:  # an empty segments file would only fail later, at train
+        raise _no_windows(index, cfg, n_short, skipped["reason"])
     typed = {
         **{k: np.asarray(kept[k], dtype=object) for k in ("track_id", "path", "group", "split")},
         **{k: np.asarray(kept[k], dtype=np.int64) for k in ("label", "fold", "offset", "n_samples")},
@@ -160,6 +166,23 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
         "skipped": [f"{p}: {r}" for p, r in zip(skipped["path"], skipped["reason"])],
         "audio_hours": n_audio / cfg.sr / 3600.0,
     }
+
+
+def _no_windows(index, cfg: SegmentConfig, n_short: int, reasons: list[str]) -> InputError:
+    """Why no track gave a window, and what to change."""
+    n = len(index.tracks["track_id"])
+    length = f"{cfg.win / cfg.sr:g} s"
+    pad = "use --last pad (a short track becomes one zero-padded window) or shorter windows"
+    if n == 0:
+        return InputError(f"{index.path}: the index has no tracks; nothing to segment")
+    if n_short == n:
+        return InputError(f"{index.path}: all {n} tracks are shorter than one window ({length}); nothing was written", hint=pad)
+    parts = [f"{n_short} shorter than one window ({length})"] if n_short else []
+    parts.append(f"{n - n_short} unusable (e.g. {reasons[0]})" if n_short == 0 else f"{n - n_short} unusable")
+    return InputError(
+        f"{index.path}: none of the {n} tracks gave a window: {'; '.join(parts)}; nothing was written",
+        hint=pad if n_short else f"`genre info {index.path}` lists the tracks and why each is not ok",
+    )
 
 
 def _load_audio(path: Path, sr: int, *, peak_limit: float | None = 1.0) -> tuple[np.ndarray, int]:

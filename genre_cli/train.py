@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from genre_cli import artifacts
 from genre_cli.errors import InputError
 from genre_cli.formats import checkpoint
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
-from genre_cli.inference import Classifier, resolve_inputs
+from genre_cli.inference import Classifier, check_device, resolve_inputs
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
 from genre_cli.training.config import PAPER_KEYS, RESUME_FREE, TrainConfig, resolve_hparams
 from genre_cli.training.distributed import Dist
@@ -42,6 +43,7 @@ def run(
     dry_run: bool = False,
     show_progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> StageResult:
     """Train ``config.model`` on a features artifact and write the model artifact.
 
@@ -50,13 +52,18 @@ def run(
     on_epoch : callable(record) or None
         Called on rank 0 after each epoch (after its checkpoint is written) with the history
         record (``epoch``, ``loss``, ``train_accuracy``, ``val_*``, ``seconds``, ``samples_per_s``).
+    on_notice : callable(text) or None
+        Called before training starts with each warning known then (a model input filled with
+        another feature than its paper's); without it, those warnings join the result's.
 
     Returns
     -------
     StageResult
         ``summary``: ``model``, ``best_epoch``, ``val_track_accuracy``, ``epochs_run``,
         ``seconds``, ``device``, ``amp``, ``n_train``/``n_val`` segments, ``train`` (resolved
-        hyper-parameters), ``resumed_from`` (epoch or None).
+        hyper-parameters), ``resumed_from`` (epoch or None), ``inputs`` (slot -> feature),
+        ``input_shapes`` (slot -> per-segment shape), ``paper_inputs`` (slot -> the feature
+        the model's paper used there, for slots filled otherwise).
 
     Raises
     ------
@@ -68,10 +75,12 @@ def run(
     from genre_cli.models import build_model, model_info
 
     info = model_info(config.model)  # unknown name → UsageError with the valid names
+    device = check_device(config.device)  # before any work, for every model kind
     feats = feat_format.read(features_path)
     suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
     inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
     shapes = {slot: tuple(feats.shapes[name]) for slot, name in inputs.items()}
+    paper_inputs, early = _paper_inputs(config, info, inputs, feats)
     if len(feats.labels) < 2:
         raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
     model_config = dict(config.model_config)
@@ -88,14 +97,21 @@ def run(
     out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed}", fp)
     resume_key = planned_fingerprint(stage, params | {"train": {k: v for k, v in hp.items() if k not in RESUME_FREE}}, upstream)
     job = TrainJob(feats, config, info, inputs, shapes, model_config, hp, sources, out_path, resume_key, show_progress, on_epoch)
+    job.paper_inputs = paper_inputs
+    if on_notice is None:
+        job.warnings += early
     if info["kind"] == "sklearn":
         ignored = [k for k in (*PAPER_KEYS, "amp", "stream") if getattr(config, k) not in (None, "auto")]
         ignored += [k for k in ("specaugment", "mixup", "label_smoothing") if getattr(config, k)]
         ignored += ["class_weights"] if config.class_weights != "none" else []
+        ignored += [f"device {device} (sklearn models run on the CPU)"] if device.startswith("cuda") else []
         if ignored:
             job.warnings.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
 
     dist = Dist.from_env()
+    if on_notice is not None and dist.main and (force or not artifacts.is_up_to_date(out_path, fp)):  # not when skipped
+        for text in early:
+            on_notice(text)
     if not dist.main and info["kind"] == "sklearn":  # under torchrun, rank 0 alone fits an sklearn model
         return StageResult(stage, out_path, fp, "skipped", {"rank": dist.rank})
     if info["kind"] == "torch":
@@ -114,6 +130,15 @@ def run(
             dry_run=dry_run,
             writer=dist.main,
         )
+    except KeyboardInterrupt as exc:  # say what an interrupted run kept (the CLI prints the notes)
+        ckpt = checkpoint.path_for(out_path)
+        if job.checkpointed is not None and ckpt.exists():
+            exc.add_note(f"epoch {job.checkpointed} is kept in {ckpt}: rerun the same command with --resume to continue from it")
+        elif info["kind"] == "torch":
+            exc.add_note("no epoch had finished: rerun the command to start over")
+        else:
+            exc.add_note("rerun the command to start over")
+        raise
     finally:
         dist.close()
     if result.ran and dist.main:
@@ -121,6 +146,23 @@ def run(
     if not dist.main:
         result.summary["rank"] = dist.rank
     return result
+
+
+def _paper_inputs(config: TrainConfig, info: dict[str, Any], inputs: dict[str, str], feats) -> tuple[dict[str, str], list[str]]:
+    """The slots filled with another feature than the model's paper used there (``{slot:
+    paper feature}``), and a warning for each one the user did not choose with ``--input``."""
+    from genre_cli.features.kind import make_hint
+
+    paper = info.get("features") or {}
+    differ = {slot: paper[slot] for slot, used in inputs.items() if paper.get(slot) and paper[slot] != used}
+    warnings = [
+        f"{config.model}'s paper ({info.get('source') or 'its source'}) feeds its {slot} input with {want}, which "
+        f"{feats.path.name} does not have: training on {inputs[slot]} instead; "
+        f"`genre featurize SEGMENTS {make_hint(want)}` makes {want}"
+        for slot, want in differ.items()
+        if slot not in config.features
+    ]
+    return differ, warnings
 
 
 def _split_rows(feats: feat_format.Features, split: str) -> np.ndarray:
@@ -181,6 +223,8 @@ def build(job: TrainJob, f) -> dict[str, Any]:
         "n_val": int(len(va_rows)),
         "val_track_accuracy": best.get("val_track_accuracy"),
         "inputs": job.inputs,
+        "input_shapes": {slot: list(shape) for slot, shape in job.shapes.items()},
+        "paper_inputs": job.paper_inputs,
         "train": job.hp,
         "resumed_from": fit.get("resumed_from"),
         "stream": fit.get("stream", False),

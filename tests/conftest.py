@@ -1,9 +1,27 @@
 """Shared fixtures and helpers: generated audio datasets (no network, no committed binaries),
-and :func:`genre`, the command line run in-process."""
+:func:`genre` (the command line run in-process), and the guard that keeps tests inside their
+temporary directories.
+
+The guard
+---------
+Tests never write outside their own temporary directories (not into the checkout, not into
+the directory pytest was started from). Two things enforce it:
+
+* every test runs with ``GENRE_WORKDIR`` and ``GENRE_DATA`` pointing into pytest's temporary
+  directory, so a command given no ``--workdir`` / ``--root`` cannot default to
+  ``./genre-work`` or ``~/.cache/genre/data``;
+* the files of the checkout (pytest's rootdir) and of the starting directory are listed
+  (path, size, mtime) before and after each test; a test that adds, changes or removes one
+  is named in a report at the end and the session fails (exit code 1). Caches, ``.git``,
+  ``.venv`` and ``*.egg-info`` are not watched. Listing the ~200 files takes a few
+  milliseconds, once per test.
+"""
 
 from __future__ import annotations
 
 import csv
+import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +30,150 @@ import soundfile as sf
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
+
+
+# ----------------------------------------------------------------------------- the write guard
+
+#: Directory names never watched (caches, virtual environments, version control).
+_UNWATCHED_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+#: Depth to which the starting directory is watched when it lies outside the checkout.
+_CWD_DEPTH = 3
+_CWD_MAX_ENTRIES = 20000
+
+
+def _watched(name: str, is_dir: bool) -> bool:
+    if is_dir:
+        return name not in _UNWATCHED_DIRS and not name.endswith(".egg-info")
+    return name != ".git" and not name.endswith((".pyc", ".pyo"))
+
+
+def _listing(root: Path, *, skip: tuple[Path, ...] = (), depth: int | None = None, limit: int | None = None) -> dict[str, tuple]:
+    """``{path: (size, mtime_ns)}`` of the files (and ``{path/: ()}`` of the folders) under ``root``."""
+    out: dict[str, tuple] = {}
+    skip_s = {str(p) for p in skip}
+    stack = [(str(root), 0)]
+    while stack:
+        here, level = stack.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if _watched(e.name, True) and e.path not in skip_s:
+                    out[e.path + os.sep] = ()
+                    if depth is None or level + 1 < depth:
+                        stack.append((e.path, level + 1))
+            elif _watched(e.name, False):
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                out[e.path] = (st.st_size, st.st_mtime_ns)
+        if limit is not None and len(out) > limit:
+            break
+    return out
+
+
+class WriteGuard:
+    """Lists the watched trees around each test and collects what changed (see the module docstring)."""
+
+    def __init__(self, config):
+        self.roots = [Path(config.rootpath).resolve()]
+        cwd = Path.cwd().resolve()
+        self.cwd = None if cwd == self.roots[0] or self.roots[0] in cwd.parents else cwd
+        self.skip: tuple[Path, ...] = ()
+        self.start: dict[str, tuple] = {}
+        self.last: dict[str, tuple] = {}
+        self.offences: list[tuple[str, list[str]]] = []
+
+    def listing(self) -> dict[str, tuple]:
+        out = {}
+        for root in self.roots:
+            out |= _listing(root, skip=self.skip)
+        if self.cwd is not None and not any(r in self.cwd.parents for r in self.roots):
+            out |= _listing(self.cwd, skip=self.skip, depth=_CWD_DEPTH, limit=_CWD_MAX_ENTRIES)
+        return out
+
+    @staticmethod
+    def diff(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+        added = [f"{p} (new)" for p in after.keys() - before.keys()]
+        changed = [f"{p} (changed)" for p in after.keys() & before.keys() if after[p] != before[p]]
+        removed = [f"{p} (removed)" for p in before.keys() - after.keys()]
+        return sorted(added + changed + removed)
+
+
+_GUARD: WriteGuard | None = None
+
+
+def pytest_configure(config):
+    global _GUARD
+    _GUARD = WriteGuard(config)
+
+
+def pytest_sessionstart(session):
+    factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's tmp_path_factory (--basetemp may lie in the checkout)
+    _GUARD.skip = (factory.getbasetemp().resolve(),) if factory is not None else ()
+    _GUARD.start = _GUARD.last = _GUARD.listing()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    before = _GUARD.last  # what the previous test left (nothing runs between two tests)
+    try:
+        return (yield)
+    finally:
+        _GUARD.last = _GUARD.listing()
+        changes = WriteGuard.diff(before, _GUARD.last)
+        if changes:
+            _GUARD.offences.append((item.nodeid, changes))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = WriteGuard.diff(_GUARD.start, _GUARD.listing())
+    named = {c for _, changes in _GUARD.offences for c in changes}
+    stray = [c for c in left if c not in named]
+    if stray:
+        _GUARD.offences.append(("(outside any test: a session fixture or a process still running)", stray))
+    if _GUARD.offences and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _GUARD.offences:
+        return
+    tr = terminalreporter
+    tr.section("tests wrote outside their temporary directories", sep="=", red=True, bold=True)
+    for nodeid, changes in _GUARD.offences:
+        tr.line(nodeid, red=True)
+        for c in changes[:20]:
+            tr.line(f"    {c}")
+        if len(changes) > 20:
+            tr.line(f"    ... and {len(changes) - 20} more")
+    tr.line("Tests must write only under tmp_path / tmp_path_factory (pass -o, --workdir, --root, --plots).")
+    tr.line("(If you edited these files yourself while the tests ran, run the tests again.)")
+
+
+_ENV_IDS = itertools.count()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_genre_env(tmp_path_factory):
+    """GENRE_WORKDIR and GENRE_DATA inside pytest's temporary directory for module/session fixtures."""
+    base = tmp_path_factory.getbasetemp() / "genre-env" / "session"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GENRE_WORKDIR", str(base / "work"))
+    mp.setenv("GENRE_DATA", str(base / "data"))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _genre_env(monkeypatch, tmp_path_factory):
+    """Each test gets its own GENRE_WORKDIR and GENRE_DATA (created only when something is written)."""
+    base = tmp_path_factory.getbasetemp() / "genre-env" / f"test{next(_ENV_IDS)}"
+    monkeypatch.setenv("GENRE_WORKDIR", str(base / "work"))
+    monkeypatch.setenv("GENRE_DATA", str(base / "data"))
 
 
 def genre(*args, input: str | None = None):

@@ -87,7 +87,12 @@ def test_stage_commands_chain_and_info(audio_folder, tmp_path):
     assert genre("featurize", seg, "--mel", "24", "-o", feat, "--jobs", "2").exit_code == 0
     r = genre("train", feat, "--model", "cnn6", "--epochs", "1", "--device", "cpu", "-o", model)
     assert r.exit_code == 0, r.stderr
-    r = genre("evaluate", model, feat, "--json")
+    r = genre("evaluate", model, feat, "--json", "-o", tmp_path / "eval.h5")
+    assert sorted(p.name for p in (tmp_path / "eval-plots").iterdir()) == [
+        "model-confusion-segment.png",
+        "model-confusion-track.png",
+        "model-history.png",
+    ]  # plots go next to the report
     rep = json.loads(r.stdout)[0]
     for level in ("segment", "track"):
         assert {"accuracy", "balanced_accuracy", "macro_f1", "auc", "confusion"} <= set(rep[level])
@@ -208,3 +213,39 @@ def test_unexpected_error_is_one_line_with_a_report_hint(monkeypatch, audio_fold
 
     with pytest.raises(ValueError, match="something nobody expected"):  # --debug: the real exception, with its traceback
         genre("--debug", "fetch", "folder", "--from", audio_folder, "-o", tmp_path / "i.h5")
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "argv, target, kept",
+    [
+        (["fetch", "demo"], "genre_cli.fetch.run", "no index was written; a download under way is kept"),
+        (["segment", "i.h5"], "genre_cli.segment.run", "nothing half-written was kept; rerun the command to start over"),
+        (["featurize", "s.h5", "--mel", "8"], "genre_cli.featurize.run", "nothing half-written was kept; rerun the command to start over"),
+        (["featurize", "--table", "t.csv"], "genre_cli.table.run", "nothing half-written was kept; rerun the command to start over"),
+        (["train", "f.h5"], "genre_cli.train.run", "no model was written"),
+        (["evaluate", "m.h5", "f.h5"], "genre_cli.evaluate.run", "no report was written; rerun the command to start over"),
+        (["predict", "genres", "a.wav"], "genre_cli.predict.run", "0 file(s) were classified and their lines written to stdout"),
+        (["run"], "genre_cli.pipeline.run", "the stages that had finished are kept and are skipped when you rerun `genre run`"),
+        (["info", "x.h5"], "genre_cli.describe.describe", "interrupted: nothing was written"),
+        (["serve", "m.h5"], "genre_cli.serve.app.load", "the server stopped; uploads are not kept"),
+    ],
+)
+def test_interrupt_says_what_each_command_kept(monkeypatch, tmp_path, argv, target, kept):
+    module, _, name = target.rpartition(".")
+    if target == "genre_cli.predict.run":
+
+        def fake(*args, **kwargs):
+            raise KeyboardInterrupt
+            yield
+
+        monkeypatch.setattr(module + "." + name, fake)
+    else:
+        monkeypatch.setattr(module + "." + name, _interrupt)
+    r = genre(*argv, *(["--workdir", tmp_path] if argv[0] == "run" else []))
+    assert r.exit_code == 130, r.stderr
+    assert kept in r.stderr and "Traceback" not in r.stderr
+    assert "--resume" not in r.stderr  # only an interrupted train that checkpointed an epoch says --resume (test_interrupt.py)

@@ -328,6 +328,50 @@ def test_pickle_payload_in_a_model_file_is_never_executed(feat, tmp_path):
     assert not marker.exists()
 
 
+def test_which_feature_fills_each_input_is_said_and_a_missing_paper_feature_warned(tmp_path):
+    only_mel = make_features(tmp_path / "mel.h5", names=("mel",))
+    r = CliRunner().invoke(
+        app, ["train", str(only_mel), "--model", "lstm", "--epochs", "1", "--device", "cpu", "-o", str(tmp_path / "l.h5")]
+    )
+    assert r.exit_code == 0, r.stderr
+    warning = (
+        "warning: lstm's paper (Schrader et al. 2021) feeds its spectrogram input with mfcc_frames, which mel.h5 does not have: "
+        "training on mel instead; `genre featurize SEGMENTS --mfcc-frames 30x30` makes mfcc_frames"
+    )
+    assert warning in r.stderr and r.stderr.index(warning) < r.stderr.index("epoch   1")  # said before training starts
+    assert r.stderr.count(warning) == 1
+    assert "inputs: spectrogram = mel (16 x 12; the paper used mfcc_frames)" in r.stderr
+    info = CliRunner().invoke(app, ["info", str(tmp_path / "l.h5")])
+    assert "inputs: spectrogram = mel (16 x 12)" in info.stdout
+    # chosen with --input: said, not warned
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(only_mel),
+            "--model",
+            "lstm",
+            "--input",
+            "spectrogram=mel",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "-o",
+            str(tmp_path / "i.h5"),
+        ],
+    )
+    assert r.exit_code == 0 and "warning" not in r.stderr and "the paper used mfcc_frames" in r.stderr
+    # the paper's feature is there: no warning, no note
+    both = make_features(tmp_path / "both.h5", names=("mel", "mfcc_frames"))
+    r = CliRunner().invoke(app, ["train", str(both), "--model", "lstm", "--epochs", "1", "--device", "cpu", "-o", str(tmp_path / "b.h5")])
+    assert r.exit_code == 0 and "warning" not in r.stderr and "inputs: spectrogram = mfcc_frames (8 x 6)" in r.stderr
+    # as a library call (no on_notice): the warning is in the result
+    res = _train(only_mel, tmp_path / "lib.h5", model="lstm", epochs=1)
+    assert any("feeds its spectrogram input with mfcc_frames" in w for w in res.warnings)
+    assert res.summary["inputs"] == {"spectrogram": "mel"} and res.summary["paper_inputs"] == {"spectrogram": "mfcc_frames"}
+
+
 # -- devices and the command line ----------------------------------------------------------------
 def test_cuda_without_a_gpu_is_exit_2(feat, tmp_path):
     if torch.cuda.is_available():

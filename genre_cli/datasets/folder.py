@@ -56,7 +56,7 @@ import numpy as np
 
 from genre_cli.audio import AudioInfo, is_audio_path
 from genre_cli.datasets import DATASETS, SPLIT_ALIASES, SPLITS, FetchOptions, TrackIndex, normalize_split
-from genre_cli.errors import DatasetError, InputError, UsageError
+from genre_cli.errors import InputError, UsageError
 from genre_cli.probe import md5_many, probe_many
 
 __all__ = [
@@ -295,7 +295,7 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         rows = _rows_from_walk(base, info)
         has_split = False
     if not rows:
-        raise DatasetError(f"{base}: no audio files found ({info.get('skipped_files', 0)} other files skipped)")
+        raise InputError(f"{base}: no audio files found ({info.get('skipped_files', 0)} other files skipped); nothing was written")
 
     probe_rows(rows, base, jobs=options.jobs, progress=options.progress)
     use_groups = bool(options.group_by)

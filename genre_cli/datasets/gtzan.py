@@ -60,7 +60,7 @@ from genre_cli.audio import AUDIO_EXTENSIONS
 from genre_cli.datasets import DATASETS, FetchOptions, TrackIndex
 from genre_cli.datasets.folder import apply_computed_split, apply_folds, finish_index, probe_rows
 from genre_cli.download import download, file_checksum, parse_checksum
-from genre_cli.errors import DatasetError, InputError
+from genre_cli.errors import InputError, SourceError
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -151,7 +151,7 @@ def gtzan(*, source: str | None, root: Path, options: FetchOptions) -> TrackInde
     info["skipped_files"] = len(skipped)
     info["skipped_examples"] = skipped[:10]
     if not rows:
-        raise DatasetError(f"{genre_root}: no GTZAN clips (<genre>/<genre>.000NN.au|wav) found")
+        raise SourceError(f"{genre_root}: no GTZAN clips (<genre>/<genre>.000NN.au|wav) found")
     exts = {Path(r["path"]).suffix.lower() for r in rows}
     info["layout"] = "original (.au)" if exts == {".au"} else "kaggle (.wav)" if exts == {".wav"} else "mixed"
 
@@ -222,7 +222,7 @@ def _materialize(source: str | None, root: Path, options: FetchOptions, info: di
     algo = wanted[0] if wanted else "md5"
     got = file_checksum(path, algo)
     if wanted and got != f"{wanted[0]}:{wanted[1]}":
-        raise DatasetError(f"{path}: checksum {got} does not match the expected {wanted[0]}:{wanted[1]}")
+        raise SourceError(f"{path}: checksum {got} does not match the expected {wanted[0]}:{wanted[1]}")
     info.update(archive=str(path.resolve()), archive_checksum=got)
     if got == ARCHIVE_MD5:
         info["archive_note"] = "the original genres.tar.gz (md5 matches)"
@@ -271,7 +271,7 @@ def _find_genre_root(folder: Path) -> Path:
             break
         frontier = nxt
     if best is None:
-        raise DatasetError(
+        raise SourceError(
             f"{folder}: no GTZAN layout found; expected genres/<genre>/<genre>.000NN.au "
             "(original archive) or Data/genres_original/<genre>/<genre>.000NN.wav (Kaggle)"
         )

@@ -93,8 +93,12 @@ def read_table(
     for col in (label_column, id_column):
         if col not in header:
             raise InputError(f"{path}: no column {col!r} (columns: {', '.join(header[:8])}...)")
+    if not rows:
+        raise InputError(f"{path}: the table has a header but no rows; nothing to import")
     skip = {label_column, id_column, "split", *drop_columns}
     cols = [c for c in header if c not in skip]
+    if not cols:
+        raise InputError(f"{path}: no feature columns besides {', '.join(sorted(c for c in skip if c in header))}; nothing to import")
     values = np.empty((len(rows), len(cols)), dtype=np.float64)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):

@@ -52,6 +52,7 @@ from starlette.staticfiles import StaticFiles
 from genre_cli import predict as pred
 from genre_cli.catalog import Resolved, resolve
 from genre_cli.errors import AudioError, GenreError, UsageError
+from genre_cli.inference import check_device
 from genre_cli.serve import upload
 from genre_cli.serve.config import ServeConfig
 
@@ -110,8 +111,10 @@ def load(specs: Sequence[str], *, device: str = "auto") -> list[Served]:
     Raises
     ------
     GenreError
-        A model that cannot be found, loaded, or run on a window of silence.
+        A model that cannot be found, loaded, or run on a window of silence; a device that
+        cannot be used (CUDA without a GPU is refused whatever the model's kind).
     """
+    check_device(device)
     resolved = [resolve(s, device=device) for s in specs]
     for r in resolved:
         pred.check_model(r.classifier)

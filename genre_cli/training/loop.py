@@ -22,6 +22,7 @@ from genre_cli.errors import DeviceError, UsageError
 from genre_cli.formats import checkpoint
 from genre_cli.formats.features import Features
 from genre_cli.inference import Classifier, aggregate_tracks, resolve_device
+from genre_cli.testhooks import pause_point
 from genre_cli.training.config import AMP_MODES, TrainConfig
 from genre_cli.training.data import make_data, want_stream
 from genre_cli.training.distributed import Dist
@@ -48,6 +49,8 @@ class TrainJob:
     on_epoch: Callable | None
     dist: Dist = field(default_factory=Dist)
     warnings: list[str] = field(default_factory=list)
+    checkpointed: int | None = None  #: epoch of the checkpoint on disk for this run (loaded or written), if any
+    paper_inputs: dict[str, str] = field(default_factory=dict)  #: slot -> the paper's feature, where another fills it
 
 
 def model_shapes(info: dict, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
@@ -133,7 +136,7 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
         loaded = checkpoint.load(ckpt, job.resume_key, model, opt, scaler, gen, np_rng)
         if loaded is not None:
             state, start = loaded, loaded["epoch"] + 1
-            resumed_from = loaded["epoch"]
+            resumed_from = job.checkpointed = loaded["epoch"]
         else:
             warnings.append(f"{ckpt} was written with other settings: not resumed, starting over")
     train_model = model
@@ -224,10 +227,12 @@ def fit_torch(job: TrainJob, clf: Classifier, tr_rows: np.ndarray, va_rows: np.n
                     state["stale"] += 1
                 if dist.main:
                     checkpoint.save(ckpt, job.resume_key, epoch, state, model, opt, scaler, gen, np_rng)
+                    job.checkpointed = epoch
                 va = f" val {rec['val_track_accuracy']:.3f}" if "val_track_accuracy" in rec else ""
                 bar.update(stats=f"loss {rec['loss']:.3f} acc {rec['train_accuracy']:.3f}{va} {rec['samples_per_s']:.0f}/s")
                 if job.on_epoch and dist.main:
                     job.on_epoch(rec)
+                pause_point("train:epoch")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
                 if state["stale"] >= hp["patience"]:
                     break
     finally:
