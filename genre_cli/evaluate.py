@@ -40,9 +40,11 @@ Leakage policy
   - *refused* when the evaluated index was built with a group-aware computed split
     (``genre fetch --group-by COL`` with a random/default computed split): there, a shared
     group can only mean that the model comes from another split, so scores are inflated;
+    The embedded demo's own split is performer-disjoint and recorded as group-aware, so it
+    is refused there too;
   - *reported* otherwise: an official split chosen by the dataset's authors (e.g. the
-    Groove MIDI split used by the demo dataset, which puts the same drummers on several
-    sides by design) or a split made without groups. Refusing would make the published
+    Groove MIDI split of groove-styles, which puts the same drummers on several sides by
+    design) or a split made without groups. Refusing would make the published
     split unusable, so the report says how many tracks share a group with training
     (``leakage.group_tracks``, printed as a warning: "this split is not
     performer-disjoint") and the scores are to be read as *seen-performer* scores.

@@ -9,8 +9,11 @@ their config classes (same names, same defaults). Two things it decides that the
 commands leave to the user, both declared here:
 
 * :data:`RUN_DEFAULTS` -- windows overlap by half (a 1.5 s hop for the 3 s default window), and
-  the model is an SVM (on the demo's drum styles it beats the from-scratch networks and the
-  musicnn embedding, and trains in a second; ``tools/demo_study.py``);
+  the model is an SVM on the hand-crafted statistics: of the heads and features that
+  ``tools/demo_study.py`` compares on the demo (SVM and logistic regression on the hand-crafted
+  statistics, MFCC statistics and the musicnn-msd embedding), the best on average over every
+  performer-disjoint split (track-level balanced accuracy 0.57, lowest 0.47, chance 0.25), and
+  it trains in a second;
 * :func:`features_for` -- each input of the model that no selected feature can fill gets the
   feature the model's paper used, with its usual settings (``cnn6``: 128-band log-mel;
   ``lstm``: the 30x30 MFCC sequence; ``cnn-mlp``: log-mel and the hand-crafted statistics).

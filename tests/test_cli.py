@@ -142,16 +142,41 @@ def test_cuda_without_gpu_is_an_error_not_a_fallback(audio_folder, tmp_path):
 
 
 def test_demo_dataset_is_embedded(tmp_path):
+    from genre_cli.datasets import DATASETS
+    from genre_cli.formats import index as index_format
+
     r = genre("fetch", "demo", "--workdir", tmp_path)
     assert r.exit_code == 0
-    assert "128 tracks" in r.stderr
-    with h5py.File(r.stdout.strip()) as f:
+    assert "161 tracks" in r.stderr and "161 real drum performances, 4 styles" in DATASETS.meta("demo")["description"]
+    idx = index_format.read(r.stdout.strip())
+    with h5py.File(idx.path) as f:
         labels = json.loads(f.attrs["labels"])
-        splits = list(f["tracks/split"].asstr()[()])
+    splits, drummers = idx.tracks["split"].astype(str), idx.tracks["group"].astype(str)
     assert labels == ["funk", "hiphop", "jazz", "latin"]
-    assert (splits.count("train"), splits.count("validation"), splits.count("test")) == (96, 0, 32)
+    assert [int((splits == s).sum()) for s in ("train", "validation", "test")] == [115, 0, 46]
+    # performer-disjoint, and recorded as such so that `genre evaluate` refuses a shared drummer
+    assert set(drummers[splits == "test"]) == {"drummer4", "drummer7", "drummer10"}
+    assert not set(drummers[splits == "test"]) & set(drummers[splits == "train"])
+    assert idx.provenance.group_by == "drummer" and idx.provenance.group_aware
+    assert "performer-disjoint" in idx.provenance.split_method
     demo = Path(__file__).resolve().parents[1] / "genre_cli" / "data" / "demo"
     assert sum(p.stat().st_size for p in demo.rglob("*") if p.is_file()) < 5_000_000  # the demo's size budget
+
+
+def test_demo_split_is_the_rule_chosen_one():
+    """The shipped split is the one tools/demo_data.py's fixed rule draws from the shipped tracks."""
+    import csv
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    try:
+        from tools.demo_data import performer_disjoint_splits, shipped_split
+    finally:
+        sys.path.remove(str(root))
+    rows = list(csv.DictReader(open(root / "genre_cli" / "data" / "demo" / "tracks.csv", newline="")))
+    held = shipped_split(performer_disjoint_splits(rows))
+    assert [r["split"] for r in rows] == ["test" if r["drummer"] in held else "train" for r in rows]
+    assert sum(r["split"] == "test" for r in rows) >= 20
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["predict", "--help"], ["run", "--help"], ["serve", "--help"]])

@@ -61,14 +61,14 @@ def segments(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("kill")
     idx, seg = d / "idx.h5", d / "seg.h5"
     assert genre_process("fetch", "demo", "-o", idx).returncode == 0
-    r = genre_process("segment", idx, "--seconds", "1", "--hop", "0.5", "-o", seg)  # 128 tracks x 17 windows
+    r = genre_process("segment", idx, "--seconds", "1", "--hop", "0.5", "-o", seg)  # 161 tracks x 14 windows
     assert r.returncode == 0, r.stderr
     return seg
 
 
 @pytest.fixture(scope="module")
 def few_segments(segments) -> Path:
-    """One 1 s window per demo track (128 segments): enough to train a model quickly."""
+    """One 1 s window per demo track (161 segments): enough to train a model quickly."""
     seg = segments.with_name("few.h5")
     r = genre_process("segment", segments.with_name("idx.h5"), "--seconds", "1", "--first", "1", "-o", seg)
     assert r.returncode == 0, r.stderr

@@ -74,11 +74,12 @@ def read(f) -> Provenance | None:
 
 def of_index(dataset: str, info: dict[str, Any], params: dict[str, Any]) -> Provenance:
     """The provenance of an index from what fetch recorded: ``info["split_method"]`` (an index
-    of the embedded demo without one is ``official``), the ``group_by`` and ``folds`` options,
-    and whether the split was computed keeping groups apart (``info["group_aware"]``, else
-    told by the method: "grouped by ...")."""
+    of the embedded demo without one is ``official``), the ``group_by`` option (else the
+    dataset's own ``info["group_by"]``), the ``folds`` option, and whether the split was
+    computed keeping groups apart (``info["group_aware"]``, else told by the method: "grouped
+    by ...")."""
     opts = (params or {}).get("options", {}) or {}
-    group_by = opts.get("group_by")
+    group_by = opts.get("group_by") or info.get("group_by")
     method = str(info.get("split_method") or ("official" if info.get("source") == "embedded" else "unknown"))
     aware = info.get("group_aware", bool(group_by) and "grouped by" in method)
     return Provenance(
