@@ -420,7 +420,7 @@ def groove(r: Runner, args, caps: dict[str, Any]) -> dict[str, Any]:
             )
         for name in networks:
             opts = dict(args.model_options.get(name, {}))
-            tr = {**torch_train, "lr": lr}
+            tr = {**torch_train, **({"lr": lr} if lr is not None else {})}
             if name in ("dupconv", "rescat") and args.paper_optimizer:
                 tr = {**tr, "optimizer": "adadelta", "lr": 1.0, "batch_size": 50}
             if name == "mlp" and args.epochs is not None:
@@ -941,7 +941,8 @@ def parse_args(argv: list[str] | None = None):
     if a.networks is None and not a.quick:
         from genre_cli.models import list_models, model_info
 
-        a.networks = [m for m in list_models() if model_info(m)["kind"] == "torch"]  # every registered network
+        # every registered network trained from scratch (musicnn is measured as a pretrained embedding: bench/transfer.py)
+        a.networks = [m for m in list_models() if model_info(m)["kind"] == "torch" and m != "musicnn"]
     if a.quick:
         a.seeds, a.net_seeds, a.table_split_seeds, a.epochs, a.patience = 1, 1, 1, 2, 2
         a.networks = ["mlp", "dupconv"] if a.networks is None else a.networks
