@@ -582,10 +582,11 @@ def train(
         src = s.get("train_sources", {})
         hp = ", ".join(f"{k} {v}" + (f" ({src[k]})" if src.get(k) not in (None, "flag") else "") for k, v in s["train"].items())
         resumed = f", resumed after epoch {s['resumed_from']}" if s.get("resumed_from") else ""
-        con.print(
-            f"{s['model']} on {s['device']} (amp {s['amp']}): best epoch {s['best_epoch']}/{s['epochs_run']}, "
-            f"validation track accuracy {va}, {s['seconds']:.1f} s{resumed}"
-        )
+        if s["train"].get("select") == "last":
+            kept = f"kept the last weights (epoch {s['best_epoch']}/{s['epochs_run']}{', averaged' if s['train'].get('ema') else ''})"
+        else:
+            kept = f"best epoch {s['best_epoch']}/{s['epochs_run']}"
+        con.print(f"{s['model']} on {s['device']} (amp {s['amp']}): {kept}, validation track accuracy {va}, {s['seconds']:.1f} s{resumed}")
         con.print(f"inputs: {_esc(_inputs_text(s['inputs'], s['input_shapes'], s.get('paper_inputs', {})))}")
         con.print(f"[dim]settings: {hp}[/]")
         for key, note in (s.get("train_notes") or {}).items():

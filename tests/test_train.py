@@ -514,3 +514,17 @@ def test_info_says_which_settings_were_used_and_where_each_came_from(feat, tmp_p
     out = CliRunner().invoke(app, ["info", str(r.path)])
     assert out.exit_code == 0 and "training settings" in out.stdout and "schedule cosine (recipe)" in out.stdout
     assert "mixup 0.0 (flag)" in out.stdout
+
+
+def test_cli_summary_names_how_the_weights_were_kept(feat, tmp_path):
+    """The recipe keeps the last (averaged) weights: the summary must not call them the "best epoch"."""
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(feat), "--model", "mlp", "--epochs", "2", "--device", "cpu", "-o", str(tmp_path / "a.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "kept the last weights (epoch 2/2, averaged)" in r.stderr and "best epoch" not in r.stderr
+    r = runner.invoke(
+        app,
+        ["train", str(feat), "--model", "mlp", "--epochs", "2", "--select", "best", "--device", "cpu", "-o", str(tmp_path / "b.h5")],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "best epoch " in r.stderr and "kept the last weights" not in r.stderr
