@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genre_cli import artifacts
+from genre_cli import artifacts, augment
 from genre_cli.cli import app
 from genre_cli.errors import ArtifactError, DeviceError, UsageError
 
@@ -286,7 +286,7 @@ def test_balanced_class_weights_change_the_loss(feat, tmp_path):
 def test_specaugment_masks_and_mixup_run(feat, tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.ones(8, 40, 20)
-    m = loop.spec_augment(x, g)
+    m = augment.spec_augment(x, g)
     assert m.shape == x.shape and (m == 0).any() and (m == 1).any()
     assert (m == 0).float().mean() < 0.6
     r = tr.run(

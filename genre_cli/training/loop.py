@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from genre_cli import augment, schedule
-from genre_cli.augment import spec_augment  # noqa: F401 — the former home of SpecAugment
 from genre_cli.averaging import Selector, WeightEMA
 from genre_cli.errors import DeviceError, UsageError
 from genre_cli.formats import checkpoint
