@@ -20,6 +20,10 @@ Two sets of defaults for the settings a user did not give:
     learning rate, no averaging, no augmentation, the best validation epoch kept, early stopping.
     A paper ``lr`` is only used with the paper's optimizer.
 
+A model may adjust the recipe where it measurably needs to (the registry's ``recipe`` metadata:
+the Yang & Zhang 2019 networks train for 90 epochs instead of 30, as they converge slowly);
+such values still have the source ``recipe``.
+
 Explicit values (flags) override both. :func:`resolve` returns the values and, per setting, its
 source: ``flag``, ``recipe``, ``paper`` or ``plain``.
 """
@@ -98,7 +102,12 @@ IMBALANCE_RATIO = 1.5
 
 
 def resolve(
-    given: dict[str, Any], paper: dict[str, Any], *, use_paper: bool, declares_l2: bool = False
+    given: dict[str, Any],
+    paper: dict[str, Any],
+    *,
+    use_paper: bool,
+    declares_l2: bool = False,
+    model_recipe: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Resolved settings and their sources.
 
@@ -113,9 +122,12 @@ def resolve(
     declares_l2 : bool
         The model has per-layer L2 penalties (Keras-style); ``--paper`` then gives the other
         parameters no weight decay (the papers regularise only those layers).
+    model_recipe : dict or None
+        The model's adjustments to :data:`RECIPE` (registry ``recipe`` metadata); ignored with
+        ``use_paper``.
     """
     paper = {k: v for k, v in (paper or {}).items() if k in PAPER_KEYS} if use_paper else {}
-    base = dict(PLAIN, weight_decay=0.0 if declares_l2 else PLAIN["weight_decay"]) if use_paper else RECIPE
+    base = dict(PLAIN, weight_decay=0.0 if declares_l2 else PLAIN["weight_decay"]) if use_paper else RECIPE | (model_recipe or {})
     fallback = "plain" if use_paper else "recipe"
     out: dict[str, Any] = {}
     src: dict[str, str] = {}

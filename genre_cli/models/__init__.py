@@ -66,10 +66,11 @@ def _config_defaults(builder) -> dict[str, Any]:
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """``{name, kind, inputs, source, description, features, train, config}`` for model ``name``.
+    """``{name, kind, inputs, source, description, features, train, recipe, config}`` for model ``name``.
 
     ``config`` holds the builder's keyword defaults (``build_model(name, **config)`` overrides);
-    ``train`` the paper's training hyper-parameters (e.g. ``weight_decay``).
+    ``train`` the paper's training hyper-parameters (e.g. ``weight_decay``); ``recipe`` the
+    model's adjustments to the default training recipe (:mod:`genre_cli.recipe`), usually none.
     """
     builder = get_model(name)
     meta = MODELS.meta(name)
@@ -81,6 +82,7 @@ def model_info(name: str) -> dict[str, Any]:
         "description": meta.get("description", ""),
         "features": dict(meta.get("features", {})),
         "train": dict(meta.get("train", {})),
+        "recipe": dict(meta.get("recipe", {})),
         "config": _config_defaults(builder),
     }
 

@@ -270,7 +270,7 @@ def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool
     if info["kind"] == "sklearn":
         return {"seed": cfg.seed}, {"seed": "flag"}
     given = {k: getattr(cfg, k) for k in recipe.KEYS}
-    out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2)
+    out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2, model_recipe=info.get("recipe"))
     if out["optimizer"] not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {out['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
     out["seed"], src["seed"] = cfg.seed, "flag"
