@@ -328,6 +328,10 @@ def _print_fetch_summary(summary: dict) -> None:
         table.add_row(label, *map(str, row), str(sum(row)))
     con = _err()
     con.print(table)
+    if summary.get("folds"):
+        by = f", no {summary['fold_groups']} in two folds" if summary.get("fold_groups") else ""
+        sizes = ", ".join(str(n) for _, n in sorted(summary["folds"].items()))
+        con.print(f"folds: {len(summary['folds'])} (stratified by label{by}): {sizes} tracks")
     bad = ", ".join(f"{n} {k}" for k, n in summary.get("n_bad", {}).items())
     con.print(f"skipped: {summary.get('skipped_files', 0)} non-audio files" + (f"; not ok: {bad}" if bad else ""))
 
@@ -520,7 +524,7 @@ def train(
         from genre_cli.models import list_models as names
         from genre_cli.models import model_info
 
-        header = ("model", "kind", "inputs", "paper features", "source", "paper training", "description")
+        header = ("model", "kind", "inputs", "paper features", "source", "paper training (--paper)", "recipe changes", "description")
         rows = []
         for name in names():
             info = model_info(name)
@@ -532,6 +536,7 @@ def train(
                     ", ".join(f"{k}={v}" for k, v in info.get("features", {}).items()),
                     info.get("source", ""),
                     ", ".join(f"{k}={v}" for k, v in info.get("train", {}).items()) or "-",
+                    ", ".join(f"{k}={v}" for k, v in info.get("recipe", {}).items()) or "-",
                     info.get("description", ""),
                 )
             )

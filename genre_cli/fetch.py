@@ -95,8 +95,9 @@ def run(
     Returns
     -------
     StageResult
-        ``summary`` holds ``counts`` (label → split → n), ``n_tracks``, ``n_bad`` and
-        ``skipped_files``.
+        ``summary`` holds ``counts`` (label → split → n), ``n_tracks``, ``n_bad``, ``folds``
+        (fold → n tracks; empty without ``options.folds``), ``fold_groups`` (the group column
+        the folds keep apart, or None) and ``skipped_files``.
     """
     options = options or FetchOptions()
     fn = get_dataset(dataset)  # unknown name → UsageError with the valid names
@@ -111,7 +112,11 @@ def run(
         if summary["n_tracks"] == 0:  # an index of unusable files would only fail later
             raise InputError(_nothing_usable(index, source or dataset, summary))
         index_format.write(f, index, dataset=name, params=params)
+        fold = np.asarray(index.tracks["fold"])
+        folds = {int(k): int((fold == k).sum()) for k in np.unique(fold[fold >= 0])}
         return summary | {
+            "folds": folds,
+            "fold_groups": options.group_by if folds else None,
             "skipped_files": int(index.info.get("skipped_files", 0)),
             "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
         }

@@ -88,3 +88,17 @@ def test_archive_with_path_traversal_is_refused(tmp_path):
 def test_offline_with_nothing_on_disk_is_a_clear_failure(tmp_path):
     r = runner.invoke(app, ["fetch", "gtzan", "--offline", "--root", str(tmp_path), "-o", str(tmp_path / "i.h5")])
     assert r.exit_code == 1 and "offline" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_summary_says_how_folds_were_assigned(tmp_path):
+    import numpy as np
+
+    from conftest import write_folder
+
+    src = write_folder(tmp_path / "music", per_label=4, seconds=0.5, sr=8000, rng=np.random.default_rng(0))
+    r = runner.invoke(app, ["fetch", "folder", "--from", str(src), "--folds", "2", "-o", str(tmp_path / "a.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "folds: 2 (stratified by label): 6, 6 tracks" in r.stderr
+    r = runner.invoke(app, ["fetch", "folder", "--from", str(src), "-o", str(tmp_path / "b.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "folds:" not in r.stderr

@@ -439,8 +439,19 @@ def test_cli_train_and_list_models(feat, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--list-models"])
     assert r.exit_code == 0
-    for needle in ("dupconv", "Yang & Zhang 2019", "optimizer=adadelta", "sklearn", "torch", "spectrogram", "mfcc_frames"):
+    for needle in (
+        "dupconv",
+        "Yang & Zhang 2019",
+        "optimizer=adadelta",
+        "sklearn",
+        "torch",
+        "spectrogram",
+        "mfcc_frames",
+        "recipe changes",
+    ):
         assert needle in r.stdout, needle
+    rows = {line.split("\t")[0]: line.split("\t") for line in r.stdout.splitlines()}
+    assert rows["dupconv"][6] == rows["rescat"][6] == "epochs=90" and rows["cnn6"][6] == "-"  # the recipe-changes column
     out = tmp_path / "cli.h5"
     r = runner.invoke(
         app,
