@@ -45,8 +45,8 @@ Usage::
 
 ``--check`` compares with the volatile parts masked (durations, rates, dates, fingerprints,
 the ``<sub>`` line): what it catches is output that changed (metrics, messages, shapes,
-tables). It runs the whole walkthrough: 739 s for the 15 blocks on 2 shared cores at load
-average 3-4 (630 s of it the groove cnn6 training), so it is not part of CI; run it after
+tables). It runs the whole walkthrough: 193-354 s for the 16 blocks on 2 shared cores
+(most of it the groove cnn6 training), so it is not part of CI; run it after
 changing what the walkthrough shows. ``--keep DIR`` runs in DIR (which must not exist) and keeps it.
 """
 
