@@ -1132,9 +1132,9 @@ _RUN_GROUPS = {
 @command_options(
     _RUN_GROUPS,
     after="source",
-    defaults={"segment": {"hop": 1.5}, "train": {"model": "svm"}},  # = pipeline.RUN_DEFAULTS (importing it here would load the stages)
+    defaults={"train": {"model": "svm"}},  # = pipeline.RUN_DEFAULTS (importing it here would load the stages)
     help_texts={
-        "segment": {"hop": "Hop between windows in seconds (genre run: half the 3 s default window)."},
+        "segment": {"hop": "Hop between windows in seconds [default in genre run: half the window, 1.5 s for 3 s windows]."},
         "features": {
             "mel": "Log-mel spectrogram with N bands [default in genre run: the model paper's features "
             "when none selected can fill its input; svm: --handcrafted, cnn6: --mel 128]."

@@ -8,7 +8,8 @@ and nothing before it.
 their config classes (same names, same defaults). Two things it decides that the stage
 commands leave to the user, both declared here:
 
-* :data:`RUN_DEFAULTS` -- windows overlap by half (a 1.5 s hop for the 3 s default window), and
+* :data:`RUN_DEFAULTS` -- windows overlap by half unless ``--hop`` is given (a 1.5 s hop for the
+  3 s default window, 0.5 s for ``--seconds 1``: :data:`RUN_HOP_FRACTION`), and
   the model is an SVM on the hand-crafted statistics: of the heads and features that
   ``tools/demo_study.py`` compares on the demo (SVM and logistic regression on the hand-crafted
   statistics, MFCC statistics and the musicnn-msd embedding), the best on average over every
@@ -37,7 +38,10 @@ from genre_cli.windows import SegmentConfig
 STAGES = ("fetch", "segment", "featurize", "train", "evaluate")
 
 #: Options ``genre run`` sets differently from the stage commands, by config group.
-RUN_DEFAULTS: dict[str, dict[str, object]] = {"segment": {"hop": 1.5}, "train": {"model": "svm"}}
+RUN_DEFAULTS: dict[str, dict[str, object]] = {"train": {"model": "svm"}}
+#: With no ``--hop``, ``genre run`` steps windows by this fraction of their length (half: every
+#: instant of a track lies in two windows).
+RUN_HOP_FRACTION = 0.5
 
 
 @dataclass
@@ -48,7 +52,7 @@ class PipelineConfig:
     source: str | None = None
     root: str | Path | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
-    segment: SegmentConfig = field(default_factory=lambda: SegmentConfig(**RUN_DEFAULTS["segment"]))
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**RUN_DEFAULTS["train"]))
     split: str = "test"
@@ -57,6 +61,8 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         self.split = check_score_split(self.split)
+        if self.segment.hop is None:  # the run default: half the window, whatever its length
+            self.segment = self.segment.replace(hop=round(self.segment.win / self.segment.sr * RUN_HOP_FRACTION, 6))
 
 
 def features_for(model: str, cfg: FeatureConfig) -> FeatureConfig:

@@ -62,10 +62,21 @@ def test_run_takes_the_stage_options_with_their_defaults():
     missing = sorted(f for f in exposed if f.split("/")[0] not in run)
     assert missing == []
     differ = {f: (run[f], stages[f]) for f in run if f in stages and run[f] != stages[f]}
-    assert differ == {"--hop": (1.5, None), "--model": ("svm", "cnn6")}  # the declared run defaults (pipeline.RUN_DEFAULTS)
-    assert pipeline.RUN_DEFAULTS == {"segment": {"hop": 1.5}, "train": {"model": "svm"}}
+    assert differ == {"--model": ("svm", "cnn6")}  # the declared run defaults (pipeline.RUN_DEFAULTS)
+    assert pipeline.RUN_DEFAULTS == {"train": {"model": "svm"}}
     assert pipeline.PipelineConfig().train.model == "svm"
+    hop = next(p for p in typer.main.get_command(app).commands["run"].params if "--hop" in getattr(p, "opts", []))
+    assert run["--hop"] is None and "half the window" in hop.help
     assert run["--split"] == "test" and run["--split-mode"] == _params("fetch")["--split-mode"] == "default"
+
+
+def test_run_overlaps_windows_by_half_whatever_their_length():
+    assert pipeline.PipelineConfig().segment.hop == 1.5  # the 3 s default window
+    assert pipeline.PipelineConfig(segment=SegmentConfig(seconds=1.0)).segment.hop == 0.5  # no gaps between 1 s windows
+    assert pipeline.PipelineConfig(segment=SegmentConfig(seconds=10.0)).segment.hop == 5.0
+    frames = pipeline.PipelineConfig(segment=SegmentConfig(frames=128, frame_hop=512)).segment
+    assert frames.hop_samples == (127 * 512) // 2
+    assert pipeline.PipelineConfig(segment=SegmentConfig(seconds=1.0, hop=1.0)).segment.hop == 1.0  # --hop given: kept
 
 
 def test_run_adds_the_models_paper_features_only_where_an_input_is_unfilled():
