@@ -36,6 +36,12 @@ class Running:
         self.thread.join(timeout=30)
 
 
+def private_home(home: Path) -> dict[str, str]:
+    """Environment variables that keep a browser's own files (caches, downloads, dconf) in
+    ``home``, a test's temporary folder, rather than the user's home."""
+    return {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config")}
+
+
 def start(models: list[str | Path], tmp_path: Path, **config) -> Running:
     """Load ``models`` and serve them with ``ServeConfig(**config)``; uploads under ``tmp_path``."""
     served = web.load([str(m) for m in models], device="cpu")

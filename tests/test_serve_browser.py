@@ -28,7 +28,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SHARED_DATA, synth
-from serving import start
+from serving import private_home, start
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install -e '.[test]')")
 httpx = pytest.importorskip("httpx")
@@ -88,7 +88,8 @@ def browser(tmp_path_factory, fake_mic):
     opts.add_argument("--window-size=1200,1000")
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:
-        drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+        env = {**os.environ, **private_home(tmp_path_factory.mktemp("chromium-home"))}
+        drv = webdriver.Chrome(service=Service(executable_path=driver, env=env), options=opts)
     except WebDriverException as exc:
         pytest.skip(f"headless Chromium ({chromium}) could not be started: {str(exc).strip().splitlines()[0][:300]}")
     drv.set_page_load_timeout(60)
