@@ -877,18 +877,10 @@ def print_cv(report: dict) -> None:
     from rich.table import Table
 
     con = _err()
-    groups = (
-        f"group-aware: no {report['group_column'] or 'group'} in two folds"
-        if report["group_disjoint"]
-        else f"NOT group-aware ({report['group_column'] or 'group'}s shared between folds)"
-        if report["groups_known"]
-        else "not group-aware: no groups known"
-    )
     ran = "" if len(report["folds"]) == report["n_folds"] else f", test folds {', '.join(map(str, report['folds']))}"
     title = (
-        f"{report['dataset']} · {Path(report['features']).name} · {report['n_folds']}-fold cross-validation{ran} "
-        f"({groups}; stratified by label) · {report['n_tracks']} tracks · track level (mean of segment probabilities) · "
-        "mean ± std over folds"
+        f"{report['dataset']} · {Path(report['features']).name} · {report['split_method']}{ran} · {report['n_tracks']} tracks · "
+        "track level (mean of segment probabilities) · mean ± std over folds"
     )
     table = Table(title=_esc(title), title_justify="left")
     for col in ("model", "folds", "balanced acc", "accuracy", "macro F1"):

@@ -93,12 +93,13 @@ class Folds:
 
     @property
     def method(self) -> str:
-        """How the folds were made, in words (for reports)."""
-        k = len(self.ids)
+        """How the folds were made, in words: stored in the report and printed as the table's title
+        (the same words as ``genre fetch``'s ``folds:`` line)."""
+        k, col = len(self.ids), self.group_column or "group"
         if self.group_disjoint:
-            return f"{k}-fold cross-validation, stratified by label, {self.group_column or 'group'}-disjoint folds"
+            return f"{k}-fold cross-validation, stratified by label, no {col} in two folds"
         if self.groups_known:
-            return f"{k}-fold cross-validation, stratified by label, NOT {self.group_column or 'group'}-disjoint"
+            return f"{k}-fold cross-validation, stratified by label, NOT {col}-disjoint ({len(self.shared_groups)} {col}s in several folds)"
         return f"{k}-fold cross-validation, stratified by label, by track (no groups known)"
 
 

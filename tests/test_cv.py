@@ -182,7 +182,7 @@ def test_cli_prints_mean_std_and_names_data_split_and_level(feats, tmp_path):
     r = genre("cv", feats, "--model", "logreg", "--model", "naive-bayes", "--device", "cpu", "-o", tmp_path / "cv.h5")
     assert r.exit_code == 0, r.stderr
     err = " ".join(r.stderr.split())
-    assert "3-fold cross-validation" in err and "group-aware: no performer in two folds" in err and "track level" in err
+    assert "3-fold cross-validation" in err and "stratified by label, no performer in two folds" in err and "track level" in err
     assert "mean ± std over folds" in err and "logreg" in err and "naive-bayes" in err
     rep = cv_format.read(tmp_path / "cv.h5")
     m = rep["models"][0]["summary"]["track"]["balanced_accuracy"]
