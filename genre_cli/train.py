@@ -10,7 +10,7 @@ when its resume key (the fingerprint without ``patience``, and without ``epochs`
 constant learning rate) matches; it is removed after the model artifact is written.
 
 ``class_weights: auto`` (the default recipe) is resolved here against the training labels
-(:func:`genre_cli.recipe.auto_class_weights`); the artifact's ``train_notes`` says why.
+(:func:`genre_cli.training.recipe.auto_class_weights`); the artifact's ``train_notes`` says why.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from genre_cli import artifacts, recipe
+from genre_cli import artifacts
 from genre_cli.errors import InputError
 from genre_cli.formats import checkpoint
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
 from genre_cli.inference import Classifier, check_device, resolve_inputs
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
+from genre_cli.training import recipe
 from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams
 from genre_cli.training.distributed import Dist
 from genre_cli.training.loop import TrainJob, fit_sklearn, fit_torch, model_shapes

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genre_cli import recipe
 from genre_cli.models import build_model, list_models, model_info
+from genre_cli.training import recipe
 from genre_cli.training.loop import make_optimizer
 
 N, N_CLASSES, MAX_STEPS, TARGET = 64, 4, 150, 0.95

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genre_cli import artifacts, augment
+from genre_cli import artifacts
 from genre_cli.cli import app
 from genre_cli.errors import ArtifactError, DeviceError, UsageError
+from genre_cli.training import augment
 
 torch = pytest.importorskip("torch")
 
@@ -151,8 +152,8 @@ def test_paper_defaults_apply_and_flags_override():
 
 
 def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it():
-    from genre_cli import recipe
     from genre_cli.models import list_models, model_info
+    from genre_cli.training import recipe
 
     for name in list_models():
         info = model_info(name)
@@ -187,7 +188,7 @@ def test_defaults_resolve_the_same_whatever_the_device():
 
 
 def test_auto_class_weights_follow_the_imbalance():
-    from genre_cli import recipe
+    from genre_cli.training import recipe
 
     assert recipe.auto_class_weights([130, 6, 40])[0] == "balanced"
     assert recipe.auto_class_weights([50, 45, 40])[0] == "none"

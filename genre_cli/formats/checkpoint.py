@@ -8,7 +8,7 @@ Layout::
 
     attrs: format ("genre-train-checkpoint"), resume_key (the model's fingerprint without the
            parameters a checkpoint does not depend on), epoch, history (JSON), selector (the
-           :class:`~genre_cli.averaging.Selector` state, JSON), ema_updates (when averaging),
+           :class:`~genre_cli.training.averaging.Selector` state, JSON), ema_updates (when averaging),
            scaler (GradScaler state, JSON), numpy_rng (bit generator state, JSON)
     /model                 the weights after ``epoch``
     /ema                   the moving average of the weights (when averaging)

@@ -70,7 +70,7 @@ def model_info(name: str) -> dict[str, Any]:
 
     ``config`` holds the builder's keyword defaults (``build_model(name, **config)`` overrides);
     ``train`` the paper's training hyper-parameters (e.g. ``weight_decay``); ``recipe`` the
-    model's adjustments to the default training recipe (:mod:`genre_cli.recipe`), usually none.
+    model's adjustments to the default training recipe (:mod:`genre_cli.training.recipe`), usually none.
     """
     builder = get_model(name)
     meta = MODELS.meta(name)

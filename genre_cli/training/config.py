@@ -3,10 +3,10 @@
 Hyper-parameters
 ----------------
 Every field of :class:`TrainConfig` left as ``None`` takes the default training recipe
-(:data:`genre_cli.recipe.RECIPE`: AdamW, warm-up + cosine, weight EMA, last weights kept,
+(:data:`genre_cli.training.recipe.RECIPE`: AdamW, warm-up + cosine, weight EMA, last weights kept,
 augmentation, label smoothing, mixup, automatic class weights); with ``paper=True`` it takes the
 model's paper value when the registry's ``train`` metadata states one (e.g. Yang & Zhang 2019:
-Adadelta, lr 1.0, batch 50) and plain training otherwise (:data:`genre_cli.recipe.PLAIN`).
+Adadelta, lr 1.0, batch 50) and plain training otherwise (:data:`genre_cli.training.recipe.PLAIN`).
 Explicit values override both. A paper ``lr`` is only used with the paper's optimizer. The
 *resolved* values are part of the fingerprint and stored in the artifact (``train`` attribute,
 ``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, and ``train_notes``).
@@ -34,11 +34,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from genre_cli import recipe
-from genre_cli.averaging import SELECTIONS
 from genre_cli.errors import UsageError
 from genre_cli.options import Config, opt
-from genre_cli.schedule import SCHEDULES
+from genre_cli.training import recipe
+from genre_cli.training.averaging import SELECTIONS
+from genre_cli.training.schedule import SCHEDULES
 
 OPTIMIZERS = ("adamw", "adam", "adadelta", "sgd")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -74,24 +74,24 @@ class TrainConfig(Config):
     Attributes
     ----------
     paper : bool
-        Defaults from the model's paper and plain training instead of the recipe (:mod:`genre_cli.recipe`).
+        Defaults from the model's paper and plain training instead of the recipe (:mod:`genre_cli.training.recipe`).
     patience : int >= 0
         Early stopping after this many epochs without a better selection score (0 = never).
     schedule : {"constant", "cosine", "onecycle"}
-        Learning-rate schedule (:mod:`genre_cli.schedule`); ``warmup`` its warm-up fraction.
+        Learning-rate schedule (:mod:`genre_cli.training.schedule`); ``warmup`` its warm-up fraction.
     ema : float in [0, 1)
         Decay of the weight moving average (0 = off); validation and the saved model use it.
     select : {"last", "best", "smoothed"}
-        Which epoch's weights are kept (:class:`genre_cli.averaging.Selector`); the score is the
+        Which epoch's weights are kept (:class:`genre_cli.training.averaging.Selector`); the score is the
         validation track balanced accuracy.
     class_weights : {"none", "balanced", "auto"}
         ``balanced`` weighs the loss by ``n / (n_classes * count_c)`` (sklearn's rule); ``auto``
-        does so when the training classes are imbalanced (:func:`genre_cli.recipe.auto_class_weights`).
+        does so when the training classes are imbalanced (:func:`genre_cli.training.recipe.auto_class_weights`).
     label_smoothing : float in [0, 1)
     specaugment : bool
         Random time masks (and frequency masks on mel/STFT) on spectrogram inputs.
     time_shift, freq_shift, eq
-        Training-batch augmentations (:mod:`genre_cli.augment`): largest circular time shift
+        Training-batch augmentations (:mod:`genre_cli.training.augment`): largest circular time shift
         (fraction of the window), largest frequency shift (bins), random EQ strength.
     mixup : float >= 0
         Mixup ``alpha`` (0 = off): ``lam ~ Beta(alpha, alpha)`` mixes inputs and losses.

@@ -6,10 +6,10 @@ early stopping and the per-epoch checkpoint (:mod:`genre_cli.formats.checkpoint`
 
 Hooks into the machinery of other modules (plain functions and classes):
 :func:`genre_cli.models.base.for_training` (``channels_last`` layout) after building the model;
-:func:`genre_cli.augment.apply` and :func:`genre_cli.augment.mixup` on every training batch;
-:func:`genre_cli.schedule.set_lr` before every optimizer step; :meth:`genre_cli.averaging.WeightEMA.update`
-after it; validation with the averaged weights (:meth:`~genre_cli.averaging.WeightEMA.applied`) and
-:meth:`genre_cli.averaging.Selector.update` deciding which epoch's weights are kept.
+:func:`genre_cli.training.augment.apply` and :func:`genre_cli.training.augment.mixup` on every training batch;
+:func:`genre_cli.training.schedule.set_lr` before every optimizer step; :meth:`genre_cli.training.averaging.WeightEMA.update`
+after it; validation with the averaged weights (:meth:`~genre_cli.training.averaging.WeightEMA.applied`) and
+:meth:`genre_cli.training.averaging.Selector.update` deciding which epoch's weights are kept.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from genre_cli import augment, schedule
-from genre_cli.averaging import Selector, WeightEMA
 from genre_cli.errors import DeviceError, UsageError
 from genre_cli.formats import checkpoint
 from genre_cli.formats.features import Features
 from genre_cli.inference import Classifier, aggregate_tracks, resolve_device
 from genre_cli.testhooks import pause_point
+from genre_cli.training import augment, schedule
+from genre_cli.training.averaging import Selector, WeightEMA
 from genre_cli.training.config import AMP_MODES, TrainConfig
 from genre_cli.training.data import make_data, want_stream
 from genre_cli.training.distributed import Dist
