@@ -18,6 +18,8 @@ import soundfile as sf
 from genre_cli.datasets import TRACK_COLUMNS, FetchOptions, get_dataset, list_datasets
 from genre_cli.errors import DownloadError, InputError, UsageError
 
+from conftest import write_folder
+
 GROOVE = Path("/work/shared/data/groove-styles")
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 # (clip, expected split) straight from the shipped lists; "" = outside the filtered 930.
@@ -361,3 +363,23 @@ def test_probe_many_keeps_order_and_returns_errors(tmp_path: Path):
     good = [o for i, o in enumerate(out) if i not in (3, len(out) - 1)]
     assert all(isinstance(o, AudioInfo) for o in good)
     assert [o.duration for o in good] == pytest.approx([0.01 * (i + 1) for i in range(6)], abs=1e-3)
+
+
+def test_folder_with_its_labels_one_level_down_is_refused_with_the_path_to_use(tmp_path: Path, rng):
+    """GTZAN's layout (``genres/<genre>/...``) given one level too high would make one label."""
+    write_folder(tmp_path / "gtzan" / "genres", per_label=2, seconds=1.0, sr=8000, rng=rng)
+    with pytest.raises(UsageError) as exc:
+        get_dataset("folder")(source=str(tmp_path / "gtzan"), root=tmp_path / "root", options=opts())
+    msg = str(exc.value)
+    assert "one folder, 'genres'" in msg and "3 folders: high, low, noise" in msg and f"--from {tmp_path / 'gtzan' / 'genres'}" in msg
+    index = get_dataset("folder")(source=str(tmp_path / "gtzan" / "genres"), root=tmp_path / "root", options=opts())
+    assert index.labels == ["high", "low", "noise"]
+    # one label without sub-folders of its own is a valid evaluation set: indexed, with a warning
+    one = get_dataset("folder")(source=str(tmp_path / "gtzan" / "genres" / "low" / ".."), root=tmp_path / "root", options=opts())
+    assert one.labels == ["high", "low", "noise"]  # (the same folder through '..': not one label)
+    (tmp_path / "eval" / "low").mkdir(parents=True)
+    for f in (tmp_path / "gtzan" / "genres" / "low").iterdir():
+        (tmp_path / "eval" / "low" / f.name).write_bytes(f.read_bytes())
+    single = get_dataset("folder")(source=str(tmp_path / "eval"), root=tmp_path / "root", options=opts())
+    assert single.labels == ["low"] and len(single) == 2
+    assert any("one label only ('low')" in w and "cannot be trained" in w for w in single.info["warnings"]), single.info["warnings"]

@@ -294,6 +294,7 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
             )
         rows = _rows_from_walk(base, info)
         has_split = False
+        _check_one_label(rows, base, info)
     if not rows:
         raise InputError(f"{base}: no audio files found ({info.get('skipped_files', 0)} other files skipped); nothing was written")
 
@@ -350,6 +351,26 @@ def _rows_from_walk(base: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
     info["skipped_examples"] = skipped[:10]
     info["labels_from"] = "folder names"
     return rows
+
+
+def _check_one_label(rows: list[dict[str, Any]], base: Path, info: dict[str, Any]) -> None:
+    """A walk that finds a single label: refuse when the labels are one level down (``SOURCE`` is a
+    wrapper such as GTZAN's ``genres/``), else warn that the index can evaluate, not train."""
+    labels = {r["label_name"] for r in rows}
+    if len(labels) != 1:
+        return
+    (label,) = labels
+    below = sorted({Path(r["path"]).parts[1] for r in rows if len(Path(r["path"]).parts) >= 3})
+    if len(below) >= 2:
+        shown = ", ".join(below[:6]) + (" ..." if len(below) > 6 else "")
+        raise UsageError(
+            f"{base}: every audio file is under one folder, {label!r}, which would make one label; the labels look one level "
+            f"down ({len(below)} folders: {shown}): use --from {base / label} (or a labels table, --labels, for one label "
+            "with sub-folders)"
+        )
+    info["warnings"].append(
+        f"one label only ({label!r}): the index can evaluate a model on it, but a classifier cannot be trained on one label"
+    )
 
 
 def _rows_from_table(base: Path, table: Path, options: FetchOptions, info: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
