@@ -252,6 +252,18 @@ def tiny_model(tmp_path_factory) -> Path:
     return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, request):
+    """``genre serve`` on a loopback port for the browser tests: the session's tiny model, or
+    ``$GENRE_SERVE_MODEL`` (a file or a built-in name)."""
+    from serving import start
+
+    model = os.environ.get("GENRE_SERVE_MODEL") or request.getfixturevalue("tiny_model")
+    srv = start([model], tmp_path_factory.mktemp("serve-uploads"))
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def audio_folder(tmp_path: Path, rng) -> Path:
     """folder-per-label dataset: 3 labels x 6 tracks of 4 s at 16 kHz, plus a non-audio file."""

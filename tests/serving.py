@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+
+from conftest import SHARED_DATA, synth
 
 pytest.importorskip("starlette", reason="genre serve's tests need the 'serve' extra (pip install -e '.[test]')")
 
@@ -40,6 +46,99 @@ def private_home(home: Path) -> dict[str, str]:
     """Environment variables that keep a browser's own files (caches, downloads, dconf) in
     ``home``, a test's temporary folder, rather than the user's home."""
     return {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "XDG_CONFIG_HOME": str(home / ".config")}
+
+
+# ----------------------------------------------------------------------------- the page, in a browser
+#
+# Shared by the Chromium (Selenium) and Firefox (Marionette) tests: both drivers find elements
+# with ``find_element(by, value)`` ("id", "css selector") and read ``.text``,
+# ``.get_attribute()`` and ``.is_displayed()`` alike.
+
+#: A short real recording (5.3 s solo trumpet, Ogg Vorbis 44.1 kHz stereo; CC licence beside it);
+#: ``GENRE_SERVE_CLIP=FILE`` uploads another.
+CLIP = Path(os.environ.get("GENRE_SERVE_CLIP") or SHARED_DATA / "music-folder" / "misc" / "sorohanro_-_solo-trumpet-06.hq.ogg")
+
+
+def upload_clip(tmp_path: Path) -> Path:
+    """:data:`CLIP`, or in a checkout without the shared data beside it a generated stereo Ogg."""
+    if CLIP.is_file():
+        return CLIP
+    clip = tmp_path / "generated.ogg"
+    y = synth("low", 5.0, 44100, np.random.default_rng(3))
+    sf.write(clip, np.stack([y, y], axis=1), 44100, format="OGG", subtype="VORBIS")
+    return clip
+
+
+def keep(shot: Path) -> None:
+    """Copy a screenshot to $GENRE_SERVE_SCREENSHOTS when set."""
+    dest = os.environ.get("GENRE_SERVE_SCREENSHOTS")
+    if dest:
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(dest) / shot.name)
+
+
+def result_shown(browser, previous: str = "") -> bool:
+    """An error is shown, or a result whose status line differs from ``previous``."""
+    status = browser.find_element("id", "status").text
+    return browser.find_element("id", "error").is_displayed() or (status.startswith("Result:") and status != previous)
+
+
+def page_result(browser) -> dict:
+    """The shown result as the page draws it: top genre, bars, timeline cells, table rows, meta."""
+    bars = [
+        (g.get_attribute("data-genre"), float(g.get_attribute("data-value"))) for g in browser.find_elements("css selector", "#bars g.bar")
+    ]
+    return {
+        "genre": browser.find_element("id", "top-genre").text,
+        "bars": bars,
+        "cells": len(browser.find_elements("css selector", "#timeline g.cells rect")),
+        "rows": len(browser.find_elements("css selector", "#windows-table tbody tr")),
+        "meta": browser.find_element("id", "result-meta").text,
+        "status": browser.find_element("id", "status").text,
+    }
+
+
+def check_card(browser, site: Running) -> None:
+    """The page shows the served model's card: architecture and measured accuracy."""
+    import httpx
+
+    card = browser.find_element("id", "card").text
+    served = httpx.get(site.url + "api/models").json()["models"][0]["card"]
+    assert served["architecture"] in card and "Measured accuracy" in card and "Test accuracy" in card
+
+
+def check_upload(page: dict, site: Running, clip: Path, top_k: int) -> None:
+    """The page's result for ``clip`` is the API's answer for the same file, drawn in full."""
+    import httpx
+
+    with open(clip, "rb") as f:
+        api = httpx.post(site.url + "api/predict", files={"file": (clip.name, f)}, data={"top_k": str(top_k)}, timeout=120).json()
+    assert page["genre"] == api["genre"]
+    assert page["bars"] == [(t["genre"], pytest.approx(t["probability"], abs=1e-6)) for t in api["top"]]
+    assert len(page["bars"]) == min(top_k, len(api["probabilities"])) and page["bars"][0][0] == page["genre"]
+    assert page["rows"] == api["n_windows"] and 0 < page["cells"] <= api["n_windows"] * top_k
+    assert clip.name in page["meta"] and f"{api['n_windows']} windows" in page["meta"]
+
+
+def upload_and_check(browser, site: Running, clip: Path, wait_result) -> None:
+    """Check the card, upload ``clip`` with the page's controls, wait with ``wait_result(browser)``,
+    and compare what the page draws with the API's answer (:func:`check_upload`)."""
+    check_card(browser, site)
+    top_k = int(browser.find_element("id", "topk").get_attribute("value"))
+    browser.find_element("id", "file").send_keys(str(clip))
+    browser.find_element("id", "classify").click()
+    check_upload(wait_result(browser), site, clip, top_k)
+
+
+def check_recording(page: dict) -> None:
+    """A result for a 1.5-10 s recording from the page's microphone button."""
+    assert "recording.wav" in page["meta"] and page["bars"] and page["genre"] == page["bars"][0][0]
+    seconds = float(page["meta"].split(" · ")[1].split(" s ")[0])
+    assert 1.5 <= seconds <= 10, page["meta"]
+
+
+#: The page's controls in their Tab order.
+CONTROLS = ("model", "topk", "file", "classify", "record")
 
 
 def start(models: list[str | Path], tmp_path: Path, **config) -> Running:

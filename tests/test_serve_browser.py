@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SHARED_DATA, synth
-from serving import private_home, start
+from conftest import synth
+from serving import CONTROLS, check_recording, keep, page_result, private_home, result_shown, upload_and_check, upload_clip
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install -e '.[test]')")
 httpx = pytest.importorskip("httpx")
@@ -38,9 +38,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-#: A short real recording (5.3 s solo trumpet, Ogg Vorbis 44.1 kHz stereo; CC licence beside it);
-#: ``GENRE_SERVE_CLIP=FILE`` uploads another.
-CLIP = Path(os.environ.get("GENRE_SERVE_CLIP") or SHARED_DATA / "music-folder" / "misc" / "sorohanro_-_solo-trumpet-06.hq.ogg")
 FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -97,22 +94,6 @@ def browser(tmp_path_factory, fake_mic):
     drv.quit()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, request):
-    model = os.environ.get("GENRE_SERVE_MODEL") or request.getfixturevalue("tiny_model")
-    srv = start([model], tmp_path_factory.mktemp("serve-uploads"))
-    yield srv
-    srv.stop()
-
-
-def keep(shot: Path) -> None:
-    """Copy a screenshot to $GENRE_SERVE_SCREENSHOTS when set."""
-    dest = os.environ.get("GENRE_SERVE_SCREENSHOTS")
-    if dest:
-        Path(dest).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(dest) / shot.name)
-
-
 def open_page(browser, site) -> None:
     browser.set_window_size(1200, 1000)
     browser.get(site.url)
@@ -121,48 +102,16 @@ def open_page(browser, site) -> None:
 
 def wait_result(browser, previous: str = "") -> dict:
     """Wait until a result is shown (its status line differs from ``previous``); the page's view of it."""
-    WebDriverWait(browser, 120).until(
-        lambda d: (
-            d.find_element(By.ID, "error").is_displayed()
-            or (d.find_element(By.ID, "status").text.startswith("Result:") and d.find_element(By.ID, "status").text != previous)
-        )
-    )
+    WebDriverWait(browser, 120).until(lambda d: result_shown(d, previous))
     err = browser.find_element(By.ID, "error")
     assert not err.is_displayed(), f"the page shows an error: {err.text}; browser log: {browser.get_log('browser')}"
-    bars = [
-        (g.get_attribute("data-genre"), float(g.get_attribute("data-value"))) for g in browser.find_elements(By.CSS_SELECTOR, "#bars g.bar")
-    ]
-    return {
-        "genre": browser.find_element(By.ID, "top-genre").text,
-        "bars": bars,
-        "cells": len(browser.find_elements(By.CSS_SELECTOR, "#timeline g.cells rect")),
-        "rows": len(browser.find_elements(By.CSS_SELECTOR, "#windows-table tbody tr")),
-        "meta": browser.find_element(By.ID, "result-meta").text,
-        "status": browser.find_element(By.ID, "status").text,
-    }
+    return page_result(browser)
 
 
 def test_upload_a_real_recording_and_read_the_chart(browser, site, tmp_path):
-    clip = CLIP
-    if not clip.is_file():  # a checkout without the shared data beside it: a generated stereo Ogg instead
-        clip = tmp_path / "generated.ogg"
-        y = synth("low", 5.0, 44100, np.random.default_rng(3))
-        sf.write(clip, np.stack([y, y], axis=1), 44100, format="OGG", subtype="VORBIS")
+    clip = upload_clip(tmp_path)
     open_page(browser, site)
-    card = browser.find_element(By.ID, "card").text
-    served = httpx.get(site.url + "api/models").json()["models"][0]["card"]
-    assert served["architecture"] in card and "Measured accuracy" in card and "Test accuracy" in card
-    top_k = int(browser.find_element(By.ID, "topk").get_attribute("value"))
-    browser.find_element(By.ID, "file").send_keys(str(clip))
-    browser.find_element(By.ID, "classify").click()
-    page = wait_result(browser)
-    with open(clip, "rb") as f:
-        api = httpx.post(site.url + "api/predict", files={"file": (clip.name, f)}, data={"top_k": str(top_k)}, timeout=120).json()
-    assert page["genre"] == api["genre"]
-    assert page["bars"] == [(t["genre"], pytest.approx(t["probability"], abs=1e-6)) for t in api["top"]]
-    assert len(page["bars"]) == min(top_k, len(api["probabilities"])) and page["bars"][0][0] == page["genre"]
-    assert page["rows"] == api["n_windows"] and 0 < page["cells"] <= api["n_windows"] * top_k
-    assert clip.name in page["meta"] and f"{api['n_windows']} windows" in page["meta"]
+    upload_and_check(browser, site, clip, wait_result)
     # the whole page, then a phone-sized viewport on the result: nothing wider than the screen
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1200, height + 120)
@@ -190,8 +139,8 @@ def test_keyboard_reaches_every_control_in_order(browser, site):
     for _ in range(12):
         ActionChains(browser).send_keys(Keys.TAB).perform()  # to the page (send_keys to a file input would pick a file)
         seen.append(browser.switch_to.active_element.get_attribute("id") or browser.switch_to.active_element.tag_name)
-    order = [x for x in seen if x in ("model", "topk", "file", "classify", "record")]
-    assert order[:5] == ["model", "topk", "file", "classify", "record"], seen
+    order = [x for x in seen if x in CONTROLS]
+    assert order[:5] == list(CONTROLS), seen
     # the record button is a toggle announced as such, operable with the keyboard
     rec = browser.find_element(By.ID, "record")
     assert rec.get_attribute("aria-pressed") == "false"
@@ -211,8 +160,5 @@ def test_record_from_the_microphone(browser, site):
     assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
     time.sleep(2.5)
     rec.send_keys(Keys.ENTER)
-    page = wait_result(browser, before)
-    assert "recording.wav" in page["meta"] and page["bars"] and page["genre"] == page["bars"][0][0]
-    seconds = float(page["meta"].split(" · ")[1].split(" s ")[0])
-    assert 1.5 <= seconds <= 10, page["meta"]
+    check_recording(wait_result(browser, before))
     assert browser.find_element(By.ID, "playback").is_displayed()

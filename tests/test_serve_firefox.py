@@ -28,12 +28,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from conftest import SHARED_DATA, synth
-from serving import private_home, start
+from serving import CONTROLS, check_recording, keep, page_result, private_home, result_shown, upload_and_check, upload_clip
 
 marionette = pytest.importorskip(
     "marionette_driver.marionette", reason="the Firefox test needs marionette-driver (pip install -e '.[test]')"
@@ -45,7 +42,6 @@ from marionette_driver.by import By  # noqa: E402
 from marionette_driver.keys import Keys  # noqa: E402
 from marionette_driver.wait import Wait  # noqa: E402
 
-CLIP = Path(os.environ.get("GENRE_SERVE_CLIP") or SHARED_DATA / "music-folder" / "misc" / "sorohanro_-_solo-trumpet-06.hq.ogg")
 #: Preferences of the throw-away profile: a fake microphone granted without a prompt, no
 #: first-run pages, no network traffic of its own.
 PREFS = {
@@ -128,21 +124,6 @@ def browser(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, request):
-    model = os.environ.get("GENRE_SERVE_MODEL") or request.getfixturevalue("tiny_model")
-    srv = start([model], tmp_path_factory.mktemp("serve-uploads"))
-    yield srv
-    srv.stop()
-
-
-def keep(shot: Path) -> None:
-    dest = os.environ.get("GENRE_SERVE_SCREENSHOTS")
-    if dest:
-        Path(dest).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(dest) / shot.name)
-
-
 def wait(browser, timeout: float):
     return Wait(browser, timeout=timeout, interval=0.1, ignored_exceptions=(errors.NoSuchElementException,))
 
@@ -159,24 +140,9 @@ def shown(browser, element_id: str) -> bool:
 
 def wait_result(browser, previous: str = "") -> dict:
     """Wait until a result is shown (its status line differs from ``previous``); the page's view of it."""
-
-    def done(m):
-        status = m.find_element(By.ID, "status").text
-        return shown(m, "error") or (status.startswith("Result:") and status != previous)
-
-    wait(browser, 120).until(done)
+    wait(browser, 120).until(lambda m: result_shown(m, previous))
     assert not shown(browser, "error"), f"the page shows an error: {browser.find_element(By.ID, 'error').text}"
-    bars = [
-        (g.get_attribute("data-genre"), float(g.get_attribute("data-value"))) for g in browser.find_elements(By.CSS_SELECTOR, "#bars g.bar")
-    ]
-    return {
-        "genre": browser.find_element(By.ID, "top-genre").text,
-        "bars": bars,
-        "cells": len(browser.find_elements(By.CSS_SELECTOR, "#timeline g.cells rect")),
-        "rows": len(browser.find_elements(By.CSS_SELECTOR, "#windows-table tbody tr")),
-        "meta": browser.find_element(By.ID, "result-meta").text,
-        "status": browser.find_element(By.ID, "status").text,
-    }
+    return page_result(browser)
 
 
 def screenshot(browser, path: Path) -> None:
@@ -186,26 +152,9 @@ def screenshot(browser, path: Path) -> None:
 
 
 def test_upload_a_real_recording_and_read_the_chart(browser, site, tmp_path):
-    clip = CLIP
-    if not clip.is_file():  # a checkout without the shared data beside it: a generated stereo Ogg instead
-        clip = tmp_path / "generated.ogg"
-        y = synth("low", 5.0, 44100, np.random.default_rng(3))
-        sf.write(clip, np.stack([y, y], axis=1), 44100, format="OGG", subtype="VORBIS")
+    clip = upload_clip(tmp_path)
     open_page(browser, site)
-    card = browser.find_element(By.ID, "card").text
-    served = httpx.get(site.url + "api/models").json()["models"][0]["card"]
-    assert served["architecture"] in card and "Measured accuracy" in card and "Test accuracy" in card
-    top_k = int(browser.find_element(By.ID, "topk").get_attribute("value"))
-    browser.find_element(By.ID, "file").send_keys(str(clip))
-    browser.find_element(By.ID, "classify").click()
-    page = wait_result(browser)
-    with open(clip, "rb") as f:
-        api = httpx.post(site.url + "api/predict", files={"file": (clip.name, f)}, data={"top_k": str(top_k)}, timeout=120).json()
-    assert page["genre"] == api["genre"]
-    assert page["bars"] == [(t["genre"], pytest.approx(t["probability"], abs=1e-6)) for t in api["top"]]
-    assert len(page["bars"]) == min(top_k, len(api["probabilities"])) and page["bars"][0][0] == page["genre"]
-    assert page["rows"] == api["n_windows"] and 0 < page["cells"] <= api["n_windows"] * top_k
-    assert clip.name in page["meta"] and f"{api['n_windows']} windows" in page["meta"]
+    upload_and_check(browser, site, clip, wait_result)
     screenshot(browser, tmp_path / "serve-firefox.png")
 
 
@@ -219,10 +168,7 @@ def test_record_from_the_microphone(browser, site):
     assert not shown(browser, "error"), browser.find_element(By.ID, "error").text
     time.sleep(2.5)
     rec.send_keys(Keys.ENTER)
-    page = wait_result(browser, before)
-    assert "recording.wav" in page["meta"] and page["bars"] and page["genre"] == page["bars"][0][0]
-    seconds = float(page["meta"].split(" · ")[1].split(" s ")[0])
-    assert 1.5 <= seconds <= 10, page["meta"]
+    check_recording(wait_result(browser, before))
     assert shown(browser, "playback")
 
 
@@ -235,8 +181,8 @@ def test_keyboard_reaches_every_control_in_order(browser, site):
         active = browser.get_active_element()
         seen.append(active.get_attribute("id") or active.tag_name)
         outlines[seen[-1]] = browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
-    order = [x for x in seen if x in ("model", "topk", "file", "classify", "record")]
-    assert order[:5] == ["model", "topk", "file", "classify", "record"], seen
+    order = [x for x in seen if x in CONTROLS]
+    assert order[:5] == list(CONTROLS), seen
     assert browser.find_element(By.ID, "record").get_attribute("aria-pressed") == "false"
     assert outlines["classify"] != "none" and outlines["record"] != "none", outlines  # a visible focus state, reached by Tab
 
