@@ -12,8 +12,9 @@ and report the same reasons:
   soxr (:func:`resample`; :func:`stream` uses soxr's streaming resampler, whose output equals
   resampling the whole file at once);
 * a file is checked before any decoder sees it (:func:`check_file`: missing, empty, FIFO,
-  link loop, unreadable), and after (no samples, NaN/Inf, decoded well short of the length its
-  header announces: :func:`check_complete`). Failures are :class:`~genre_cli.errors.AudioError`
+  link loop, unreadable), and after (no samples, NaN/Inf or samples far outside [-1, 1]:
+  :func:`check_samples`; decoded well short of the length its header announces:
+  :func:`check_complete`). Failures are :class:`~genre_cli.errors.AudioError`
   naming the file.
 """
 
@@ -106,7 +107,8 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
     ------
     AudioError
         Missing, unreadable or non-regular (FIFO, symlink loop), empty, undecodable,
-        truncated (decoded well short of the header's length) or non-finite audio.
+        truncated (decoded well short of the header's length), non-finite audio, or samples
+        far outside [-1, 1] (:func:`check_samples`).
     """
     path = Path(path)
     with _open(path) as src:
@@ -116,13 +118,32 @@ def load(path: str | Path, *, sr: int | None = 22050, start: float = 0.0, durati
         raise AudioError(f"{path}: no audio samples")
     check_complete(path, len(data), expected, native)
     y = downmix(data)
-    if not np.all(np.isfinite(y)):
-        raise AudioError(f"{path}: audio contains NaN or Inf samples")
+    check_samples(path, y)
     if sr is not None and sr != native:
         y = resample(y, native, sr)
     else:
         sr = native
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+#: Largest sample magnitude accepted (40 dB above full scale). Decoders return floats that may
+#: pass 1.0 a little (inter-sample peaks of a loud master); far beyond it the file is not audio
+#: in [-1, 1] -- typically a float file written without scaling (int16 values: up to 32767) --
+#: and the features it gives are meaningless or overflow.
+MAX_PEAK = 100.0
+
+
+def check_samples(path: str | Path, y: np.ndarray) -> None:
+    """Raise :class:`~genre_cli.errors.AudioError` when ``y`` has NaN/Inf samples or samples
+    beyond :data:`MAX_PEAK` in magnitude."""
+    if not np.all(np.isfinite(y)):
+        raise AudioError(f"{path}: audio contains NaN or Inf samples")
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > MAX_PEAK:
+        raise AudioError(
+            f"{path}: samples reach {peak:.3g}, far outside [-1, 1] (a float file written without scaling?); "
+            "scale it to [-1, 1] and try again"
+        )
 
 
 def stream(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
@@ -145,8 +166,7 @@ def stream(path: str | Path, sr: int, *, block_seconds: float = BLOCK_SECONDS) -
         total = 0
         for data in src.blocks(max(1, int(block_seconds * native))):
             y = downmix(data)
-            if not np.all(np.isfinite(y)):
-                raise AudioError(f"{path}: audio contains NaN or Inf samples")
+            check_samples(path, y)
             total += len(y)
             out = y if rs is None else rs.resample_chunk(y, last=False)
             if len(out):
@@ -185,6 +205,16 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return y
     return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def readable_formats() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What this machine decodes: ``(names, extensions)``, e.g. ``("wav", "flac", "ogg", "mp3",
+    "aiff", "au")`` and every extension of :data:`AUDIO_EXTENSIONS` without its dot; the ffmpeg
+    formats (m4a, aac, opus, wma) only when :func:`ffmpeg_available`."""
+    ffmpeg = ffmpeg_available()
+    names = ("wav", "flac", "ogg", "mp3", "aiff", "au") + (("m4a", "aac", "opus", "wma") if ffmpeg else ())
+    exts = sorted(e[1:] for e in AUDIO_EXTENSIONS if ffmpeg or e not in FFMPEG_EXTENSIONS)
+    return names, tuple(exts)
 
 
 def ffmpeg_available() -> bool:

@@ -133,6 +133,8 @@ def make_corpus(root: str | Path, *, long_seconds: float = LONG_SECONDS, unreada
     y[2000] = np.inf
     y[2001] = -np.inf
     sf.write(add("inf", "inf.wav", False, "float32 wav with +/-Inf samples"), y, 16000, subtype="FLOAT")
+    y = tone(3.0, 16000) * 32767.0  # int16 values written as floats: overflows log features
+    sf.write(add("unscaled", "unscaled.wav", False, "float32 wav holding int16-range values (peak 32767)"), y, 16000, subtype="FLOAT")
 
     markup = add("markup_path", "odd [/]bad take.wav", False, "random bytes under a path holding '[/]' (rich markup)")
     markup.parent.mkdir(parents=True, exist_ok=True)
@@ -178,13 +180,14 @@ REASONS = {
     "markup_path": r"not a recognised audio format",
     "nan": r"NaN or Inf",
     "inf": r"NaN or Inf",
+    "unscaled": r"far outside \[-1, 1\]",
     "self_symlink": r"symbolic link loop",
     "fifo": r"not a regular file \(a named pipe\)",
     "unreadable": r"cannot be read \(Permission denied",
 }
 #: Invalid cases whose header is fine: ``fetch`` (header probe only) indexes them as ok and
 #: ``segment`` / ``predict`` (which decode) skip them.
-HEADER_OK = frozenset({"truncated_mp3", "truncated_flac", "nan", "inf"})
+HEADER_OK = frozenset({"truncated_mp3", "truncated_flac", "nan", "inf", "unscaled"})
 
 
 def really_unreadable(path: Path) -> bool:

@@ -130,6 +130,30 @@ def upload_and_check(browser, site: Running, clip: Path, wait_result) -> None:
     check_upload(wait_result(browser), site, clip, top_k)
 
 
+def check_result_then_error(browser, tmp_path: Path, wait_result) -> None:
+    """A 179.6-s file: its length said as "3 min" (whole seconds carried into minutes) and the
+    focus on the answer; then a text file: the error shown, the previous result hidden, the
+    focus back on the button."""
+    long = tmp_path / "long.wav"
+    sf.write(long, synth("low", 179.6, 8000, np.random.default_rng(5)), 8000)
+    browser.find_element("id", "file").send_keys(str(long))
+    browser.find_element("id", "classify").click()
+    page = wait_result(browser)
+    assert " · 3 min analysed in " in page["meta"], page["meta"]
+    assert browser.execute_script("return document.activeElement.id") == "results-h"
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    browser.find_element("id", "file").send_keys(str(bad))
+    browser.find_element("id", "classify").click()
+    error = browser.find_element("id", "error")
+    deadline = time.monotonic() + 60
+    while not error.is_displayed() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "notes.txt: not decodable audio" in error.text and "(422)" in error.text, error.text
+    assert not browser.find_element("id", "results").is_displayed()  # not the previous file's answer
+    assert browser.execute_script("return document.activeElement.id") == "classify"
+
+
 def check_recording(page: dict) -> None:
     """A result for a 1.5-10 s recording from the page's microphone button."""
     assert "recording.wav" in page["meta"] and page["bars"] and page["genre"] == page["bars"][0][0]

@@ -380,6 +380,9 @@ def test_folder_with_its_labels_one_level_down_is_refused_with_the_path_to_use(t
     (tmp_path / "eval" / "low").mkdir(parents=True)
     for f in (tmp_path / "gtzan" / "genres" / "low").iterdir():
         (tmp_path / "eval" / "low" / f.name).write_bytes(f.read_bytes())
+    for sub in ("live", "studio"):  # sub-folders beside files in the label folder: still one label
+        (tmp_path / "eval" / "low" / sub).mkdir()
+        (tmp_path / "eval" / "low" / sub / "x.wav").write_bytes((tmp_path / "eval" / "low" / "low0.wav").read_bytes())
     single = get_dataset("folder")(source=str(tmp_path / "eval"), root=tmp_path / "root", options=opts())
-    assert single.labels == ["low"] and len(single) == 2
+    assert single.labels == ["low"] and len(single) == 4
     assert any("one label only ('low')" in w and "cannot be trained" in w for w in single.info["warnings"]), single.info["warnings"]

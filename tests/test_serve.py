@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import stat
 import threading
 import time
@@ -20,6 +21,7 @@ from serving import multipart, raw_request, read_response, start
 
 httpx = pytest.importorskip("httpx")
 
+from genre_cli import audio  # noqa: E402
 from genre_cli.serve import app as web  # noqa: E402
 from genre_cli.serve import upload  # noqa: E402
 from genre_cli.serve.config import ServeConfig  # noqa: E402
@@ -32,6 +34,13 @@ ADDED = ["model", "output", "truncated", "analysed_seconds", "file_seconds", "ma
 def wav_bytes(seconds: float, sr: int = 16000, kind: str = "high", seed: int = 0) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, synth(kind, seconds, sr, np.random.default_rng(seed)), sr, format="WAV")
+    return buf.getvalue()
+
+
+def loud_wav() -> bytes:
+    """A float WAV whose samples reach 1e17: finite, but overflowing any log-power feature."""
+    buf = io.BytesIO()
+    sf.write(buf, (np.sin(np.arange(32000) * 0.05) * 1e17).astype(np.float32), 16000, format="WAV", subtype="FLOAT")
     return buf.getvalue()
 
 
@@ -70,7 +79,10 @@ def test_models_health_and_the_page(server):
     card = m["models"][0]["card"]
     assert card["labels"] == ["high", "low", "noise"] and card["architecture"] == "cnn6" and card["output"] == "softmax"
     assert card["accuracy"][0]["split"] == "validation" and card["accuracy"][0]["level"] == "track"
+    formats, extensions = m["limits"].pop("formats"), m["limits"].pop("extensions")
     assert m["limits"] == {"max_upload_bytes": 2**20, "max_upload_mb": 1.0, "max_seconds": 30.0, "top_k": 2, "workers": 2, "queue": 4}
+    assert formats[:4] == ["wav", "flac", "ogg", "mp3"] and {"wav", "oga", "aif"} <= set(extensions)
+    assert ("m4a" in formats) == ("m4a" in extensions) == audio.ffmpeg_available()  # what this machine decodes
     h = httpx.get(server.url + "healthz").json()
     assert h["status"] == "ok" and h["models"] == ["model"] and h["running"] == 0 and h["capacity"] == 6
     page = httpx.get(server.url)
@@ -139,6 +151,8 @@ def test_errors_are_json_with_the_right_status(server):
         (post(server, wav_bytes(1.0), top_k="many"), 400, "bad_request", "top_k must be an integer >= 1"),
         (httpx.post(url, data={"model": "model"}, files={"other": ("a.wav", b"x")}), 400, "bad_request", "no 'file' field"),
         (httpx.post(url, content=b"raw bytes", headers={"content-type": "audio/wav"}), 415, "unsupported_media_type", "multipart"),
+        (httpx.post(url, content=b"x", headers={"content-type": "multipart/form-data"}), 400, "bad_request", "has no boundary"),
+        (post(server, loud_wav(), "loud.wav"), 422, "not_audio", "loud.wav: samples reach 1e+17, far outside [-1, 1]"),
         (httpx.get(url), 405, "method_not_allowed", ""),
         (httpx.get(server.url + "nothing/here"), 404, "not_found", ""),
     ]
@@ -329,6 +343,27 @@ def test_health_answers_while_the_pool_is_busy_and_a_full_server_says_503(tiny_m
     finally:
         gate.set()
         srv.stop()
+
+
+def test_idle_connections_do_not_lock_out_health_and_a_stalled_upload_does_not_hold_up_a_stop(tiny_model, tmp_path):
+    """Connections that never send a request count against uvicorn's cap, far above the pool's
+    (workers 1 + queue 1 here): /healthz is still answered in JSON. A stop waits for a stalled
+    upload at most ``SHUTDOWN_SECONDS``, not ``--upload-timeout`` (120 s)."""
+    srv = start([tiny_model], tmp_path, workers=1, queue=1, upload_timeout=120)
+    idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
+    try:
+        h = httpx.get(srv.url + "healthz", timeout=5)
+        assert h.status_code == 200 and h.json()["status"] == "ok"
+        body, ctype = multipart({}, "a.wav", wav_bytes(1.0))
+        stalled = raw_request(srv.port, post_head(ctype, len(body)), body[:100])
+        wait_for(lambda: srv.service.in_flight == 1)
+    finally:
+        for c in idle:
+            c.close()
+    srv.server.should_exit = True
+    srv.thread.join(timeout=web.SHUTDOWN_SECONDS + 25)
+    stalled.close()
+    assert not srv.thread.is_alive(), "the server was still waiting for the stalled upload"
 
 
 def test_concurrent_requests_all_answered_and_equal_to_one_at_a_time(server):

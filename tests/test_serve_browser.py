@@ -28,7 +28,17 @@ import pytest
 import soundfile as sf
 
 from conftest import synth
-from serving import CONTROLS, check_recording, keep, page_result, private_home, result_shown, upload_and_check, upload_clip
+from serving import (
+    CONTROLS,
+    check_recording,
+    check_result_then_error,
+    keep,
+    page_result,
+    private_home,
+    result_shown,
+    upload_and_check,
+    upload_clip,
+)
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install -e '.[test]')")
 httpx = pytest.importorskip("httpx")
@@ -146,6 +156,11 @@ def test_keyboard_reaches_every_control_in_order(browser, site):
     assert rec.get_attribute("aria-pressed") == "false"
     outline = browser.execute_script("var e=document.getElementById('classify'); e.focus(); return getComputedStyle(e).outlineStyle")
     assert outline != "none"  # a visible focus state
+
+
+def test_a_failed_upload_hides_the_previous_result_and_keeps_the_focus(browser, site, tmp_path):
+    open_page(browser, site)
+    check_result_then_error(browser, tmp_path, wait_result)
 
 
 def test_record_from_the_microphone(browser, site):

@@ -30,7 +30,17 @@ from pathlib import Path
 
 import pytest
 
-from serving import CONTROLS, check_recording, keep, page_result, private_home, result_shown, upload_and_check, upload_clip
+from serving import (
+    CONTROLS,
+    check_recording,
+    check_result_then_error,
+    keep,
+    page_result,
+    private_home,
+    result_shown,
+    upload_and_check,
+    upload_clip,
+)
 
 marionette = pytest.importorskip(
     "marionette_driver.marionette", reason="the Firefox test needs marionette-driver (pip install -e '.[test]')"
@@ -156,6 +166,11 @@ def test_upload_a_real_recording_and_read_the_chart(browser, site, tmp_path):
     open_page(browser, site)
     upload_and_check(browser, site, clip, wait_result)
     screenshot(browser, tmp_path / "serve-firefox.png")
+
+
+def test_a_failed_upload_hides_the_previous_result_and_keeps_the_focus(browser, site, tmp_path):
+    open_page(browser, site)
+    check_result_then_error(browser, tmp_path, wait_result)
 
 
 def test_record_from_the_microphone(browser, site):

@@ -355,13 +355,15 @@ def _rows_from_walk(base: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _check_one_label(rows: list[dict[str, Any]], base: Path, info: dict[str, Any]) -> None:
     """A walk that finds a single label: refuse when the labels are one level down (``SOURCE`` is a
-    wrapper such as GTZAN's ``genres/``), else warn that the index can evaluate, not train."""
+    wrapper such as GTZAN's ``genres/``: no file directly in the one folder, two sub-folders or
+    more), else warn that the index can evaluate, not train."""
     labels = {r["label_name"] for r in rows}
     if len(labels) != 1:
         return
     (label,) = labels
-    below = sorted({Path(r["path"]).parts[1] for r in rows if len(Path(r["path"]).parts) >= 3})
-    if len(below) >= 2:
+    parts = [Path(r["path"]).parts for r in rows]
+    below = sorted({p[1] for p in parts if len(p) >= 3})
+    if len(below) >= 2 and all(len(p) >= 3 for p in parts):  # no file directly in the one label folder
         shown = ", ".join(below[:6]) + (" ..." if len(below) > 6 else "")
         raise UsageError(
             f"{base}: every audio file is under one folder, {label!r}, which would make one label; the labels look one level "

@@ -148,8 +148,13 @@ class Service:
         return self.models[name]
 
     def limits(self) -> dict[str, Any]:
+        from genre_cli.audio import readable_formats
+
         c = self.config
+        names, extensions = readable_formats()
         return {
+            "formats": list(names),
+            "extensions": list(extensions),
             "max_upload_bytes": c.max_upload_bytes,
             "max_upload_mb": c.max_upload_mb,
             "max_seconds": c.max_seconds,
@@ -379,7 +384,17 @@ def listen(host: str, port: int) -> tuple[socket.socket, str]:
 
 
 def uvicorn_server(app, config: ServeConfig, *, log_level: str = "info"):
-    """The uvicorn server for ``app`` (bounded connections; short keep-alive)."""
+    """The uvicorn server for ``app``: short keep-alive, a generous cap on open connections, and
+    a bounded wait for requests in flight when stopped.
+
+    The requests themselves are bounded by the service (``--workers`` + ``--queue``, beyond:
+    503 in JSON). uvicorn's own cap counts open connections, idle ones included (it does not time
+    out a connection that never sends a request), and beyond it answers every request, ``/healthz``
+    included, with a plain-text 503: so it is set far above what the pool admits,
+    :data:`MAX_CONNECTIONS`, as a guard against running out of file descriptors, not as the
+    load limit. On Ctrl-C or SIGTERM, requests in flight get :data:`SHUTDOWN_SECONDS` to finish
+    (a stalled upload would otherwise hold the server up to ``--upload-timeout``).
+    """
     import uvicorn
 
     return uvicorn.Server(
@@ -387,10 +402,17 @@ def uvicorn_server(app, config: ServeConfig, *, log_level: str = "info"):
             app,
             log_level=log_level,
             timeout_keep_alive=5,
-            limit_concurrency=4 * config.capacity + 16,  # beyond: uvicorn's own 503
+            limit_concurrency=max(MAX_CONNECTIONS, 4 * config.capacity + 16),
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             server_header=False,
         )
     )
+
+
+#: uvicorn's cap on open connections (see :func:`uvicorn_server`).
+MAX_CONNECTIONS = 1024
+#: Seconds requests in flight get to finish when the server is stopped.
+SHUTDOWN_SECONDS = 5
 
 
 def run(service: Service, sock: socket.socket, *, log_level: str = "info") -> None:

@@ -70,12 +70,15 @@ def check_length(headers, limit: int) -> None:
 
 
 def boundary_of(content_type: str | None) -> bytes:
-    """The multipart boundary of a ``Content-Type`` header (415 unless multipart/form-data)."""
+    """The multipart boundary of a ``Content-Type`` header (415 unless multipart/form-data, 400
+    without a boundary)."""
     from python_multipart.multipart import parse_options_header
 
     kind, params = parse_options_header(content_type or "")
-    if kind != b"multipart/form-data" or not params.get(b"boundary"):
+    if kind != b"multipart/form-data":
         raise UploadError(415, "unsupported_media_type", "send the audio as multipart/form-data with a 'file' field")
+    if not params.get(b"boundary"):
+        raise UploadError(400, "bad_request", "malformed multipart/form-data: the Content-Type header has no boundary")
     return params[b"boundary"]
 
 

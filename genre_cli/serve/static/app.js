@@ -1,8 +1,8 @@
 // genre serve: the page's behaviour. Plain JavaScript, no libraries, no build step.
 //
 // Upload: the chosen file goes to POST /api/predict as multipart/form-data.
-// Record: MediaRecorder records the microphone (WebM/Opus in Chromium, Ogg/Opus in Firefox),
-// which the server's decoder (libsndfile) cannot read; so the recording is decoded here with
+// Record: MediaRecorder records the microphone (WebM/Opus in Chromium, Ogg/Opus in Firefox);
+// the server's decoder cannot read WebM, so the recording is decoded here with
 // AudioContext.decodeAudioData, mixed down and resampled to 22.05 kHz mono with an
 // OfflineAudioContext, and sent as a 16-bit PCM WAV file.
 "use strict";
@@ -33,9 +33,10 @@
 
   function seconds(s) {
     if (s === null || s === undefined) return "?";
-    const m = Math.floor(s / 60);
-    const r = Math.round(s - 60 * m);
-    if (!m) return `${s.toFixed(1)} s`;
+    if (s < 59.95) return `${s.toFixed(1)} s`;
+    const t = Math.round(s); // whole seconds first, so 179.6 s is "3 min", never "2 min 60 s"
+    const m = Math.floor(t / 60);
+    const r = t - 60 * m;
     return r ? `${m} min ${r} s` : `${m} min`;
   }
 
@@ -101,9 +102,11 @@
         sel.appendChild(opt);
       }
       $("topk").value = Math.min(body.limits.top_k, currentModel().card.labels.length);
-      const mb = body.limits.max_upload_mb;
+      const lim = body.limits;
+      const names = lim.formats.slice(0, -1).join(", ") + " or " + lim.formats[lim.formats.length - 1];
+      $("file").accept = ["audio/*", ...lim.extensions.map((e) => "." + e)].join(",");
       $("file-hint").textContent =
-        `wav, flac, ogg or mp3; up to ${mb} MB. Files longer than ${seconds(body.limits.max_seconds)} are classified on their beginning.`;
+        `${names}; up to ${lim.max_upload_mb} MB. Files longer than ${seconds(lim.max_seconds)} are classified on their beginning.`;
       modelChanged();
       document.body.dataset.ready = "true";
     } catch (err) {
@@ -168,10 +171,12 @@
 
   // ------------------------------------------------------------------ sending
 
-  function send(blob, name) {
+  function send(blob, name, origin = "classify") {
     const limits = state.limits;
+    hideResult(); // a failed request must not leave the previous file's result on screen
     if (limits && blob.size > limits.max_upload_bytes) {
-      showError(`${name} is ${(blob.size / 2 ** 20).toFixed(1)} MB; the server accepts up to ${limits.max_upload_mb} MB.`);
+      const n = (x) => x.toLocaleString("en");
+      showError(`${name} is over the server's ${limits.max_upload_mb} MB limit (${n(blob.size)} bytes; at most ${n(limits.max_upload_bytes)}).`);
       return;
     }
     const m = currentModel();
@@ -194,20 +199,33 @@
       const body = xhr.response || {};
       if (xhr.status === 200) {
         render(body, m);
+        $("results-h").focus(); // the button that had focus was disabled while busy: go to the answer
       } else {
         status("");
         showError(body.message ? `${body.message} (${xhr.status})` : `The server answered ${xhr.status}.`);
+        refocus(origin);
       }
     };
     xhr.onerror = () => {
       setBusy(false);
       status("");
       showError("The upload failed: the server could not be reached or closed the connection.");
+      refocus(origin);
     };
     xhr.send(form);
   }
 
+  // Focus back on the control that sent the request when disabling it lost the focus.
+  function refocus(origin) {
+    if (!document.activeElement || document.activeElement === document.body) $(origin).focus();
+  }
+
   // ------------------------------------------------------------------ results
+
+  function hideResult() {
+    state.last = null;
+    $("results").hidden = true;
+  }
 
   function render(r, model) {
     state.last = r;
@@ -401,7 +419,7 @@
     status("Converting the recording…");
     try {
       const wav = await toWav(blob);
-      send(wav, "recording.wav");
+      send(wav, "recording.wav", "record");
     } catch (err) {
       status("");
       showError(`The recording could not be decoded in this browser (${err.message || err.name}).`);
