@@ -11,6 +11,7 @@ to stderr, so the output pipes well.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -194,6 +195,9 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     _STATE["debug"] = debug
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is written as its own bytes, never a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _report_stage(result) -> None:
