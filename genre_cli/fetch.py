@@ -56,6 +56,26 @@ def _listing_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def labels_fingerprint(table: str | Path) -> str:
+    """sha256 of the labels table's bytes (a table that cannot be read gets a fingerprint of its
+    path only: fetch then fails on it with the reason)."""
+    try:
+        return hashlib.sha256(Path(table).read_bytes()).hexdigest()
+    except OSError:
+        return hashlib.sha256(f"unreadable\0{table}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _upstream(dataset: str, source: str | None, options: FetchOptions) -> dict[str, tuple[str, str]]:
+    """What an index is made from: the source (listing, URL or package data) and, with
+    ``--labels``, the table's content, so editing a label or deleting a row reruns fetch."""
+    if source is None and options.labels_csv is not None and dataset == "folder":
+        source = str(Path(options.labels_csv).parent)  # the folder dataset's own default
+    upstream = {"source": (source_fingerprint(source, dataset), source or dataset)}
+    if options.labels_csv is not None:
+        upstream["labels"] = (labels_fingerprint(options.labels_csv), str(options.labels_csv))
+    return upstream
+
+
 def _params(dataset: str, source: str | None, options: FetchOptions) -> dict[str, Any]:
     opts = dataclasses.asdict(options)
     for volatile in ("jobs", "progress", "offline"):
@@ -102,7 +122,7 @@ def run(
     options = options or FetchOptions()
     fn = get_dataset(dataset)  # unknown name → UsageError with the valid names
     params = _params(dataset, source, options)
-    upstream = {"source": (source_fingerprint(source, dataset), source or dataset)}
+    upstream = _upstream(dataset, source, options)
 
     name = display_name(dataset, source, options)
 

@@ -102,3 +102,47 @@ def test_summary_says_how_folds_were_assigned(tmp_path):
     r = runner.invoke(app, ["fetch", "folder", "--from", str(src), "-o", str(tmp_path / "b.h5")])
     assert r.exit_code == 0, r.stderr
     assert "folds:" not in r.stderr
+
+
+def _tiny_table_dataset(base):
+    """``base/music``: a write_folder dataset (3 labels x 4 tracks); ``base/t.csv``: its labels table (path, style, split, performer)."""
+    import numpy as np
+
+    from conftest import write_folder, write_labels_table
+
+    src = write_folder(base / "music", per_label=4, seconds=0.3, sr=8000, rng=np.random.default_rng(0))
+    table = write_labels_table(src, splits=("train", "train", "validation", "test")).rename(base / "t.csv")
+    return src, table  # the table outside --from, so only its own fingerprint can see it change
+
+
+def _fetch_table(src, table, work, *extra):
+    args = ["fetch", "folder", "--from", str(src), "--labels", str(table), "--label-column", "style", "--workdir", str(work), *extra]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+def _index_labels(path) -> dict[str, str]:
+    with h5py.File(path) as f:
+        names = json.loads(f.attrs["labels"])
+        return dict(zip(f["tracks/path"].asstr()[()], (names[i] for i in f["tracks/label"][()])))
+
+
+def test_an_edited_labels_table_reruns_fetch_an_untouched_one_is_skipped(tmp_path):
+    src, table = _tiny_table_dataset(tmp_path)
+    work = tmp_path / "work"
+    first = _fetch_table(src, table, work)
+    assert "up to date" not in first.stderr
+    again = _fetch_table(src, table, work)
+    assert "up to date, skipped" in again.stderr and again.stdout == first.stdout
+    text = table.read_text()
+    table.write_text(text.replace("low/low0.wav,low,", "low/low0.wav,high,"))  # relabel one track
+    edited = _fetch_table(src, table, work)
+    assert "up to date" not in edited.stderr and edited.stdout != first.stdout
+    assert _index_labels(edited.stdout.strip())["low/low0.wav"] == "high"
+    assert _index_labels(first.stdout.strip())["low/low0.wav"] == "low"  # the old index is kept beside it
+    table.write_text("".join(line for line in table.read_text().splitlines(True) if "noise3" not in line))  # delete a row
+    shorter = _fetch_table(src, table, work)
+    assert "up to date" not in shorter.stderr
+    assert "noise/noise3.wav" not in _index_labels(shorter.stdout.strip()) and len(_index_labels(shorter.stdout.strip())) == 11
+    assert "up to date, skipped" in _fetch_table(src, table, work).stderr
