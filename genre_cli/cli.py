@@ -281,17 +281,14 @@ def fetch(
     if legacy_split is not None:  # `--split` meant the split mode before `genre run` needed it for the scored split
         _notice("in `genre fetch`, --split is now --split-mode (--split names the split a model is scored on)")
         values["split"] = legacy_split
+    fetch_options = FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty())
     result = fetch_stage.run(
-        dataset,
-        source=source,
-        root=root,
-        options=FetchOptions.from_cli(values, jobs=jobs, progress=sys.stderr.isatty()),
-        out=out,
-        workdir=workdir,
-        force=force,
-        dry_run=dry_run,
+        dataset, source=source, root=root, options=fetch_options, out=out, workdir=workdir, force=force, dry_run=dry_run
     )
     _report_stage(result)
+    note = fetch_stage.unused_seed_note(dataset, source, fetch_options)
+    if note:
+        _notice(note)
     if result.ran:
         _print_fetch_summary(result.summary)
     typer.echo(str(result.path))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from genre_cli.datasets import FetchOptions, TrackIndex, get_dataset
+from genre_cli.datasets import RUN_OPTIONS, FetchOptions, TrackIndex, check_options, get_dataset, random_split, seed_used
 from genre_cli.errors import InputError
 from genre_cli.formats import index as index_format
 from genre_cli.stage import StageResult, execute
@@ -76,10 +76,25 @@ def _upstream(dataset: str, source: str | None, options: FetchOptions) -> dict[s
     return upstream
 
 
+#: What the parameters of an index hold in place of an option that cannot change it.
+NOT_USED = {
+    "seed": "not used: the split is fixed and there are no folds",
+    "val_fraction": "not used: the split is fixed",
+    "test_fraction": "not used: the split is fixed",
+}
+
+
 def _params(dataset: str, source: str | None, options: FetchOptions) -> dict[str, Any]:
+    """The fingerprinted parameters: the options that change the index (the seed and the split
+    fractions only when the split is drawn at random or folds are assigned; otherwise they
+    are recorded as not used, so ``genre run --seed N`` does not re-index a fixed split)."""
     opts = dataclasses.asdict(options)
-    for volatile in ("jobs", "progress", "offline"):
+    for volatile in RUN_OPTIONS:
         opts.pop(volatile)
+    if not random_split(dataset, source, options):
+        opts.update(val_fraction=NOT_USED["val_fraction"], test_fraction=NOT_USED["test_fraction"])
+    if not seed_used(dataset, source, options):
+        opts["seed"] = NOT_USED["seed"]
     if opts["labels_csv"] is not None:
         opts["labels_csv"] = str(Path(opts["labels_csv"]).resolve())
     src = source
@@ -121,6 +136,7 @@ def run(
     """
     options = options or FetchOptions()
     fn = get_dataset(dataset)  # unknown name → UsageError with the valid names
+    check_options(dataset, options)  # an option the dataset does not take is refused, never ignored
     params = _params(dataset, source, options)
     upstream = _upstream(dataset, source, options)
 
@@ -136,7 +152,7 @@ def run(
         folds = {int(k): int((fold == k).sum()) for k in np.unique(fold[fold >= 0])}
         return summary | {
             "folds": folds,
-            "fold_groups": options.group_by if folds else None,
+            "fold_groups": (options.group_by or index.info.get("group_by")) if folds else None,
             "skipped_files": int(index.info.get("skipped_files", 0)),
             "warnings": list(index.info.get("warnings", [])) + missing_class_warnings(summary["counts"]),
         }
@@ -152,6 +168,16 @@ def run(
         slug="index",
         force=force,
         dry_run=dry_run,
+    )
+
+
+def unused_seed_note(dataset: str, source: str | None, options: FetchOptions) -> str | None:
+    """A line saying that ``options.seed`` (when not the default) does not change this index."""
+    if options.seed == FetchOptions().seed or seed_used(dataset, source, options):
+        return None
+    return (
+        f"--seed {options.seed} does not change this index: the {dataset} split is fixed and there are no folds "
+        "(the seed draws --split-mode random splits and --folds)"
     )
 
 

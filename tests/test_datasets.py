@@ -386,3 +386,93 @@ def test_folder_with_its_labels_one_level_down_is_refused_with_the_path_to_use(t
     single = get_dataset("folder")(source=str(tmp_path / "eval"), root=tmp_path / "root", options=opts())
     assert single.labels == ["low"] and len(single) == 4
     assert any("one label only ('low')" in w and "cannot be trained" in w for w in single.info["warnings"]), single.info["warnings"]
+
+
+# -- which options change an index ----------------------------------------------------------------
+
+
+def _fp(dataset: str, tmp_path: Path, source: str | None = None, **kw) -> str:
+    from genre_cli import fetch
+
+    return fetch.run(dataset, source=source, options=opts(**kw), workdir=tmp_path / "work", dry_run=True).fingerprint
+
+
+def test_the_seed_changes_the_index_fingerprint_only_when_the_split_or_folds_use_it(tmp_path: Path):
+    from conftest import write_folder, write_labels_table
+
+    base = write_folder(tmp_path / "music", per_label=4, seconds=0.2, sr=8000, rng=np.random.default_rng(0))
+    with_split = write_labels_table(base, splits=("train", "train", "validation", "test")).rename(tmp_path / "t.csv")
+    no_split = tmp_path / "nosplit.csv"
+    no_split.write_text("".join(",".join(line.split(",")[:2] + line.split(",")[3:]) for line in with_split.read_text().splitlines(True)))
+    gtzan_tree(tmp_path / "gtzan" / "genres", ext="wav")
+    table = {"labels_csv": with_split, "label_column": "style"}
+    fixed = [  # (dataset, source, options): the split does not depend on the seed
+        ("demo", None, {}),
+        ("gtzan", str(tmp_path / "gtzan"), {}),
+        ("gtzan", str(tmp_path / "gtzan"), {"split": "official"}),
+        ("folder", str(base), table),
+        ("folder", str(base), table | {"group_by": "performer"}),
+    ]
+    for dataset, source, kw in fixed:
+        assert _fp(dataset, tmp_path, source, seed=0, **kw) == _fp(dataset, tmp_path, source, seed=1, **kw), (dataset, kw)
+    drawn = fixed + [  # ... and with a random split or folds it does
+        ("folder", str(base), {}),
+        ("folder", str(base), {"labels_csv": no_split, "label_column": "style"}),
+    ]
+    for dataset, source, kw in drawn:
+        for extra in ({"split": "random"}, {"folds": 2}):
+            if "split" in kw and "split" in extra:
+                continue
+            args = kw | extra
+            assert _fp(dataset, tmp_path, source, seed=0, **args) != _fp(dataset, tmp_path, source, seed=1, **args), (dataset, args)
+    for dataset, source, kw in drawn[-2:]:  # a plain folder or a table without a split column: a random split
+        assert _fp(dataset, tmp_path, source, seed=0, **kw) != _fp(dataset, tmp_path, source, seed=1, **kw), kw
+    # The indexes the fixed cases would build are the same for both seeds, array for array.
+    a = get_dataset("folder")(source=str(base), root=tmp_path, options=opts(seed=0, **table))
+    b = get_dataset("folder")(source=str(base), root=tmp_path, options=opts(seed=5, **table))
+    assert all(np.array_equal(a.tracks[k], b.tracks[k]) for k in a.tracks) and "seed" not in a.info
+
+
+def test_genre_run_with_another_seed_keeps_the_fixed_index(tmp_path: Path):
+    from genre_cli import pipeline
+
+    def fetch_path(seed: int, **fetch_kw) -> Path:
+        cfg = pipeline.PipelineConfig(fetch=opts(seed=seed, **fetch_kw), workdir=tmp_path / "work")
+        return pipeline.run(cfg, dry_run=True, show_progress=False)[0].path
+
+    assert fetch_path(0) == fetch_path(1)
+    assert fetch_path(0, split="random") != fetch_path(1, split="random")
+
+
+def test_demo_random_split_and_folds_are_grouped_by_drummer(tmp_path: Path):
+    demo = get_dataset("demo")
+    own = demo(source=None, root=tmp_path, options=opts())
+    assert set(own.tracks["fold"]) == {-1} and own.info["split_method"].startswith("the demo's own")
+    index = demo(source=None, root=tmp_path, options=opts(split="random", folds=3, seed=1))
+    t = index.tracks
+    assert index.labels == own.labels and list(t["track_id"]) == list(own.tracks["track_id"])
+    assert list(t["split"]) != list(own.tracks["split"]) and set(t["split"]) == {"train", "validation", "test"}
+    assert "grouped by 'drummer'" in index.info["split_method"] and index.info["seed"] == 1
+    assert set(t["fold"]) == {0, 1, 2}
+    for drummer in set(t["group"]):  # no drummer on two sides, nor in two folds
+        mine = t["group"] == drummer
+        assert len(set(t["split"][mine])) == 1 and len(set(t["fold"][mine])) == 1, drummer
+    with pytest.raises(UsageError, match="drummer"):
+        demo(source=None, root=tmp_path, options=opts(group_by="artist"))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "kw", "flags"),
+    [
+        ("demo", {"labels_csv": Path("t.csv"), "label_column": "style"}, "--labels, --label-column"),
+        ("demo", {"checksum": "md5:" + "0" * 32}, "--checksum"),
+        ("gtzan", {"group_by": "artist"}, "--group-by"),
+        ("gtzan", {"split_column": "part"}, "--split-column"),
+        ("folder", {"checksum": "md5:" + "0" * 32}, "--checksum"),
+    ],
+)
+def test_an_option_a_dataset_does_not_take_is_refused(tmp_path: Path, dataset: str, kw: dict, flags: str):
+    from genre_cli import fetch
+
+    with pytest.raises(UsageError, match=f"does not take {flags}"):
+        fetch.run(dataset, source=str(tmp_path), options=opts(**kw), workdir=tmp_path / "work", dry_run=True)

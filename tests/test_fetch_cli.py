@@ -146,3 +146,34 @@ def test_an_edited_labels_table_reruns_fetch_an_untouched_one_is_skipped(tmp_pat
     assert "up to date" not in shorter.stderr
     assert "noise/noise3.wav" not in _index_labels(shorter.stdout.strip()) and len(_index_labels(shorter.stdout.strip())) == 11
     assert "up to date, skipped" in _fetch_table(src, table, work).stderr
+
+
+def test_a_split_column_named_but_absent_is_refused_the_default_one_absent_is_said(tmp_path):
+    src, table = _tiny_table_dataset(tmp_path)
+    base = ["fetch", "folder", "--from", str(src), "--labels", str(table), "--label-column", "style"]
+    r = runner.invoke(app, [*base, "--split-column", "nosuch", "-o", str(tmp_path / "a.h5")])
+    assert r.exit_code == 2 and "nosuch" in r.stderr and "path, style, split, performer" in r.stderr
+    assert not (tmp_path / "a.h5").exists()
+    r = runner.invoke(app, [*base, "--split-column", "split", "-o", str(tmp_path / "b.h5")])  # named and there: official
+    assert r.exit_code == 0 and "split at random" not in r.stderr
+    no_split = tmp_path / "nosplit.csv"
+    no_split.write_text("".join(",".join(line.split(",")[:2] + line.split(",")[3:]) for line in table.read_text().splitlines(True)))
+    r = runner.invoke(app, [*base[:5], str(no_split), *base[6:], "--seed", "4", "-o", str(tmp_path / "c.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "nosplit.csv has no 'split' column: the tracks are split at random (stratified by label, seed 4)" in r.stderr.replace("\n", " ")
+    r = runner.invoke(app, ["fetch", "folder", "--from", str(src), "--split-column", "part", "-o", str(tmp_path / "d.h5")])
+    assert r.exit_code == 2 and "--labels" in r.stderr
+
+
+def test_demo_takes_folds_and_a_random_split_and_refuses_what_it_does_not_take(tmp_path):
+    r = runner.invoke(app, ["fetch", "demo", "--folds", "3", "--split-mode", "random", "-o", str(tmp_path / "d2.h5")])
+    assert r.exit_code == 0, r.stderr
+    assert "folds: 3 (stratified by label, no drummer in two folds)" in r.stderr
+    with h5py.File(tmp_path / "d2.h5") as f:
+        assert sorted(set(f["tracks/fold"][()])) == [0, 1, 2]
+        assert "grouped by 'drummer'" in json.loads(f.attrs["provenance"])["split_method"]
+    r = runner.invoke(app, ["fetch", "demo", "--labels", "t.csv", "--label-column", "x", "-o", str(tmp_path / "d3.h5")])
+    assert r.exit_code == 2 and "the demo dataset does not take --labels, --label-column" in r.stderr
+    assert not (tmp_path / "d3.h5").exists()
+    r = runner.invoke(app, ["fetch", "demo", "--seed", "3", "-o", str(tmp_path / "d4.h5")])
+    assert r.exit_code == 0 and "--seed 3 does not change this index" in r.stderr.replace("\n", " ")

@@ -3,6 +3,14 @@
 A dataset module registers itself with ``@DATASETS.register("name", description=...)`` on a
 function ``fn(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex``. The ``fetch``
 stage (:mod:`genre_cli.fetch`) calls it and writes the index artifact.
+
+Two more registration keywords say how a dataset uses :class:`FetchOptions` (so that no option
+is silently ignored and the index's fingerprint holds only what changes it):
+
+* ``options`` -- the names of the options it takes besides :data:`RUN_OPTIONS`; any other option
+  set to a non-default value is refused (:func:`check_options`);
+* ``random_split`` -- ``fn(source, options) -> bool``: whether its split is drawn at random, so
+  that the seed and the fractions change it (:func:`seed_used`; default: True).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ TRACK_COLUMNS: dict[str, str] = {
     "sr": "int",  # native sample rate (Hz)
     "channels": "int",
     "checksum": "str",  # e.g. "md5:..." or ""
-    "status": "str",  # "ok" | "corrupt" | "excluded"
+    "status": "str",  # "ok" | "corrupt" | "missing" | "excluded"
     "reason": "str",  # why not ok; "" when ok
 }
 
@@ -182,6 +190,42 @@ class TrackIndex:
             dtype = {"str": object, "int": np.int64, "float": np.float64}[kind]
             cols[name] = np.array(values, dtype=dtype) if rows else np.zeros(0, dtype=dtype)
         return cls(root=Path(root), labels=list(labels), tracks=cols, info=dict(info or {}))
+
+
+#: Options about how fetch runs, not about the index: every dataset takes them.
+RUN_OPTIONS = ("jobs", "progress", "offline")
+
+
+def check_options(name: str, options: FetchOptions) -> None:
+    """Refuse (:class:`UsageError`) the options that dataset ``name`` does not take (its
+    ``options`` registration keyword) when they are set to anything but their default."""
+    _load_all()
+    takes = DATASETS.meta(name).get("options")
+    if takes is None:
+        return
+    default = FetchOptions()
+    spelled = {o.name: o.flag or o.name for o in FetchOptions.options()}
+    given = [o.name for o in FetchOptions.options() if getattr(options, o.name) != getattr(default, o.name)]
+    refused = [n for n in given if n not in takes and n not in RUN_OPTIONS]
+    if refused:
+        accepted = ", ".join(spelled[n] for n in spelled if n in takes and spelled[n].startswith("--"))
+        raise UsageError(
+            f"the {name} dataset does not take {', '.join(spelled[n] for n in refused)}",
+            hint=f"its options: {accepted}" if accepted else None,
+        )
+
+
+def random_split(name: str, source: str | None, options: FetchOptions) -> bool:
+    """Whether the split dataset ``name`` makes with ``options`` is drawn at random (seed and
+    fractions matter), rather than fixed by the dataset or a table."""
+    _load_all()
+    fn = DATASETS.meta(name).get("random_split")
+    return True if fn is None else bool(fn(source, options))
+
+
+def seed_used(name: str, source: str | None, options: FetchOptions) -> bool:
+    """Whether ``options.seed`` changes the index: a random split, or folds."""
+    return options.folds >= 2 or random_split(name, source, options)
 
 
 def _load_all() -> None:

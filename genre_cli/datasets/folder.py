@@ -18,7 +18,9 @@ Splits
 
 * ``"default"`` — the table's split column when there is one (the *official* split), else
   a seeded split stratified by label: by track, or by group when ``group_by`` is set
-  (no group on two sides).
+  (no group on two sides), with a warning that says so. A split column named with
+  ``--split-column`` (not the default ``split``) must be in the table: a typo is an
+  :class:`~genre_cli.errors.InputError` listing the table's columns, never a random split.
 * ``"official"`` — the table's split column; an error when there is none.
 * ``"random"`` — always the seeded stratified split (group-aware with ``group_by``), even
   when the table has a split column. ``--split-mode random --group-by drummer`` gives a
@@ -259,13 +261,37 @@ def apply_folds(rows: list[dict[str, Any]], options: FetchOptions, *, use_groups
         rows[i]["fold"] = int(f)
 
 
+#: The split column a labels table is read for when --split-column is not given (absent: a random split).
+DEFAULT_SPLIT_COLUMN = FetchOptions().split_column
+#: The label column read when --label-column is not given.
+DEFAULT_LABEL_COLUMN = FetchOptions().label_column
+
+
 # -- the dataset ---------------------------------------------------------------------------------
+
+
+def _random_split(source: str | None, options: FetchOptions) -> bool:
+    """A folder's split is drawn at random unless a table's split column gives it."""
+    if options.split == "random" or options.labels_csv is None:
+        return True
+    return options.split_column not in _table_columns(Path(options.labels_csv))
+
+
+def _table_columns(table: Path) -> list[str]:
+    """The header of a labels table ([] when it cannot be read: reading it for real says why)."""
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            return [c.strip() for c in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 @DATASETS.register(
     "folder",
     description="A local folder: one sub-folder per label, or a CSV table (path, label, [split], [group]).",
     source="DIR (required): the folder holding the audio",
+    options=("labels_csv", "label_column", "split_column", "group_by", "folds", "split", "seed", "val_fraction", "test_fraction"),
+    random_split=_random_split,
 )
 def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex:
     """Index a local collection (see the module docstring). ``root`` is not used: indexed in place."""
@@ -281,12 +307,20 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
         raise InputError(f"{base}: not a directory" if base.exists() else f"{base}: no such directory")
     base = base.resolve()
 
-    info: dict[str, Any] = {"dataset": "folder", "source": str(base), "seed": int(options.seed), "warnings": []}
+    info: dict[str, Any] = {"dataset": "folder", "source": str(base), "warnings": []}
     if options.labels_csv is not None:
         rows, has_split = _rows_from_table(base, Path(options.labels_csv), options, info)
     else:
         if options.group_by:
             raise UsageError(f"group_by (--group-by) {options.group_by!r} needs a table (labels_csv, --labels) with that column")
+        for name, flag, default in (
+            ("label_column", "--label-column", DEFAULT_LABEL_COLUMN),
+            ("split_column", "--split-column", DEFAULT_SPLIT_COLUMN),
+        ):
+            if getattr(options, name) != default:
+                raise UsageError(
+                    f"{name} ({flag}) {getattr(options, name)!r} names a column of a labels table: give the table with --labels"
+                )
         if mode == "official":
             raise UsageError(
                 "split mode 'official' (--split-mode official) needs a table (labels_csv, --labels) with a split column; "
@@ -329,6 +363,8 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
     apply_folds(rows, options, use_groups=use_groups)
     if options.folds >= 2:
         info["folds"] = int(options.folds)
+    if "random" in info["split_method"] or options.folds >= 2:
+        info["seed"] = int(options.seed)
     return finish_index(rows, root=base, info=info)
 
 
@@ -403,11 +439,20 @@ def _rows_from_table(base: Path, table: Path, options: FetchOptions, info: dict[
             records = [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in rec.items()} for rec in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{table}: cannot read the labels table ({exc})") from None
-    need = ["path", options.label_column] + ([options.group_by] if options.group_by else [])
+    named_split = options.split_column != DEFAULT_SPLIT_COLUMN  # a column the user named must be there
+    need = (
+        ["path", options.label_column] + ([options.group_by] if options.group_by else []) + ([options.split_column] if named_split else [])
+    )
     missing = [c for c in need if c not in columns]
     if missing:
         raise InputError(f"{table}: missing column(s) {', '.join(missing)}; columns are: {', '.join(columns)}")
     has_split = options.split_column in columns
+    if not has_split and options.split == "default":
+        info["warnings"].append(
+            f"{table.name} has no {options.split_column!r} column: the tracks are split at random (stratified by label"
+            + (f", grouped by {options.group_by!r}" if options.group_by else "")
+            + f", seed {options.seed}); name the table's split column with --split-column"
+        )
     info.update(labels_from=f"{table} column {options.label_column!r}", labels_csv=str(table), skipped_files=0)
     if options.group_by:
         info["group_by"] = options.group_by

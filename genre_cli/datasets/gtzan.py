@@ -139,11 +139,15 @@ def is_gtzan(ids: list[str]) -> bool:
     checksum=ARCHIVE_MD5,
     license=LICENSE,
     citation=CITATION,
+    options=("split", "folds", "seed", "val_fraction", "test_fraction", "checksum"),
+    random_split=lambda source, options: options.split == "random",
 )
 def gtzan(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex:
     """Fetch (when needed), extract and index GTZAN (see the module docstring)."""
     mode = options.split
-    info: dict[str, Any] = {"dataset": "gtzan", "seed": int(options.seed), "warnings": [], "license": LICENSE, "citation": CITATION}
+    info: dict[str, Any] = {"dataset": "gtzan", "warnings": [], "license": LICENSE, "citation": CITATION}
+    if mode == "random" or options.folds >= 2:
+        info["seed"] = int(options.seed)
     folder = _materialize(source, Path(root).expanduser(), options, info)
     genre_root = _find_genre_root(folder)
     info["audio_root"] = str(genre_root)
