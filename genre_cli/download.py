@@ -177,7 +177,7 @@ def download(
         earlier = "".join(f"{n}; " for n in notes)
         raise DownloadError(
             f"{earlier}{dest.name} is not in {dest.parent} and downloading is disabled (offline mode); "
-            f"it would have been fetched from: {tried}. Download it yourself and pass the file as SOURCE, "
+            f"it would have been fetched from: {tried}. Download it yourself and pass the file with --from FILE, "
             "or run again without --offline."
         )
     if not urls:
@@ -216,8 +216,8 @@ def download(
 
 def _advice(notes: list[str]) -> str:
     if any("checksum" in n for n in notes):
-        return "A checksum mismatch means a mirror serves a different or damaged file; try another source or pass a local copy as SOURCE."
-    return "Check the network connection (or proxy settings), or download the file yourself and pass its path as SOURCE."
+        return "A checksum mismatch means a mirror serves a different or damaged file; try another source, or a local copy: --from FILE."
+    return "Check the network connection (or proxy settings), or download the file yourself and pass it with --from FILE."
 
 
 def _try_url(

@@ -225,6 +225,6 @@ def summarize(tracks: dict[str, np.ndarray], labels: list[str]) -> dict[str, Any
         counts.setdefault(name, {}).setdefault(split or "-", 0)
         counts[name][split or "-"] += 1
     bad = {}
-    for status in set(tracks["status"]) - {"ok"}:
+    for status in sorted(set(tracks["status"]) - {"ok"}):
         bad[status] = int(np.sum(tracks["status"] == status))
     return {"counts": counts, "n_tracks": int(ok.sum()), "n_bad": bad}

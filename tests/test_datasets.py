@@ -335,7 +335,8 @@ def test_folder_table_split_names_and_errors(tmp_path: Path):
         source=str(base), root=tmp_path, options=opts(labels_csv=table, label_column="genre", split_column="part")
     )
     missing = rows(index)["rock/missing"]
-    assert missing["status"] == "corrupt" and "no such file" in missing["reason"] and missing["split"] == "train"
+    assert missing["status"] == "missing" and "no such file" in missing["reason"] and missing["split"] == "train"
+    assert index.info["n_missing"] == 1 and index.info["n_corrupt"] == 0
     with open(table, "a", newline="") as f:
         csv.writer(f).writerow(["rock/rock_99.wav", "rock", "holdout", "x"])
     with pytest.raises(InputError, match="holdout"):

@@ -177,3 +177,19 @@ def test_demo_takes_folds_and_a_random_split_and_refuses_what_it_does_not_take(t
     assert not (tmp_path / "d3.h5").exists()
     r = runner.invoke(app, ["fetch", "demo", "--seed", "3", "-o", str(tmp_path / "d4.h5")])
     assert r.exit_code == 0 and "--seed 3 does not change this index" in r.stderr.replace("\n", " ")
+
+
+def test_files_missing_from_a_labels_table_are_reported_missing_not_corrupt(tmp_path):
+    src, table = _tiny_table_dataset(tmp_path)
+    (src / "high" / "high1.wav").unlink()
+    (src / "noise" / "noise2.wav").write_bytes(b"not audio" * 50)
+    r = _fetch_table(src, table, tmp_path / "work")
+    assert "not ok: 1 corrupt, 1 missing" in r.stderr
+    with h5py.File(r.stdout.strip()) as f:
+        status = dict(zip(f["tracks/path"].asstr()[()], f["tracks/status"].asstr()[()]))
+    assert status["high/high1.wav"] == "missing" and status["noise/noise2.wav"] == "corrupt"
+
+
+def test_offline_message_names_the_from_option(tmp_path):
+    r = runner.invoke(app, ["fetch", "gtzan", "--offline", "--root", str(tmp_path), "-o", str(tmp_path / "i.h5")])
+    assert r.exit_code == 1 and "--from FILE" in r.stderr.replace("\n", " ") and "SOURCE" not in r.stderr

@@ -38,7 +38,8 @@ development → ``validation``; test/testing/eval/evaluation → ``test``; an em
 group-aware when groups are known, over the usable (``status == "ok"``) labelled tracks.
 
 Every track is probed (duration, sample rate, channels) in parallel and hashed (md5);
-unreadable or missing files are kept with ``status="corrupt"`` and the reason. Computed
+files listed in a table but not on disk are kept with ``status="missing"``, files that do not
+decode with ``status="corrupt"``, each with the reason. Computed
 splits and folds only use ``ok`` tracks; the others get split ``""`` / fold -1 (a split taken
 from a table is recorded as given, whatever the status).
 
@@ -193,18 +194,20 @@ def groups_on_several_sides(groups: np.ndarray, splits: np.ndarray) -> list[str]
 def probe_rows(rows: list[dict[str, Any]], root: Path, *, jobs: int, progress: bool) -> None:
     """Probe and md5 every row's ``path`` (relative to ``root``) in place.
 
-    Fills duration/sr/channels/checksum; an unreadable file gets ``status="corrupt"`` and
-    the decoder's reason (``excluded`` rows that are also unreadable become ``corrupt``).
+    Fills duration/sr/channels/checksum; a file that is not there gets ``status="missing"``,
+    one that does not decode ``status="corrupt"``, with the reason (``excluded`` rows that are
+    also unusable take that status).
     """
     paths = [root / r["path"] for r in rows]
     infos = probe_many(paths, jobs=jobs, progress=progress)
     sums = md5_many(paths, jobs=jobs)
-    for row, info, digest in zip(rows, infos, sums):
+    for row, path, info, digest in zip(rows, paths, infos, sums):
         row["checksum"] = digest
         if isinstance(info, AudioInfo):
             row.update(duration=float(info.duration), sr=int(info.sr), channels=int(info.channels))
         else:
-            row.update(status="corrupt", reason=_strip_root(str(info), root))
+            missing = not os.path.lexists(path)  # a broken or looping link is there, and unusable
+            row.update(status="missing" if missing else "corrupt", reason=_strip_root(str(info), root))
 
 
 def _strip_root(text: str, root: Path) -> str:
@@ -224,6 +227,8 @@ def finish_index(rows: list[dict[str, Any]], *, root: Path, info: dict[str, Any]
     info["n_tracks"] = len(rows)
     for s in ("ok", "corrupt", "excluded"):
         info[f"n_{s}"] = sum(1 for x in status if x == s)
+    # listed but not on disk: rows of a table, plus what a dataset counted itself (GTZAN's split lists)
+    info["n_missing"] = int(info.get("n_missing", 0)) + sum(1 for x in status if x == "missing")
     for s in SPLITS:
         info[f"n_{s}"] = sum(1 for r in rows if r.get("split") == s and r.get("status", "ok") == "ok")
     clean = [{k: v for k, v in r.items() if k != "label_name"} for r in rows]
