@@ -329,12 +329,17 @@ def _print_fetch_summary(summary: dict) -> None:
         table.add_row(label, *map(str, row), str(sum(row)))
     con = _err()
     con.print(table)
+    _print_folds(summary)
+    bad = ", ".join(f"{n} {k}" for k, n in summary.get("n_bad", {}).items())
+    con.print(f"skipped: {summary.get('skipped_files', 0)} non-audio files" + (f"; not ok: {bad}" if bad else ""))
+
+
+def _print_folds(summary: dict) -> None:
+    """The ``folds:`` line of fetch and featurize --table (nothing without folds)."""
     if summary.get("folds"):
         by = f", no {summary['fold_groups']} in two folds" if summary.get("fold_groups") else ""
         sizes = ", ".join(str(n) for _, n in sorted(summary["folds"].items()))
-        con.print(f"folds: {len(summary['folds'])} (stratified by label{by}): {sizes} tracks")
-    bad = ", ".join(f"{n} {k}" for k, n in summary.get("n_bad", {}).items())
-    con.print(f"skipped: {summary.get('skipped_files', 0)} non-audio files" + (f"; not ok: {bad}" if bad else ""))
+        _err().print(f"folds: {len(summary['folds'])} (stratified by label{by}): {sizes} tracks")
 
 
 # ----------------------------------------------------------------------------- segment
@@ -440,6 +445,7 @@ def featurize(
     Examples:
       genre featurize seg.h5 --mel 128 --handcrafted --jobs 2 -o feat.h5
       genre featurize --table features_30_sec.csv -o gtzan-table.h5
+      genre featurize --table features_30_sec.csv --folds 5 -o gtzan-folds.h5
     """
     from genre_cli.errors import UsageError
 
@@ -455,6 +461,7 @@ def featurize(
         if result.ran:
             s = result.summary
             _err().print(f"{s['n_rows']} tracks x {s['n_features']} features; split: {s['split_method']}; {s['counts']}")
+            _print_folds(s)
         typer.echo(str(result.path))
         return
     if segments is None:

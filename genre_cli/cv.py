@@ -119,7 +119,7 @@ def check_folds(feats: feat_format.Features, only: Sequence[int] | None = None) 
         raise InputError(
             f"{feats.path}: its index has no cross-validation folds",
             hint="fetch the dataset with `genre fetch ... --folds K` (add --group-by COL to keep performers/artists apart), "
-            "then segment and featurize it again",
+            "then segment and featurize it again; for a feature table, import it with `genre featurize --table CSV --folds K`",
         )
     if len(folds.ids) < 2:
         raise InputError(f"{feats.path}: only one fold ({folds.ids[0]}); cross-validation needs at least two")

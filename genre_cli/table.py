@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli.datasets.gtzan import is_gtzan
-from genre_cli.datasets.table import TableOptions, assign_splits, read_table
+from genre_cli.datasets.table import TableOptions, assign_folds, assign_splits, groups_of, read_table
 from genre_cli.errors import InputError
 from genre_cli.formats import features as feat_format
 from genre_cli.formats.provenance import Provenance
@@ -39,12 +39,14 @@ def run(
         One row per track: an id column, numeric feature columns, a label column (and
         optionally a ``split`` column).
     options : TableOptions
-        Split lists or split mode, fractions and seed of a random split, column names.
+        Split lists or split mode, fractions and seed of a random split, folds, group and other
+        column names.
 
     Returns
     -------
     StageResult
-        ``summary``: ``n_rows``, ``n_features``, ``split_method``, ``counts`` (split → n).
+        ``summary``: ``n_rows``, ``n_features``, ``split_method``, ``counts`` (split → n), ``folds``
+        (fold → n rows; empty without ``options.folds``), ``fold_groups`` (the group column, or None).
     """
     options = options or TableOptions()
     csv_path = Path(csv_path)
@@ -56,13 +58,26 @@ def run(
             raise InputError(f"{p}: cannot read ({exc.strerror})") from None
     params = options.params(csv_path)
     ids, label_names, cols, values, rows = read_table(
-        csv_path, label_column=options.label_column, id_column=options.id_column, drop_columns=options.drop_columns
+        csv_path,
+        label_column=options.label_column,
+        id_column=options.id_column,
+        drop_columns=options.drop_columns,
+        group_column=options.group_by,
     )
     labels = sorted(set(label_names))
     y = np.array([labels.index(v) for v in label_names], dtype=np.int64)
     splits, method, warnings = assign_splits(ids, y, rows, options)
+    groups = groups_of(rows, options)
+    folds, fold_notes = assign_folds(ids, y, splits, groups, options)
+    warnings += fold_notes
     dataset = "gtzan-table" if is_gtzan(ids) else slugify(csv_path.stem)
-    prov = Provenance(dataset=dataset, split_method=method)
+    prov = Provenance(
+        dataset=dataset,
+        split_method=method,
+        group_by=options.group_by,
+        group_aware="grouped by" in method,
+        folds=options.folds if options.folds >= 2 else 0,
+    )
 
     def build(f) -> dict[str, Any]:
         n = len(ids)
@@ -78,14 +93,16 @@ def run(
             "track_id": np.array(ids, dtype=object),
             "path": np.array([r[options.id_column] for r in rows], dtype=object),
             "label": y,
-            "group": empty,
+            "group": empty if groups is None else groups,
             "split": splits,
-            "fold": np.full(n, -1, dtype=np.int64),
+            "fold": folds,
         }
         segments = {"track": np.arange(n, dtype=np.int64), "start": np.zeros(n, dtype=np.int64), "length": np.zeros(n, dtype=np.int64)}
         feat_format.write_rows(f, segments, tracks)
         counts = {s or "-": int(np.sum(splits == s)) for s in ("train", "validation", "test", "")}
         return {
+            "folds": {int(k): int((folds == k).sum()) for k in np.unique(folds[folds >= 0])},
+            "fold_groups": options.group_by if options.folds >= 2 else None,
             "n_rows": n,
             "n_features": len(cols),
             "split_method": method,

@@ -59,3 +59,45 @@ def test_table_errors_are_bad_input(tmp_path):
     r = genre("featurize", "--table", ok, "-o", tmp_path / "o.h5")
     assert r.exit_code == 2 and "no split column" in r.stderr
     assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.skipif(not KAGGLE.exists(), reason="shared GTZAN table absent")
+def test_kaggle_table_with_folds_cross_validates(tmp_path):
+    feat = tmp_path / "gt.h5"
+    r = genre("featurize", "--table", KAGGLE, "--folds", "3", "-o", feat)
+    assert r.exit_code == 0, r.stderr
+    assert "folds: 3 (stratified by label)" in r.stderr and "an artist can be in several folds" in r.stderr.replace("\n", " ")
+    with h5py.File(feat) as f:
+        fold, split = f["tracks/fold"][()], f["tracks/split"].asstr()[()]
+        assert json.loads(f.attrs["provenance"])["folds"] == 3
+    assert set(fold[split == ""]) == {-1}  # the 70 clips outside the artist-filtered split are in no fold
+    assert sorted(set(fold[split != ""])) == [0, 1, 2] and abs(int(np.sum(fold == 0)) - 310) <= 10
+    r = genre("cv", feat, "--model", "logreg", "-o", tmp_path / "cv.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "3-fold cross-validation" in r.stderr
+
+
+def test_table_folds_and_random_split_keep_a_group_together(tmp_path):
+    rng = np.random.default_rng(0)
+    table = tmp_path / "t.csv"
+    lines = ["filename,f1,f2,artist,label"]
+    for i in range(48):
+        label = "ab"[i % 2]
+        lines.append(f"t{i}.wav,{rng.normal() + (i % 2)},{rng.normal()},artist{i // 4},{label}")
+    table.write_text("\n".join(lines) + "\n")
+    feat = tmp_path / "f.h5"
+    r = genre("featurize", "--table", table, "--split-mode", "random", "--group-by", "artist", "--folds", "3", "-o", feat)
+    assert r.exit_code == 0, r.stderr
+    assert "folds: 3 (stratified by label, no artist in two folds)" in r.stderr
+    with h5py.File(feat) as f:
+        group, split, fold = f["tracks/group"].asstr()[()], f["tracks/split"].asstr()[()], f["tracks/fold"][()]
+        assert f["features/table"].shape == (48, 2)  # the artist column is not a feature
+        prov = json.loads(f.attrs["provenance"])
+    assert prov["group_by"] == "artist" and prov["group_aware"] and "grouped by 'artist'" in prov["split_method"]
+    assert set(fold) == {0, 1, 2}
+    for g in set(group):
+        assert len(set(split[group == g])) == 1 and len(set(fold[group == g])) == 1, g
+    r = genre("featurize", "--table", table, "--split-mode", "random", "--group-by", "artsit", "-o", tmp_path / "g.h5")
+    assert r.exit_code == 2 and "artsit" in r.stderr and "artist" in r.stderr
+    r = genre("featurize", "--table", table, "--split-mode", "random", "--folds", "1", "-o", tmp_path / "h.h5")
+    assert r.exit_code == 2 and "--folds" in r.stderr

@@ -18,6 +18,15 @@ Splits, in order of precedence:
 
 Rows left out of the split lists are kept with split ``""`` (marked, never trained or
 scored on).
+
+Groups: ``group_by`` names a column of the table holding a group (artist, performer); it is
+recorded per track, makes a random split group-aware and keeps each group in one fold. The
+Kaggle GTZAN tables have no artist column, so their folds and random splits are by track.
+
+Folds: ``folds = K`` (K >= 2) assigns K stratified folds (:func:`genre_cli.datasets.folder.assign_folds`,
+as ``genre fetch --folds``) over the rows that have a split, so ``genre cv`` can use the
+import; rows in no split (GTZAN's 70 repeats and versions outside the artist-filtered split)
+are in no fold.
 """
 
 from __future__ import annotations
@@ -60,7 +69,17 @@ class TableOptions(Config):
     val_fraction: float = opt(
         0.0, "--val-fraction", "With --split-mode random: validation share (for early stopping/tuning).", type=float, minimum=0, maximum=0.9
     )
-    seed: int = opt(0, "--seed", "With --split-mode random: seed of the split.", type=int)
+    seed: int = opt(0, "--seed", "With --split-mode random or --folds: seed of the split and folds.", type=int)
+    folds: int = opt(
+        0, "--folds", "With --table: also assign K stratified folds for `genre cv` (0: none).", type=int, minimum=0, metavar="K"
+    )
+    group_by: str | None = opt(
+        None,
+        "--group-by",
+        "With --table: column naming a group (artist): no group on two sides of a random split, nor in two folds.",
+        type=str,
+        nullable=True,
+    )
     label_column: str = opt("label", "--label-column", "With --table: label column.", type=str)
     id_column: str = opt("filename", "--id-column", "With --table: id column.", type=str)
     drop_columns: tuple[str, ...] = opt(("length",), None, "Non-feature columns besides id and label (Kaggle's length).")
@@ -77,25 +96,33 @@ class TableOptions(Config):
             "label_column": self.label_column,
             "id_column": self.id_column,
             "drop_columns": list(self.drop_columns),
+            "folds": self.folds,
+            "group_by": self.group_by,
         }
+
+    def check(self) -> None:
+        if self.folds == 1:
+            raise UsageError("folds (--folds) must be 0 (off) or >= 2, got 1")
 
 
 def read_table(
-    path: Path, *, label_column: str, id_column: str, drop_columns: tuple[str, ...]
+    path: Path, *, label_column: str, id_column: str, drop_columns: tuple[str, ...], group_column: str | None = None
 ) -> tuple[list[str], list[str], list[str], np.ndarray, list[dict[str, str]]]:
-    """(ids, labels, feature column names, values [shape=(n, d)], raw rows)."""
+    """(ids, labels, feature column names, values [shape=(n, d)], raw rows); ``group_column``
+    (when given) must be a column of the table and is not a feature."""
     if not path.is_file():
         raise InputError(f"{path}: no such table")
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         rows = list(reader)
-    for col in (label_column, id_column):
+    for col in (label_column, id_column, *([group_column] if group_column else [])):
         if col not in header:
-            raise InputError(f"{path}: no column {col!r} (columns: {', '.join(header[:8])}...)")
+            shown = ", ".join(header[:8]) + ("..." if len(header) > 8 else "")
+            raise InputError(f"{path}: no column {col!r} (columns: {shown})")
     if not rows:
         raise InputError(f"{path}: the table has a header but no rows; nothing to import")
-    skip = {label_column, id_column, "split", *drop_columns}
+    skip = {label_column, id_column, "split", *drop_columns, *([group_column] if group_column else [])}
     cols = [c for c in header if c not in skip]
     if not cols:
         raise InputError(f"{path}: no feature columns besides {', '.join(sorted(c for c in skip if c in header))}; nothing to import")
@@ -112,6 +139,30 @@ def read_table(
     if len(set(ids)) != len(ids):
         raise InputError(f"{path}: duplicate ids in column {id_column!r}")
     return ids, [r[label_column] for r in rows], cols, values, rows
+
+
+def groups_of(rows: list[dict[str, str]], options: TableOptions) -> np.ndarray | None:
+    """The group of each row (``options.group_by`` column; ``""`` unknown), or None without one."""
+    if not options.group_by:
+        return None
+    return np.array([(r.get(options.group_by) or "").strip() for r in rows], dtype=object)
+
+
+def assign_folds(
+    ids: list[str], labels: np.ndarray, splits: np.ndarray, groups: np.ndarray | None, options: TableOptions
+) -> tuple[np.ndarray, list[str]]:
+    """Fold per row (-1: none; see the module docstring) and warnings."""
+    from genre_cli.datasets.folder import assign_folds as folds_of
+
+    fold = np.full(len(ids), -1, dtype=np.int64)
+    if options.folds < 2:
+        return fold, []
+    use = np.flatnonzero(splits != "")
+    fold[use] = folds_of(np.asarray(labels)[use], groups=None if groups is None else groups[use], k=options.folds, seed=options.seed)
+    notes = []
+    if groups is None and is_gtzan(ids):
+        notes.append("GTZAN has no artist column here: folds are stratified by track only, so an artist can be in several folds")
+    return fold, notes
 
 
 def assign_splits(
@@ -139,9 +190,13 @@ def assign_splits(
     elif split == "random":
         from genre_cli.datasets.folder import stratified_split
 
-        out, notes = stratified_split(labels, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed)
+        groups = groups_of(rows, options)
+        out, notes = stratified_split(
+            labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed
+        )
         warnings += notes
-        method = f"random stratified by track (seed {seed}, test {options.test_fraction:g}, validation {options.val_fraction:g})"
+        by = f"stratified by label, grouped by {options.group_by!r}" if groups is not None else "stratified by track"
+        method = f"random {by} (seed {seed}, test {options.test_fraction:g}, validation {options.val_fraction:g})"
         if gtzan_like:
             warnings.append(RANDOM_GTZAN_WARNING)
     elif split in ("default", "official"):
