@@ -28,6 +28,11 @@ splits) gets a seeded split stratified by genre, and ``info["warnings"]`` says t
 GTZAN splits inflate accuracy. ``group`` stays ``""``: the index has no artist column (the
 artist filter is encoded in the split lists, not as per-clip artists).
 
+Options: ``split``, ``folds`` (stratified by track, with a warning: no artist column), ``seed``
+(only with a random split or folds), ``checksum``, ``offline``. ``labels_csv``/``label_column``/
+``split_column`` and ``group_by`` are refused (:func:`genre_cli.datasets.check_options`): GTZAN's
+labels are its folder names and it has no artist per clip.
+
 A clip that does not decode (in the Kaggle copy ``jazz.00054.wav``) is kept with
 ``status="corrupt"`` and the decoder's reason; its split from the list is recorded as is.
 
