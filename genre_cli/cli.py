@@ -440,12 +440,11 @@ def featurize(
 
     Normalisation statistics come from the train split only; --jobs N gives bit-identical
     output for any N. A published feature table (one row per track) imports with --table;
-    GTZAN ids get the artist-filtered split.
+    GTZAN ids get the artist-filtered split; --folds K adds folds for `genre cv`.
 
     Examples:
       genre featurize seg.h5 --mel 128 --handcrafted --jobs 2 -o feat.h5
       genre featurize --table features_30_sec.csv -o gtzan-table.h5
-      genre featurize --table features_30_sec.csv --folds 5 -o gtzan-folds.h5
     """
     from genre_cli.errors import UsageError
 
