@@ -59,6 +59,15 @@ Leakage policy
   and carried forward by every stage; :mod:`genre_cli.formats.provenance`); when it is not
   known the split is treated as not group-aware (reported, not refused).
 
+Feature parameters
+------------------
+Features computed with other parameters than the model's training features (sample rate,
+window length, ``n_fft``, hop, mel bands, fmin/fmax, dB or power, ``top_db``, MFCC settings,
+embedding network: whatever changes the values of the model's inputs,
+:func:`feature_differences`) give wrong scores even when the shapes agree, and are refused
+(:func:`check_features`); ``genre predict`` computes features from the model's own recorded
+parameters, so it cannot differ.
+
 The report artifact's layout is :mod:`genre_cli.formats.report`.
 """
 
@@ -309,6 +318,111 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
     }
 
 
+# ----------------------------------------------------------------------------- feature parameters
+
+
+def _settings(fcfg: dict[str, Any], scfg: dict[str, Any], names: set[str]) -> dict[str, Any] | None:
+    """The values of the feature options in ``names`` (``fmax`` None read as sr/2) and the
+    window length in seconds (``window``; absent without a segment config), or None when
+    ``fcfg`` is not a :class:`~genre_cli.features.FeatureConfig` (an imported table)."""
+    from genre_cli.features.config import FeatureConfig
+    from genre_cli.windows import SegmentConfig
+
+    try:
+        cfg = FeatureConfig.from_params(fcfg)
+    except GenreError:
+        return None
+    out: dict[str, Any] = {o.name: getattr(cfg, o.name) for o in FeatureConfig.options() if o.name in names}
+    if "fmax" in out and out["fmax"] is None:
+        out["fmax"] = cfg.sr / 2
+    try:
+        seg = SegmentConfig.from_params(scfg) if scfg else None
+    except GenreError:
+        seg = None
+    if seg is not None:
+        out["window"] = seg.win / seg.sr
+        out["_segment"] = seg
+    out["_features"] = cfg
+    return out
+
+
+def _value_names(model: Any) -> set[str]:
+    """The feature options the values of the model's inputs depend on."""
+    from genre_cli.features.kind import value_options
+
+    return {o for feat in set(model.inputs.values()) for o in value_options(feat)}
+
+
+def feature_differences(model: Any, feats: feat_format.Features) -> list[tuple[str, Any, Any]]:
+    """Parameters that change the values of the model's input features and differ between the
+    model's training features and ``feats``: ``[(parameter, model value, features value)]``.
+
+    Compared: the options each input feature's values depend on
+    (:func:`genre_cli.features.kind.value_options`: sample rate, ``n_fft``, hop, mel bands,
+    fmin/fmax, dB or power, ``top_db``, MFCC settings, embedding network ...) and the window
+    length (statistics over a longer window are other numbers, even where the shape is the
+    same). Options that do not change the values (which other features were computed, jobs,
+    progress) are not parameters of these features and are not compared.
+
+    Parameters
+    ----------
+    model
+        A loaded classifier or model description (``inputs``, ``feature_config``,
+        ``segment_config``).
+    """
+    names = _value_names(model)
+    if not names:  # imported features: nothing computed
+        return []
+    ours = _settings(model.feature_config, model.segment_config, names)
+    theirs = _settings(feats.feature_config, feats.segment_config, names)
+    if ours is None or theirs is None:
+        return []
+    return [(k, ours[k], theirs[k]) for k in ours if not k.startswith("_") and k in theirs and ours[k] != theirs[k]]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+def check_features(model: Any, feats: feat_format.Features, *, model_path: str | Path) -> None:
+    """Refuse features computed with other parameters than the model's (:func:`feature_differences`).
+
+    Raises
+    ------
+    InputError
+        Naming each differing parameter (``name: model X, features Y``) and the commands that
+        make matching features.
+    """
+    diffs = feature_differences(model, feats)
+    if not diffs:
+        return
+    from genre_cli.features.config import FeatureConfig
+
+    names = _value_names(model)
+    ours = _settings(model.feature_config, model.segment_config, names) or {}
+    cfg = ours["_features"]
+    flags = [o.hint(getattr(cfg, o.name)) for o in FeatureConfig.cli_options() if o.name in names and getattr(cfg, o.name) != o.default]
+    how = f"genre featurize SEGMENTS {' '.join(flags)}".rstrip()
+    seg = ours.get("_segment")
+    if seg is not None and any(k in ("sr", "window") for k, _, _ in diffs):
+        length = f"--frames {seg.frames} --frame-hop {seg.frame_hop}" if seg.frames else f"--seconds {seg.seconds:g}"
+        how = f"genre segment INDEX --sr {seg.sr} {length}, then {how}"
+    units = {"window": " s", "sr": " Hz", "fmin": " Hz", "fmax": " Hz"}
+    label = {o.name: o.label for o in FeatureConfig.options()}
+    label |= {"sr": "sr (genre segment --sr)", "window": "window (genre segment --seconds)"}
+    listed = "; ".join(f"{label.get(k, k)}: model {_show(a)}{units.get(k, '')}, features {_show(b)}{units.get(k, '')}" for k, a, b in diffs)
+    inputs = ", ".join(sorted(set(model.inputs.values())))
+    raise InputError(
+        f"{feats.path} was computed with other parameters than the {inputs} features {model_path} was trained on "
+        f"({listed}): its scores would be wrong",
+        hint=f"make features the model's way: {how} (`genre info MODEL` shows its parameters)",
+    )
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -355,6 +469,7 @@ def evaluate_model(
     found = find_leakage(model_path, keys, groups, labels=names, selection_split=split == "validation")
     leak = _leakage_report(model_path, found, prov, len(keys), allow_leakage)
     clf = load_classifier(model_path, device=device)
+    check_features(clf, feats, model_path=model_path)
     y = map_labels(y, feats.labels, clf.labels, model_path=model_path, features_path=feats.path, split=split)
     absent = [lab for i, lab in enumerate(clf.labels) if i not in set(y.tolist())]
     x = {name: feats.load(name, rows) for name in set(clf.inputs.values())}

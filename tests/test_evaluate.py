@@ -289,3 +289,53 @@ def test_builtin_genres_model_refused_on_its_own_gtzan_mini_clips_fetched_as_gtz
     assert r.exit_code == 2
     assert f"was trained/validated on {n} of the {n} evaluated tracks ({n} of them under another track id" in r.stderr, r.stderr
     assert "blues.00000 = blues/blues.00000" in r.stderr
+
+
+# ----------------------------------------------------------------------------- feature parameters
+
+
+def _featurize_official(official, tmp_path: Path, name: str, **cfg) -> Path:
+    seg = official["base"] / "w" / "seg.h5"
+    return featurize.run(seg, config=FeatureConfig(**cfg), out=tmp_path / f"{name}.h5", jobs=1, show_progress=False).path
+
+
+@pytest.mark.parametrize(
+    ("cfg", "named"),
+    [
+        ({"mel": 16, "db": False}, "db (--power): model True, features False"),
+        ({"mel": 16, "fmax": 5000.0}, "fmax (--fmax): model 11025 Hz, features 5000 Hz"),
+        ({"mel": 16, "n_fft": 1024}, "n_fft (--n-fft): model 2048, features 1024"),
+    ],
+)
+def test_features_made_with_other_parameters_are_refused(official, tmp_path, cfg, named):
+    feat = _featurize_official(official, tmp_path, "other", **cfg)
+    assert feat_format.read(feat).shapes["mel"] == feat_format.read(official["feat"]).shapes["mel"]  # the shape cannot tell
+    r = genre("evaluate", official["model"], feat, "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2
+    assert "was computed with other parameters than the mel features" in r.stderr and named in r.stderr, r.stderr
+    assert "genre featurize SEGMENTS --mel 16" in r.stderr
+    assert r.stderr.count(": model ") == 1  # only the parameter that differs
+
+
+def test_unrelated_options_do_not_count(official, tmp_path):
+    """More features in the file (MFCCs from another number of mel bands) leave the mel values the model reads as they are."""
+    feat = _featurize_official(official, tmp_path, "more", mel=16, mfcc=13, mfcc_mels=64)
+    r = genre("evaluate", official["model"], feat, "--json", "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)[0]["n_tracks"] == 3
+
+
+def test_vector_features_of_another_window_length_are_refused(official, tmp_path):
+    """Statistics over 1-s windows are other numbers than over the 0.5-s windows trained on (same shape)."""
+    idx = official["base"] / "w" / "idx.h5"
+    feats = {}
+    for seconds in (0.5, 1.0):
+        seg = segment.run(idx, config=SegmentConfig(seconds=seconds), out=tmp_path / f"seg{seconds}.h5", jobs=1, show_progress=False)
+        cfg = FeatureConfig(handcrafted=True)
+        feats[seconds] = featurize.run(seg.path, config=cfg, out=tmp_path / f"hc{seconds}.h5", jobs=1, show_progress=False).path
+    model = train.run(feats[0.5], config=TrainConfig(model="logreg", seed=0), out=tmp_path / "m.h5", show_progress=False).path
+    assert genre("evaluate", model, feats[0.5], "--out", tmp_path / "e.h5", "--no-plots").exit_code == 0
+    r = genre("evaluate", model, feats[1.0], "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2
+    assert "window (genre segment --seconds): model 0.5 s, features 1 s" in r.stderr, r.stderr
+    assert "genre segment INDEX --sr 22050 --seconds 0.5, then genre featurize SEGMENTS --handcrafted" in r.stderr
