@@ -109,10 +109,12 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from genre_cli import interrupts
         from genre_cli.errors import GenreError
 
         try:
-            return fn(*args, **kwargs)
+            with interrupts.catching():
+                return fn(*args, **kwargs)
         except GenreError as exc:
             if _STATE["debug"]:
                 import traceback
