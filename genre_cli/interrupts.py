@@ -4,9 +4,10 @@ Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when 
 Inside a weakref callback or a ``__del__`` (h5py and the thread pools run such code all the
 time) the exception is printed as "Exception ignored in ..." and dropped, and the stage would
 finish and commit its artifact as if nothing had happened. :func:`catching` (used by every CLI
-command) records the signal as well as raising; :func:`check`, called by
-:func:`genre_cli.artifacts.writing` just before an artifact is committed, raises again when a
-recorded interrupt was swallowed, so an interrupted stage never leaves a finished-looking file.
+command) records the signal as well as raising; :func:`check`, called between the items of
+:func:`genre_cli.parallel.ordered_map` and by :func:`genre_cli.artifacts.write_artifact` just
+before an artifact is committed, raises again when a recorded interrupt was swallowed: the
+stage stops at the next item, and never leaves a finished-looking file.
 """
 
 from __future__ import annotations
