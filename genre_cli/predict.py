@@ -27,7 +27,6 @@ Results are yielded in input order, each as soon as it and all files before it a
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -43,6 +42,7 @@ from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, check_device, load_classifier
 from genre_cli.parallel import available_cores
 from genre_cli.testhooks import pause_point
+from genre_cli.walk import walk_files
 from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
@@ -101,9 +101,19 @@ class Failure:
 
 @dataclass
 class WalkStats:
-    """Counts from walking the inputs (files that are not audio are ignored, not errors)."""
+    """Counts from walking the inputs (files that are not audio are ignored, not errors).
+
+    Attributes
+    ----------
+    ignored : int
+        Files in folders that are not audio (by extension).
+    hidden : int
+        Hidden files and folders in folders (name starting with ``.``, e.g. macOS ``._x.wav``),
+        skipped unread, a folder counted once.
+    """
 
     ignored: int = 0
+    hidden: int = 0
 
 
 def top_k(proba: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
@@ -173,24 +183,27 @@ def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str
 def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
     """Expand files and folders lazily (folders recursive, audio by extension).
 
-    Explicit files are always tried, whatever their extension (a failure names the
-    reason). Folders are walked in sorted order without following symlinked directories;
-    their non-audio files are counted in ``stats.ignored``.
+    Explicit files are always tried, whatever their extension or name (a failure names the
+    reason); blank and whitespace-only lines are skipped. Folders are walked as ``genre fetch
+    folder`` walks them (:func:`genre_cli.walk.walk_files`: sorted, hidden entries skipped,
+    symlinked folders followed once); their non-audio files are counted in ``stats.ignored``,
+    their hidden files and folders in ``stats.hidden``.
     """
+
+    def hidden(_path: Path) -> None:
+        stats.hidden += 1
+
     for raw in paths:
         raw = raw.rstrip("\r\n")
-        if not raw:
+        if not raw.strip():
             continue
         p = Path(raw)
         if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    fp = Path(dirpath) / name
-                    if is_audio_path(fp):
-                        yield fp
-                    else:
-                        stats.ignored += 1
+            for fp in walk_files(p, on_hidden=hidden):
+                if is_audio_path(fp):
+                    yield fp
+                else:
+                    stats.ignored += 1
         else:
             yield p
 

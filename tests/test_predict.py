@@ -263,3 +263,51 @@ def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
     assert not whole.truncated and whole.duration == pytest.approx(3.3, abs=1e-4)
     with pytest.raises(UsageError):
         next(pred.run(model, [tmp_path / "long.wav"], max_seconds=0))
+
+
+# ----------------------------------------------------------------------------- the tester's findings
+
+
+def test_symlinked_folders_are_followed_once_and_loops_are_not_errors(model, tmp_path, rng):
+    outside = tmp_path / "elsewhere" / "albums"
+    outside.mkdir(parents=True)
+    sf.write(outside / "linked.wav", synth("low", 1.2, 16000, rng), 16000)
+    lib = tmp_path / "lib"
+    (lib / "albums").mkdir(parents=True)
+    sf.write(lib / "albums" / "own.wav", synth("high", 1.2, 16000, rng), 16000)
+    (lib / "albums" / "link").symlink_to(outside, target_is_directory=True)
+    (lib / "albums" / "same").symlink_to(outside, target_is_directory=True)  # the same folder twice: walked once
+    (lib / "albums" / "loop").symlink_to("..", target_is_directory=True)  # a loop to the root
+    (outside / "back").symlink_to(outside.parent, target_is_directory=True)  # a loop in the linked tree
+    r = genre("predict", model, lib, "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert [Path(line.split("\t")[0]).relative_to(lib).as_posix() for line in r.stdout.splitlines()] == [
+        "albums/own.wav",
+        "albums/link/linked.wav",
+    ]
+    assert "2 classified, 0 failed, 0 non-audio files ignored" in r.stderr
+
+
+def test_fetch_folder_walks_symlinked_label_folders_like_predict(tmp_path, rng):
+    from genre_cli.formats import index as index_format
+
+    for label in ("low", "high"):
+        (tmp_path / "store" / label).mkdir(parents=True)
+        sf.write(tmp_path / "store" / label / f"{label}.wav", synth(label, 1.0, 16000, rng), 16000)
+    (tmp_path / "data" / "low").mkdir(parents=True)
+    sf.write(tmp_path / "data" / "low" / "own.wav", synth("low", 1.0, 16000, rng), 16000)
+    (tmp_path / "data" / "low" / "more").symlink_to(tmp_path / "store" / "low", target_is_directory=True)
+    (tmp_path / "data" / "high").symlink_to(tmp_path / "store" / "high", target_is_directory=True)
+    (tmp_path / "data" / "low" / "loop").symlink_to("..", target_is_directory=True)
+    (tmp_path / "data" / "high" / "._high.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    r = genre("fetch", "folder", "--from", tmp_path / "data", "-o", tmp_path / "idx.h5")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(index_format.read(tmp_path / "idx.h5").tracks["path"]) == ["high/high.wav", "low/more/low.wav", "low/own.wav"]
+    walked = [p.relative_to(tmp_path / "data").as_posix() for p in pred.iter_inputs([str(tmp_path / "data")], pred.WalkStats())]
+    assert walked == ["high/high.wav", "low/own.wav", "low/more/low.wav"]
+
+
+def test_whitespace_only_stdin_lines_are_skipped(model, mixed_folder):
+    r = genre("predict", model, "-", "--device", "cpu", input=f"  \n\t\n{mixed_folder / 'a.wav'}\n \r\n\n")
+    assert r.exit_code == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1 and "1 classified, 0 failed" in r.stderr
