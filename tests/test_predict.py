@@ -268,6 +268,45 @@ def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
 # ----------------------------------------------------------------------------- the tester's findings
 
 
+def test_a_result_is_yielded_while_the_next_input_has_not_arrived(model, mixed_folder):
+    """Paths from a slow pipe: the first file's result comes out before the second path is read."""
+    import threading
+
+    released = threading.Event()
+    waited: list[bool] = []
+
+    def slow_stdin():
+        yield mixed_folder / "a.wav"
+        waited.append(released.wait(timeout=120))  # False: nobody got the first result meanwhile
+        yield mixed_folder / "sub" / "b.flac"
+
+    results = pred.run(model, slow_stdin(), jobs=2, device="cpu")
+    first = next(results)
+    released.set()
+    rest = list(results)
+    assert waited == [True], "the first result waited for the next input line"
+    assert [Path(r.path).name for r in (first, *rest)] == ["a.wav", "b.flac"]  # input order as before
+
+
+def test_an_error_reading_the_inputs_is_raised_by_run(model, mixed_folder):
+    def broken():
+        yield mixed_folder / "a.wav"
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    with pytest.raises(UnicodeDecodeError):
+        list(pred.run(model, broken(), jobs=1, device="cpu"))
+
+
+def test_vote_is_refused_for_a_tagger(tmp_path, rng):
+    sf.write(tmp_path / "clip.wav", synth("noise", 3.5, 16000, rng), 16000)
+    r = genre("predict", "musicnn-msd", tmp_path / "clip.wav", "--aggregate", "vote", "--device", "cpu")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "aggregation 'vote' needs a classifier (one label per window); musicnn-msd is a tagger" in r.stderr
+    assert "use 'mean'" in r.stderr
+    with pytest.raises(UsageError, match="needs a classifier"):
+        next(pred.run("musicnn-msd", [tmp_path / "clip.wav"], aggregate="vote"))
+
+
 def test_symlinked_folders_are_followed_once_and_loops_are_not_errors(model, tmp_path, rng):
     outside = tmp_path / "elsewhere" / "albums"
     outside.mkdir(parents=True)
