@@ -72,7 +72,7 @@ def probe(path: str | Path) -> AudioInfo:
     path = Path(path)
     check_file(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))  # bytes: a file name that is not UTF-8 stays openable
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         if _needs_ffmpeg(path):
             return _ffprobe(path)
@@ -318,7 +318,7 @@ def _open(path: Path) -> Iterator[_SoundFile | _Ffmpeg]:
 
     check_file(path)
     try:
-        src: _SoundFile | _Ffmpeg = _SoundFile(path, sf.SoundFile(str(path)))
+        src: _SoundFile | _Ffmpeg = _SoundFile(path, sf.SoundFile(os.fsencode(path)))  # bytes: see probe()
     except Exception as exc:
         if not _needs_ffmpeg(path):
             raise AudioError(f"{path}: not decodable audio ({open_reason(exc)})") from None

@@ -11,6 +11,7 @@ to stderr, so the output pipes well.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -108,10 +109,12 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from genre_cli import interrupts
         from genre_cli.errors import GenreError
 
         try:
-            return fn(*args, **kwargs)
+            with interrupts.catching():
+                return fn(*args, **kwargs)
         except GenreError as exc:
             if _STATE["debug"]:
                 import traceback
@@ -194,6 +197,9 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     _STATE["debug"] = debug
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is written as its own bytes, never a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _report_stage(result) -> None:
@@ -986,7 +992,7 @@ def predict(
     stream = None
     try:
         first = next(results, None)  # loads and checks the model before any output is created
-        stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+        stream = open(output, "w", encoding="utf-8", errors="surrogateescape", newline="") if output else sys.stdout
         writer = _Writer(stream, fmt, top_k, timeline, words)
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
@@ -1281,7 +1287,7 @@ def info(
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
     if d.get("inputs"):
         con.print(f"inputs: {_esc(_inputs_text(d['inputs'], d.get('input_shapes') or {}))}")
-    if d.get("provenance"):
+    if d.get("provenance") and "split" not in (d.get("card") or {}):  # a card's own split line says it better
         p = d["provenance"]
         groups = (
             f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
@@ -1300,7 +1306,8 @@ def info(
             con.print(f"  kept weights of epoch {tr['best_epoch']} of {tr['epochs_run']}")
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
-        con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")
+        stage = f"{item['stage']} " if item["stage"] else ""
+        con.print(f"  {item['role']}: {stage}{_esc(item['path'])} ({item['status']})")
     con.print("datasets:")
     for name, shape, dtype in d["datasets"]:
         con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")

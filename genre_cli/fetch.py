@@ -50,7 +50,7 @@ def _listing_hash(path: Path) -> str:
             st = p.stat()
         except OSError:
             continue
-        h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))  # any file name
     return h.hexdigest()
 
 

@@ -388,3 +388,21 @@ def test_segment_killed_mid_write_leaves_nothing_and_the_rerun_completes(corpus,
     assert r.exit_code == 0, r.stderr
     assert artifacts.read_meta(out).complete
     assert not temps() and not out.with_name(out.name + ".lock").exists()  # ... and cleaned up by the rerun
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path, tiny_model):
+    """A name whose bytes are not UTF-8 (Latin-1 'café'): predict decodes it and writes the name's
+    own bytes; fetch leaves it out with a warning (an index stores names as UTF-8 text)."""
+    from genre_cli import predict
+
+    root = conftest.write_folder(tmp_path / "music", per_label=2, seconds=2.0, sr=16000, rng=np.random.default_rng(0))
+    odd = Path(os.fsdecode(str(root / "low").encode() + b"/caf\xe9.wav"))
+    shutil.copy(root / "low" / "low0.wav", odd)
+    (res,) = predict.run(tiny_model, [odd], jobs=1, device="cpu")
+    assert isinstance(res, predict.Prediction), getattr(res, "reason", "")
+    r = genre("predict", tiny_model, odd)
+    assert r.exit_code == 0 and r.stdout_bytes.startswith(os.fsencode(odd) + b"\t")
+    r = genre("fetch", "folder", "--from", root, "-o", tmp_path / "idx.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "1 audio file(s) left out: the name is not valid UTF-8 (low/caf\\xe9.wav)" in r.stderr
+    assert len(index_format.read(tmp_path / "idx.h5").tracks["track_id"]) == 6

@@ -338,13 +338,22 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
 def _rows_from_walk(base: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
+    undecodable: list[str] = []
     seen_ids: set[str] = set()
     for path in walk_files(base):  # hidden entries skipped, symlinked folders followed once
         rel = path.relative_to(base)
         if not is_audio_path(rel) or len(rel.parts) < 2:
             skipped.append(rel.as_posix())
             continue
+        if not _utf8(rel.as_posix()):
+            undecodable.append(rel.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            continue
         rows.append(_row(rel.as_posix(), rel.parts[0], "", "", seen_ids))
+    if undecodable:  # an index stores names as UTF-8 text: such a file could be neither stored nor found again
+        shown = ", ".join(undecodable[:5]) + (" ..." if len(undecodable) > 5 else "")
+        info["warnings"].append(
+            f"{len(undecodable)} audio file(s) left out: the name is not valid UTF-8 ({shown}); rename them to index them"
+        )
     info["skipped_files"] = len(skipped)
     info["skipped_examples"] = skipped[:10]
     info["labels_from"] = "folder names"
@@ -371,6 +380,15 @@ def _check_one_label(rows: list[dict[str, Any]], base: Path, info: dict[str, Any
     info["warnings"].append(
         f"one label only ({label!r}): the index can evaluate a model on it, but a classifier cannot be trained on one label"
     )
+
+
+def _utf8(text: str) -> bool:
+    """True when ``text`` (a file name as the OS gave it) is valid UTF-8 (no surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _rows_from_table(base: Path, table: Path, options: FetchOptions, info: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
