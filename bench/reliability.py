@@ -99,8 +99,9 @@ def run(long_seconds: float, work: Path) -> tuple[list[str], dict]:
     for c in corpus.cases:
         lines.append(f"| {c.name} | {c.note.replace('|', '/')} | " + " | ".join(res[c.name][s] for s in stages) + " |")
     lines.append(
-        "| loop_dir | directory symlink to its parent (`lab/loop_dir -> ..`) | not followed (no duplicate rows) | – | – | not followed "
-        "when walking a folder |"
+        "| loop_dir | directory symlink to its parent (`lab/loop_dir -> ..`) | a loop: not entered (no duplicate rows; other symlinked "
+        "folders are followed, each once) | – | – | a loop: not entered when walking a folder (other symlinked folders are followed, "
+        "each once) |"
     )
     return lines, {"timing": timing, "unreadable": "injected EACCES (running as root)" if hook else "real chmod 000"}
 

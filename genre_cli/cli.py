@@ -917,11 +917,25 @@ def predict(
     paths: Annotated[
         list[str], typer.Argument(metavar="PATHS", help="Audio files or folders (recursive); `-` reads paths from stdin, one per line.")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="tsv (path, genre, probability; no header) | csv (with header) | jsonl")] = "tsv",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger).")] = 1,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="tsv (path, genre, probability; no header, no quoting: a tab, newline, carriage return or backslash "
+            "in a field is written \\t, \\n, \\r, \\\\) | csv (RFC 4180, with header) | jsonl",
+        ),
+    ] = "tsv",
+    top_k: Annotated[
+        int, typer.Option("--top-k", min=1, help="Report the K most probable genres (tags for a tagger); at most the model's labels.")
+    ] = 1,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give per-window predictions with start/end times (s).")] = False,
-    aggregate: Annotated[str, typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote.")] = "mean",
-    output: Annotated[Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout.", show_default=False)] = None,
+    aggregate: Annotated[
+        str,
+        typer.Option("--aggregate", help="Whole file from windows: mean (probabilities) | vote (share of windows; classifiers only)."),
+    ] = "mean",
+    output: Annotated[
+        Optional[Path], typer.Option("--output", help="Write results to FILE instead of stdout (`-`: stdout).", show_default=False)
+    ] = None,
     jobs: JobsOpt = 2,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -936,13 +950,16 @@ def predict(
     Built-in models work offline, with no training: `genre predict genres ~/Music` (one of 10
     GTZAN genres per file), `genre predict musicnn-msd ~/Music --top-k 5` (tags; see `genre models`).
     A tagger's scores are independent likelihoods in [0, 1], not probabilities that sum to 1:
-    its output says `tag` and `likelihood` (csv header, jsonl keys) where a classifier's says
-    `genre` and `probability`.
+    its csv header says `tag` and `likelihood` where a classifier's says `genre` and
+    `probability`; its jsonl record keeps the keys every model has (`genre`, `probability`,
+    `top`, `probabilities`) and adds `"output": "sigmoid"`. `--aggregate vote` needs a
+    classifier (one label per window).
 
     Exit code: 0 every audio file worked; 1 some failed (one line per failure on
     stderr: path and reason); 2 none could be read, no audio file was given, or the
     model is unusable. Non-audio files found in folders are ignored and counted in the
-    summary (stderr).
+    summary (stderr), and so are hidden files and folders (`.DS_Store`, macOS `._x.wav`):
+    folders are walked as `genre fetch folder` walks them, symlinked folders followed once.
 
     Examples:
       genre predict cnn6.h5 ~/Music --jobs 4 > genres.tsv
@@ -961,17 +978,24 @@ def predict(
         raise UsageError("`-` (read paths from stdin) may be given once")
     from genre_cli.inference import load_classifier
 
-    words = ("tag", "likelihood") if load_classifier(model, weights=False).output == "sigmoid" else ("genre", "probability")
+    desc = load_classifier(model, weights=False)
+    words = ("tag", "likelihood") if desc.output == "sigmoid" else ("genre", "probability")
+    if top_k > len(desc.labels):
+        _notice(f"--top-k {top_k} is more than the model's {len(desc.labels)} labels: all {len(desc.labels)} are listed")
+        top_k = len(desc.labels)
+    if output is not None and str(output) == "-":
+        output = None
+    if output is not None:
+        _check_writable(output)
     stats = pred.WalkStats()
     sources = itertools.chain.from_iterable(sys.stdin if p == "-" else (p,) for p in paths)
     con = _err()
     done = failed = 0
     results = pred.run(model, pred.iter_inputs(sources, stats), jobs=jobs, device=device, aggregate=aggregate, timeline=timeline)
     stream = None
-    where = f"to {output}" if output else "to stdout"
     try:
         first = next(results, None)  # loads and checks the model before any output is created
-        stream = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+        stream = open(output, "w", encoding="utf-8", errors="surrogateescape", newline="") if output else sys.stdout
         writer = _Writer(stream, fmt, top_k, timeline, words)
         for res in itertools.chain([first] if first is not None else [], results):
             if isinstance(res, pred.Failure):
@@ -987,16 +1011,20 @@ def predict(
         results.close()
         raise typer.Exit(0) from None
     except KeyboardInterrupt as exc:
-        exc.add_note(
-            f"{done} file(s) were classified and their lines written {where}"
-            + (f", {failed} failed" if failed else "")
-            + "; the files after them were not read"
-        )
+        if output and stream is None:  # FILE is opened (and truncated) with the first result only
+            exc.add_note(f"no file was classified yet and nothing was written: {output} was not touched")
+        else:
+            exc.add_note(
+                f"{done} file(s) were classified and their lines written {f'to {output}' if output else 'to stdout'}"
+                + (f", {failed} failed" if failed else "")
+                + "; the files after them were not read"
+            )
         raise
     finally:
         if output and stream is not None:
             stream.close()
-    con.print(f"{done} classified, {failed} failed, {stats.ignored} non-audio files ignored")
+    hidden = f", {stats.hidden} hidden files/folders skipped" if stats.hidden else ""
+    con.print(f"{done} classified, {failed} failed, {stats.ignored} non-audio files ignored{hidden}")
     if done == 0 and failed == 0:
         con.print("[bold red]error:[/] no audio files found in the given paths", markup=True, highlight=False)
         raise typer.Exit(2)
@@ -1006,12 +1034,34 @@ def predict(
         raise typer.Exit(1)
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse (exit 2) an output file that cannot be written, before any work; touch nothing:
+    an existing file is opened for appending and closed, a new one created and removed."""
+    import os
+
+    from genre_cli.errors import UsageError
+
+    try:
+        if path.exists():
+            with open(path, "a", encoding="utf-8"):
+                pass
+        else:
+            with open(path, "x", encoding="utf-8"):
+                pass
+            os.unlink(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 class _Writer:
     """One record per file (plus one per window with ``--timeline``), flushed at once.
 
     tsv/csv columns: ``path, genre, probability[, genre_2, probability_2, ...]`` and, with
-    a timeline, ``start, end`` (seconds; empty on the whole-file row). csv has a header;
-    tsv has none; for a tagger (``output == "sigmoid"``) the csv header says ``tag, likelihood``.
+    a timeline, ``start, end`` (seconds; empty on the whole-file row). ``top_k`` must be at most
+    the model's number of labels (every row has the header's columns). csv (RFC 4180) has a
+    header; tsv has none and no quoting: a tab, newline, carriage return or backslash in a field
+    is written ``\\t``, ``\\n``, ``\\r``, ``\\\\`` (PostgreSQL's text format), so ``cut -f1`` gives
+    the path. For a tagger (``output == "sigmoid"``) the csv header says ``tag, likelihood``.
     jsonl: one :func:`genre_cli.predict.record` per line (a tagger's adds ``"output": "sigmoid"``).
     """
 
@@ -1019,7 +1069,7 @@ class _Writer:
         import csv
 
         self.stream, self.fmt, self.k, self.timeline = stream, fmt, top_k, timeline
-        self.csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+        self.csv = _TsvWriter(stream) if fmt == "tsv" else csv.writer(stream, lineterminator="\n")
         if fmt == "csv":
             label, score = words
             head = ["path", label, score]
@@ -1043,6 +1093,18 @@ class _Writer:
             for s, e, p in res.windows:
                 self.csv.writerow([str(res.path), *cells(top_k(p, res.labels, self.k)), f"{s:.2f}", f"{e:.2f}"])
         self.stream.flush()
+
+
+class _TsvWriter:
+    """Tab-separated rows, unquoted; tab, newline, carriage return and backslash escaped."""
+
+    _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def writerow(self, row) -> None:
+        self.stream.write("\t".join(str(x).translate(self._ESCAPES) for x in row) + "\n")
 
 
 # ----------------------------------------------------------------------------- serve

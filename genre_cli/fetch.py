@@ -17,6 +17,7 @@ from genre_cli.datasets import RUN_OPTIONS, FetchOptions, TrackIndex, check_opti
 from genre_cli.errors import InputError
 from genre_cli.formats import index as index_format
 from genre_cli.stage import StageResult, execute
+from genre_cli.walk import walk_files
 
 DEFAULT_DATA_ROOT = "~/.cache/genre/data"
 
@@ -44,15 +45,12 @@ def _listing_hash(path: Path) -> str:
         st = path.stat()
         h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
         return h.hexdigest()
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))  # any file name
+    for p in walk_files(path, hidden=True):  # the files fetch folder sees (through symlinked folders too)
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))  # any file name
     return h.hexdigest()
 
 

@@ -22,12 +22,13 @@ Pipeline
   :func:`genre_cli.inference.aggregate_tracks`, the function ``evaluate`` uses for
   track-level scores (``mean`` of window probabilities by default, or ``vote``).
 
-Results are yielded in input order, each as soon as it and all files before it are done.
+Results are yielded in input order, each as soon as it and all files before it are done. The
+inputs are read by a feeder thread (at most ``2 * jobs + 1`` paths ahead of the results), so a
+result comes out while the next path from a slow pipe has not arrived yet.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,7 @@ from genre_cli.errors import AudioError, GenreError, InputError, UsageError
 from genre_cli.inference import Classifier, aggregate_tracks, check_device, load_classifier
 from genre_cli.parallel import available_cores
 from genre_cli.testhooks import pause_point
+from genre_cli.walk import walk_files
 from genre_cli.windows import SegmentConfig, Windower
 
 #: Windows featurized together (one :func:`genre_cli.features.compute` call).
@@ -101,9 +103,19 @@ class Failure:
 
 @dataclass
 class WalkStats:
-    """Counts from walking the inputs (files that are not audio are ignored, not errors)."""
+    """Counts from walking the inputs (files that are not audio are ignored, not errors).
+
+    Attributes
+    ----------
+    ignored : int
+        Files in folders that are not audio (by extension).
+    hidden : int
+        Hidden files and folders in folders (name starting with ``.``, e.g. macOS ``._x.wav``),
+        skipped unread, a folder counted once.
+    """
 
     ignored: int = 0
+    hidden: int = 0
 
 
 def top_k(proba: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
@@ -173,24 +185,27 @@ def record(res: Prediction, *, top_k: int = 1, timeline: bool = False, path: str
 def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
     """Expand files and folders lazily (folders recursive, audio by extension).
 
-    Explicit files are always tried, whatever their extension (a failure names the
-    reason). Folders are walked in sorted order without following symlinked directories;
-    their non-audio files are counted in ``stats.ignored``.
+    Explicit files are always tried, whatever their extension or name (a failure names the
+    reason); blank and whitespace-only lines are skipped. Folders are walked as ``genre fetch
+    folder`` walks them (:func:`genre_cli.walk.walk_files`: sorted, hidden entries skipped,
+    symlinked folders followed once); their non-audio files are counted in ``stats.ignored``,
+    their hidden files and folders in ``stats.hidden``.
     """
+
+    def hidden(_path: Path) -> None:
+        stats.hidden += 1
+
     for raw in paths:
         raw = raw.rstrip("\r\n")
-        if not raw:
+        if not raw.strip():
             continue
         p = Path(raw)
         if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    fp = Path(dirpath) / name
-                    if is_audio_path(fp):
-                        yield fp
-                    else:
-                        stats.ignored += 1
+            for fp in walk_files(p, on_hidden=hidden):
+                if is_audio_path(fp):
+                    yield fp
+                else:
+                    stats.ignored += 1
         else:
             yield p
 
@@ -299,6 +314,61 @@ def _work(idx: int, path: Path, ctx: _Context) -> None:
             _put(ctx, ("fail", idx, f"{path}: interrupted"))
 
 
+def _feed(it: Iterator, slots: threading.Semaphore, ex: ThreadPoolExecutor, ctx: _Context) -> None:
+    """Feeder thread: once a slot is free, read the next input, announce it to the caller's thread
+    as ``("input", idx, path)`` and start decoding it (its worker's messages follow the
+    announcement in ``ctx.q``); at the end send ``("inputs-done", ...)``, or ``("inputs-failed",
+    None, exc)`` when reading the inputs raised."""
+    idx = 0
+    try:
+        while True:
+            while not slots.acquire(timeout=0.2):
+                if ctx.stop.is_set():
+                    return
+            if ctx.stop.is_set():
+                return
+            try:
+                path = Path(next(it))
+            except StopIteration:
+                _put(ctx, ("inputs-done", None, None))
+                return
+            if not _put(ctx, ("input", idx, path)):
+                return
+            ex.submit(_work, idx, path, ctx)
+            idx += 1
+    except BaseException as exc:  # e.g. undecodable bytes on stdin: the caller's thread raises it
+        if not ctx.stop.is_set():
+            _put(ctx, ("inputs-failed", None, exc))
+
+
+def check_aggregate(clf: Classifier, aggregate: str, *, name: str | Path | None = None) -> None:
+    """Refuse an aggregation that means nothing for this model.
+
+    ``vote`` counts which label wins each window: it needs a classifier (one label per window,
+    ``clf.output == "softmax"``). A tagger's windows have many tags each (independent
+    likelihoods), so its whole-file scores are the ``mean`` likelihoods.
+
+    Parameters
+    ----------
+    clf : Classifier
+        The model (its description is enough).
+    aggregate : {"mean", "vote"}
+    name : str, path or None
+        What to call the model in the message (default: its path).
+
+    Raises
+    ------
+    UsageError
+        ``vote`` with a tagger.
+    """
+    if aggregate == "vote" and clf.output == "sigmoid":
+        raise UsageError(
+            f"aggregation 'vote' needs a classifier (one label per window); {name or clf.path} is a tagger "
+            f"({len(clf.labels)} independent tag likelihoods per window): use 'mean' (each tag's mean likelihood over the windows), "
+            "the only aggregation for a tagger"
+        )
+
+
 def check_model(clf: Classifier) -> None:
     """Run one silent window through features and model; raise if the model is unusable.
 
@@ -365,7 +435,9 @@ def run(
         Model artifact from ``genre train`` or a built-in model's name (loaded once,
         :func:`~genre_cli.inference.load_classifier`), or an already loaded one.
     inputs : iterable of Path
-        Consumed lazily (e.g. paths read from stdin as they arrive).
+        Consumed lazily by a feeder thread, at most ``2 * jobs + 1`` ahead of the results
+        yielded (e.g. paths read from stdin as they arrive: a result is yielded while the
+        next path has not come). An exception it raises is raised here.
     jobs : int >= 1
         Decoding/featurizing worker threads.
     aggregate : {"mean", "vote"}
@@ -397,6 +469,7 @@ def run(
     check_device(device)
     # the model's description first (h5py only): decoding starts while torch and the weights load
     clf = model if isinstance(model, Classifier) else load_classifier(model, device=device, weights=False)
+    check_aggregate(clf, aggregate, name=clf.path if isinstance(model, Classifier) else model)
     seg = windows_for(clf)
     ctx = _Context(
         seg,
@@ -410,24 +483,15 @@ def run(
     win_s = seg.win / seg.sr
     states: dict[int, _State] = {}
     batch: list[tuple[int, dict[str, np.ndarray], np.ndarray]] = []
-    it = iter(inputs)
     exhausted = False
     submitted = emitted = 0
-    max_open = 2 * jobs + 1
     ex = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="genre-predict")
     torch_threads = 0
-
-    def fill() -> None:
-        nonlocal exhausted, submitted
-        while not exhausted and submitted - emitted < max_open:
-            try:
-                path = next(it)
-            except StopIteration:
-                exhausted = True
-                return
-            states[submitted] = _State(Path(path))
-            ex.submit(_work, submitted, Path(path), ctx)
-            submitted += 1
+    # The inputs are read by a feeder thread (a path from stdin may take minutes to come): the
+    # loop below goes on classifying and yielding meanwhile, and decoding starts while the
+    # weights load. It reads at most 2 * jobs + 1 paths ahead of the results yielded (slots).
+    slots = threading.Semaphore(2 * jobs + 1)
+    threading.Thread(target=_feed, args=(iter(inputs), slots, ex, ctx), name="genre-predict-inputs", daemon=True).start()
 
     def infer() -> None:
         if not batch:
@@ -455,7 +519,6 @@ def run(
         return Prediction(st.path, st.duration, clf.labels, tp[0], len(p), wins, st.truncated, clf.output)
 
     try:
-        fill()
         if clf.model is None:
             clf = load_classifier(model, device=device)
         torch_threads = _share_cores(clf, jobs)
@@ -465,7 +528,7 @@ def run(
             if head is not None and head.ready:
                 del states[emitted]
                 emitted += 1
-                fill()
+                slots.release()
                 yield result(head)
                 pause_point("predict:file")  # test-only (genre_cli.testhooks); inert unless GENRE_TEST_PAUSE_AT is set
                 continue
@@ -478,6 +541,15 @@ def run(
                 infer()  # nothing else to do right now: run what is batched
                 continue
             kind, idx, payload = msg[0], msg[1], msg[2]
+            if kind == "input":  # announced by the feeder before its worker starts
+                states[idx] = _State(payload)
+                submitted += 1
+                continue
+            if kind == "inputs-done":
+                exhausted = True
+                continue
+            if kind == "inputs-failed":
+                raise payload
             st = states[idx]
             if kind == "chunk":
                 batch.append((idx, payload, msg[3]))

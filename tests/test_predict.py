@@ -263,3 +263,182 @@ def test_max_seconds_analyses_the_beginning_only(model, tmp_path, rng):
     assert not whole.truncated and whole.duration == pytest.approx(3.3, abs=1e-4)
     with pytest.raises(UsageError):
         next(pred.run(model, [tmp_path / "long.wav"], max_seconds=0))
+
+
+# ----------------------------------------------------------------------------- the tester's findings
+
+
+@pytest.mark.parametrize("timeline", [False, True])
+def test_top_k_above_the_labels_is_capped_and_csv_columns_line_up(model, mixed_folder, timeline):
+    """3 labels, --top-k 6: the header has 3 label/score pairs like every row, and start/end stay in place."""
+    r = genre("predict", model, mixed_folder / "a.wav", "--format", "csv", "--top-k", "6", *(["--timeline"] * timeline), "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert "--top-k 6 is more than the model's 3 labels: all 3 are listed" in r.stderr
+    lines = r.stdout.splitlines()
+    assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    pairs = ["genre", "probability", "genre_2", "probability_2", "genre_3", "probability_3"]
+    assert list(rows[0]) == ["path", *pairs] + (["start", "end"] if timeline else [])
+    assert all(None not in row and {row["genre"], row["genre_2"], row["genre_3"]} == {"low", "high", "noise"} for row in rows)
+    if timeline:
+        assert rows[0]["start"] == rows[0]["end"] == ""  # the whole-file row
+        wins = rows[1:]
+        assert len(wins) == 4 and [float(x["start"]) for x in wins] == [0.0, 0.5, 1.0, 1.5] and float(wins[-1]["end"]) == 2.5
+    tsv = genre("predict", model, mixed_folder / "a.wav", "--top-k", "6", "--device", "cpu")
+    assert len(tsv.stdout.splitlines()[0].split("\t")) == 7
+
+
+def test_a_result_is_yielded_while_the_next_input_has_not_arrived(model, mixed_folder):
+    """Paths from a slow pipe: the first file's result comes out before the second path is read."""
+    import threading
+
+    released = threading.Event()
+    waited: list[bool] = []
+
+    def slow_stdin():
+        yield mixed_folder / "a.wav"
+        waited.append(released.wait(timeout=120))  # False: nobody got the first result meanwhile
+        yield mixed_folder / "sub" / "b.flac"
+
+    results = pred.run(model, slow_stdin(), jobs=2, device="cpu")
+    first = next(results)
+    released.set()
+    rest = list(results)
+    assert waited == [True], "the first result waited for the next input line"
+    assert [Path(r.path).name for r in (first, *rest)] == ["a.wav", "b.flac"]  # input order as before
+
+
+def test_an_error_reading_the_inputs_is_raised_by_run(model, mixed_folder):
+    def broken():
+        yield mixed_folder / "a.wav"
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    with pytest.raises(UnicodeDecodeError):
+        list(pred.run(model, broken(), jobs=1, device="cpu"))
+
+
+def test_output_that_cannot_be_written_is_refused_before_any_work(model, mixed_folder, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("predict ran although its output cannot be written")
+
+    monkeypatch.setattr(pred, "run", never)
+    for bad, reason in ((tmp_path / "nonexistent" / "dir" / "x.tsv", "No such file or directory"), (tmp_path, "Is a directory")):
+        r = genre("predict", model, mixed_folder / "a.wav", "--output", bad)
+        assert r.exit_code == 2 and f"cannot write {bad}: {reason}" in r.stderr and "unexpected" not in r.stderr
+    assert not (tmp_path / "nonexistent").exists()
+    monkeypatch.undo()
+    old = tmp_path / "old.tsv"
+    old.write_text("kept\n")
+    assert genre("predict", model, mixed_folder / "a.wav", "--output", old, "--device", "cpu").exit_code == 0
+    assert Path(old.read_text().split("\t")[0]) == mixed_folder / "a.wav"  # an existing file is replaced
+    monkeypatch.chdir(tmp_path)
+    r = genre("predict", model, mixed_folder / "a.wav", "--output", "-", "--device", "cpu")
+    assert r.exit_code == 0 and r.stdout.startswith(str(mixed_folder / "a.wav")) and not (tmp_path / "-").exists()
+
+
+def test_vote_is_refused_for_a_tagger(tmp_path, rng):
+    sf.write(tmp_path / "clip.wav", synth("noise", 3.5, 16000, rng), 16000)
+    r = genre("predict", "musicnn-msd", tmp_path / "clip.wav", "--aggregate", "vote", "--device", "cpu")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "aggregation 'vote' needs a classifier (one label per window); musicnn-msd is a tagger" in r.stderr
+    assert "use 'mean'" in r.stderr
+    with pytest.raises(UsageError, match="needs a classifier"):
+        next(pred.run("musicnn-msd", [tmp_path / "clip.wav"], aggregate="vote"))
+
+
+def test_help_says_what_a_taggers_output_is():
+    text = " ".join(genre("predict", "--help").stdout.split())
+    assert "jsonl keys" not in text and '"output": "sigmoid"' in text and "csv header says `tag` and `likelihood`" in text
+
+
+def test_symlinked_folders_are_followed_once_and_loops_are_not_errors(model, tmp_path, rng):
+    outside = tmp_path / "elsewhere" / "albums"
+    outside.mkdir(parents=True)
+    sf.write(outside / "linked.wav", synth("low", 1.2, 16000, rng), 16000)
+    lib = tmp_path / "lib"
+    (lib / "albums").mkdir(parents=True)
+    sf.write(lib / "albums" / "own.wav", synth("high", 1.2, 16000, rng), 16000)
+    (lib / "albums" / "link").symlink_to(outside, target_is_directory=True)
+    (lib / "albums" / "same").symlink_to(outside, target_is_directory=True)  # the same folder twice: walked once
+    (lib / "albums" / "loop").symlink_to("..", target_is_directory=True)  # a loop to the root
+    (outside / "back").symlink_to(outside.parent, target_is_directory=True)  # a loop in the linked tree
+    r = genre("predict", model, lib, "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert [Path(line.split("\t")[0]).relative_to(lib).as_posix() for line in r.stdout.splitlines()] == [
+        "albums/own.wav",
+        "albums/link/linked.wav",
+    ]
+    assert "2 classified, 0 failed, 0 non-audio files ignored" in r.stderr
+
+
+def test_fetch_folder_walks_symlinked_label_folders_like_predict(tmp_path, rng):
+    from genre_cli.formats import index as index_format
+
+    for label in ("low", "high"):
+        (tmp_path / "store" / label).mkdir(parents=True)
+        sf.write(tmp_path / "store" / label / f"{label}.wav", synth(label, 1.0, 16000, rng), 16000)
+    (tmp_path / "data" / "low").mkdir(parents=True)
+    sf.write(tmp_path / "data" / "low" / "own.wav", synth("low", 1.0, 16000, rng), 16000)
+    (tmp_path / "data" / "low" / "more").symlink_to(tmp_path / "store" / "low", target_is_directory=True)
+    (tmp_path / "data" / "high").symlink_to(tmp_path / "store" / "high", target_is_directory=True)
+    (tmp_path / "data" / "low" / "loop").symlink_to("..", target_is_directory=True)
+    (tmp_path / "data" / "high" / "._high.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    r = genre("fetch", "folder", "--from", tmp_path / "data", "-o", tmp_path / "idx.h5")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(index_format.read(tmp_path / "idx.h5").tracks["path"]) == ["high/high.wav", "low/more/low.wav", "low/own.wav"]
+    walked = [p.relative_to(tmp_path / "data").as_posix() for p in pred.iter_inputs([str(tmp_path / "data")], pred.WalkStats())]
+    assert walked == ["high/high.wav", "low/own.wav", "low/more/low.wav"]
+
+
+def test_tsv_is_plain_with_tabs_newlines_and_backslashes_escaped(model, tmp_path, rng):
+    names = ['say "hi".wav', "tab\there.wav", "new\nline.wav", "back\\slash, comma.wav"]
+    for name in names:
+        sf.write(tmp_path / name, synth("low", 1.2, 16000, rng), 16000)
+    r = genre("predict", model, *(tmp_path / n for n in names), "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.split("\n")[:-1]
+    assert len(lines) == 4 and all(line.count("\t") == 2 for line in lines)
+    unescape = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+    import re
+
+    got = [re.sub(r"\\[\\tnr]", lambda m: unescape[m.group()], line.split("\t")[0]) for line in lines]
+    assert got == [str(tmp_path / n) for n in names]
+    assert lines[0].split("\t")[0] == str(tmp_path / 'say "hi".wav')  # no csv quoting
+    csv_rows = list(csv.reader(io.StringIO(genre("predict", model, tmp_path / names[0], "--format", "csv", "--device", "cpu").stdout)))
+    assert csv_rows[1][0] == str(tmp_path / names[0])  # csv stays RFC 4180 (quoted, read back by a csv reader)
+
+
+def test_hidden_files_and_folders_are_skipped_and_counted(model, tmp_path, rng):
+    root = tmp_path / "lib"
+    (root / ".hidden-dir").mkdir(parents=True)
+    sf.write(root / "song.wav", synth("low", 1.2, 16000, rng), 16000)
+    (root / "._song.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    sf.write(root / ".hidden-dir" / "x.wav", synth("low", 1.2, 16000, rng), 16000)
+    (root / "cover.jpg").write_bytes(b"\xff\xd8")
+    r = genre("predict", model, root, "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert [Path(line.split("\t")[0]).name for line in r.stdout.splitlines()] == ["song.wav"]
+    assert "1 classified, 0 failed, 1 non-audio files ignored, 3 hidden files/folders skipped" in r.stderr
+    explicit = genre("predict", model, root / "._song.wav", "--device", "cpu")  # a hidden file named explicitly is tried
+    assert explicit.exit_code == 2 and "._song.wav" in explicit.stderr
+
+
+def test_whitespace_only_stdin_lines_are_skipped(model, mixed_folder):
+    r = genre("predict", model, "-", "--device", "cpu", input=f"  \n\t\n{mixed_folder / 'a.wav'}\n \r\n\n")
+    assert r.exit_code == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1 and "1 classified, 0 failed" in r.stderr
+
+
+def test_ctrl_c_before_the_first_result_says_the_output_file_was_not_touched(model, mixed_folder, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(pred, "run", interrupted)
+    old = tmp_path / "old.tsv"
+    old.write_text("previous results\n")
+    r = genre("predict", model, mixed_folder / "a.wav", "--output", old)
+    assert r.exit_code == 130
+    assert f"no file was classified yet and nothing was written: {old} was not touched" in " ".join(r.stderr.split())
+    assert "written to" not in r.stderr and old.read_text() == "previous results\n"

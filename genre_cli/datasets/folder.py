@@ -6,7 +6,9 @@ Two ways to describe the collection (``source`` is the directory holding the aud
   below ``SOURCE``; sub-folders are walked recursively; audio files are recognised by
   extension (:func:`genre_cli.audio.is_audio_path`). Other files, audio files directly in
   ``SOURCE`` (no label folder) and hidden files/folders (``.DS_Store``, ``._x.wav``, ``.git``)
-  are ignored; the first two are counted in ``info["skipped_files"]``.
+  are ignored; the first two are counted in ``info["skipped_files"]``. Symlinked folders
+  are followed, each directory once (:func:`genre_cli.walk.walk_files`; the walk ``genre
+  predict`` does).
 * **a table** — ``options.labels_csv``: a CSV with a ``path`` column (relative to ``SOURCE``;
   when ``source`` is None, the CSV's folder), a label column (``options.label_column``), an
   optional split column (``options.split_column``) and an optional group column
@@ -61,6 +63,7 @@ from genre_cli.audio import AudioInfo, is_audio_path
 from genre_cli.datasets import DATASETS, SPLIT_ALIASES, SPLITS, FetchOptions, TrackIndex, normalize_split
 from genre_cli.errors import InputError, UsageError
 from genre_cli.probe import md5_many, probe_many
+from genre_cli.walk import walk_files
 
 __all__ = [
     "folder",
@@ -378,20 +381,15 @@ def _rows_from_walk(base: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
     skipped: list[str] = []
     undecodable: list[str] = []
     seen_ids: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        here = Path(dirpath)
-        for fname in sorted(filenames):
-            if fname.startswith("."):
-                continue
-            rel = (here / fname).relative_to(base)
-            if not is_audio_path(rel) or len(rel.parts) < 2:
-                skipped.append(rel.as_posix())
-                continue
-            if not _utf8(rel.as_posix()):
-                undecodable.append(rel.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
-                continue
-            rows.append(_row(rel.as_posix(), rel.parts[0], "", "", seen_ids))
+    for path in walk_files(base):  # hidden entries skipped, symlinked folders followed once
+        rel = path.relative_to(base)
+        if not is_audio_path(rel) or len(rel.parts) < 2:
+            skipped.append(rel.as_posix())
+            continue
+        if not _utf8(rel.as_posix()):
+            undecodable.append(rel.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            continue
+        rows.append(_row(rel.as_posix(), rel.parts[0], "", "", seen_ids))
     if undecodable:  # an index stores names as UTF-8 text: such a file could be neither stored nor found again
         shown = ", ".join(undecodable[:5]) + (" ..." if len(undecodable) > 5 else "")
         info["warnings"].append(
