@@ -26,6 +26,7 @@ from genre_cli.datasets.table import TableOptions
 from genre_cli.features import FeatureConfig
 from genre_cli.options import command_options
 from genre_cli.serve.config import ServeConfig
+from genre_cli.training import recipe as _recipe
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
@@ -488,7 +489,28 @@ def featurize(
 # ----------------------------------------------------------------------------- train
 
 
-@app.command(cls=_Command)
+#: ``genre train --help``: how each training setting is resolved, with the values of
+#: :data:`~genre_cli.training.recipe.RECIPE` and :data:`~genre_cli.training.recipe.PLAIN`
+#: written out from the dicts themselves (so the help cannot drift from what training does).
+TRAIN_HELP = "\n\n".join(
+    (
+        "Train a registered model on the train split with the default recipe (or --paper settings).",
+        "A training option left unset takes the model's adjustment to the recipe where it has one (--list-models, "
+        'column "recipe changes": e.g. more epochs for networks that converge slowly), else the default recipe, the same '
+        f"for every torch model: {_recipe.describe(_recipe.RECIPE)}. With --paper it takes the model's paper value where its paper "
+        'states one (--list-models, column "paper training"), else plain training: '
+        f"{_recipe.describe(_recipe.PLAIN)} (weight decay 0 for models with their own per-layer L2). A flag always wins: "
+        "flag > model's recipe change > recipe; with --paper, flag > paper > plain. The summary after training and "
+        "`genre info MODEL` list every setting with its source. sklearn models use none of these settings (one given is "
+        "ignored with a warning).",
+        "Each model input is filled from the features file, with the feature the model's paper used when the file has it. "
+        "Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...",
+        "Examples:\n  genre train feat.h5 --model cnn6 -o cnn6.h5\n  genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5",
+    )
+)
+
+
+@app.command(cls=_Command, help=TRAIN_HELP)
 @handle_errors
 @command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
@@ -504,21 +526,7 @@ def train(
     dry_run: DryOpt = False,
     train: dict | None = None,
 ) -> None:
-    """Train a registered model on the train split with the default recipe (or --paper settings).
-
-    Defaults depend on the model: a training option left unset takes the model's paper value
-    where its paper gives one (cnn6: 15 epochs, batch 100, lr 1e-3; dupconv and rescat:
-    Adadelta, lr 1.0, batch 50) and ours otherwise (30 epochs, batch 32, AdamW, lr 1e-3,
-    patience 10); --list-models shows each model's paper settings, and the summary after
-    training lists the settings used. Each model input is filled from the features file,
-    with the feature the model's paper used when the file has it.
-
-    Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...
-
-    Examples:
-      genre train feat.h5 --model cnn6 -o cnn6.h5
-      genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5
-    """
+    """`genre train`; its help is :data:`TRAIN_HELP` (built from the recipe's values)."""
     from genre_cli.errors import UsageError
 
     if list_models:
