@@ -40,7 +40,7 @@ from genre_cli.formats import cv as cv_format
 from genre_cli.formats import features as feat_format
 from genre_cli.formats.provenance import Provenance
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
-from genre_cli.training.config import TrainConfig
+from genre_cli.training.config import NO_VALIDATION, TrainConfig
 
 __all__ = ["Folds", "check_folds", "fold_features", "run", "summarize"]
 
@@ -394,14 +394,16 @@ def run(
         for k in test_folds:
             fold_feats[k] = feat_format.read(fold_features(feats, fold_set, k, fold_dir / f"features-fold{k}.h5", force=force).path)
         arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-        notes: list[str] = []
+        said: dict[tuple[str, str], list[int]] = {}  # (model, warning) -> folds: one line per warning, not per fold
         for i, (lab, cfg) in enumerate(zip(labels, models)):
             records = []
             for k in test_folds:
                 ff = fold_feats[k]
                 t0 = time.perf_counter()
                 tr = train_run(ff.path, config=cfg, out=fold_dir / f"{slugify(lab)}-fold{k}.h5", force=force, show_progress=show_progress)
-                notes += [f"{lab} fold {k}: {w}" for w in tr.warnings]
+                for w in tr.warnings:
+                    if f"{NO_VALIDATION}:" not in w:  # said once, before training
+                        said.setdefault((lab, w), []).append(int(k))
                 rep = evaluate_model(tr.path, ff, split="test", device="cpu" if cfg.device == "auto" else cfg.device)
                 train_tracks = ff.tracks["split"] == "train"
                 rec = {
@@ -427,6 +429,7 @@ def run(
                 {"label": lab, "model": cfg.model, "train": cfg.to_params(), "folds": records, "summary": summarize(records)}
             )
         cv_format.write(f, report, arrays, prov=feats.provenance)
+        notes = [f"{lab} fold{'s' if len(ks) > 1 else ''} {', '.join(map(str, ks))}: {w}" for (lab, w), ks in said.items()]
         return {"report": report, "warnings": notes}
 
     result = execute(

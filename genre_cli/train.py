@@ -30,7 +30,7 @@ from genre_cli.formats import model as model_format
 from genre_cli.inference import Classifier, check_device, resolve_inputs
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
 from genre_cli.training import recipe
-from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams
+from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams, without_validation
 from genre_cli.training.distributed import Dist
 from genre_cli.training.loop import TrainJob, fit_sklearn, fit_torch, model_shapes
 
@@ -57,8 +57,11 @@ def run(
         Called on rank 0 after each epoch (after its checkpoint is written) with the history
         record (``epoch``, ``loss``, ``train_accuracy``, ``val_*``, ``seconds``, ``samples_per_s``).
     on_notice : callable(text) or None
-        Called before training starts with each warning known then (a model input filled with
-        another feature than its paper's); without it, those warnings join the result's.
+        Called before training starts with each warning known then: an option given but not
+        applied (an sklearn model's training options; ``select``/``patience`` without a
+        validation split: :func:`~genre_cli.training.config.without_validation`), said even when
+        the model is up to date, and a model input filled with another feature than its paper's.
+        Without it, those warnings join the result's.
 
     Returns
     -------
@@ -99,6 +102,12 @@ def run(
         y_train = feats.segments["label"][_split_rows(feats, "train")]
         hp["class_weights"], why = recipe.auto_class_weights(np.bincount(y_train[y_train >= 0], minlength=len(feats.labels)))
         notes["class_weights"] = f"auto -> {hp['class_weights']}: {why}"
+    # options given but not applied: said whether the model is trained now or is up to date
+    unapplied: list[str] = []
+    if info["kind"] == "torch" and not np.any((feats.segments["split"] == "validation") & (feats.segments["label"] >= 0)):
+        dropped, said = without_validation(hp, sources)
+        notes |= dropped
+        unapplied += [f"{feats.path.name}: {w}" for w in said]
     params = {"model": config.model, "model_config": model_config, "inputs": inputs, "train": hp}
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     stage = model_format.KIND.stage
@@ -117,12 +126,15 @@ def run(
         ignored += ["paper"] if config.paper else []
         ignored += [f"device {device} (sklearn models run on the CPU)"] if device.startswith("cuda") else []
         if ignored:
-            job.warnings.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
+            unapplied.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
 
     dist = Dist.from_env()
-    if on_notice is not None and dist.main and (force or not artifacts.is_up_to_date(out_path, fp)):  # not when skipped
-        for text in early:
+    if on_notice is not None and dist.main:
+        for text in unapplied:
             on_notice(text)
+        if force or not artifacts.is_up_to_date(out_path, fp):  # not when skipped
+            for text in early:
+                on_notice(text)
     if not dist.main and info["kind"] == "sklearn":  # under torchrun, rank 0 alone fits an sklearn model
         return StageResult(stage, out_path, fp, "skipped", {"rank": dist.rank})
     if info["kind"] == "torch":
@@ -152,6 +164,8 @@ def run(
         raise
     finally:
         dist.close()
+    if on_notice is None:
+        result.warnings = unapplied + result.warnings
     if result.ran and dist.main:
         checkpoint.path_for(out_path).unlink(missing_ok=True)  # the model is in place: the checkpoint is spent
     if not dist.main:

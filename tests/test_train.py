@@ -547,3 +547,40 @@ def test_cli_summary_names_how_the_weights_were_kept(feat, tmp_path):
     )
     assert r.exit_code == 0, r.stderr
     assert "best epoch " in r.stderr and "kept the last weights" not in r.stderr
+
+
+def _without_validation(feat, dst) -> Path:
+    """A copy of ``feat`` whose validation tracks are test tracks: no validation split."""
+    shutil.copyfile(feat, dst)
+    with h5py.File(dst, "r+") as f:
+        for table in ("segments", "tracks"):
+            split = f[f"{table}/split"][()].astype(str)
+            del f[f"{table}/split"]
+            relabelled = np.where(split == "validation", "test", split).astype(object)
+            f.create_dataset(f"{table}/split", data=relabelled, dtype=h5py.string_dtype())
+    return dst
+
+
+def test_select_best_and_patience_without_a_validation_split_are_said_not_dropped(feat, tmp_path):
+    noval = _without_validation(feat, tmp_path / "noval.h5")
+    runner = CliRunner()
+    argv = ["train", str(noval), "--model", "mlp", "--epochs", "2", "--select", "best", "--patience", "1", "--device", "cpu"]
+    r = runner.invoke(app, [*argv, "-o", str(tmp_path / "m.h5")])
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "warning: noval.h5: no validation split: --select best needs one" in err and "the last weights are kept" in err
+    assert "warning: noval.h5: no validation split: --patience 1 needs one to stop early; all 2 epochs run" in err
+    assert "select: last (no validation split; --select best needs one)" in err
+    assert "patience: 0 (no validation split; --patience 1 needs one)" in err
+    assert "kept the last weights (epoch 2/2" in err and "best epoch 2/2" not in err
+    assert ", patience 0, " in err and ", select last, " in err  # the settings line says what ran
+    with h5py.File(tmp_path / "m.h5") as f:
+        hp, notes = artifacts.get_json_attr(f, "train", {}), artifacts.get_json_attr(f, "train_notes", {})
+    assert (hp["select"], hp["patience"]) == ("last", 0) and "--select best needs one" in notes["select"]
+    again = runner.invoke(app, [*argv, "-o", str(tmp_path / "m.h5")])  # up to date: still said
+    assert again.exit_code == 0 and "up to date" in again.stderr and "--select best needs one" in again.stderr
+    # the recipe (select last, patience 0) needs no validation split: nothing to say; with one, --select best applies
+    quiet = runner.invoke(app, ["train", str(noval), "--model", "mlp", "--epochs", "1", "--device", "cpu", "-o", str(tmp_path / "q.h5")])
+    assert quiet.exit_code == 0 and "no validation split" not in quiet.stderr
+    r = _train(feat, tmp_path / "b.h5", select="best", patience=1)
+    assert r.summary["train"]["select"] == "best" and not any("no validation split" in w for w in r.warnings)

@@ -303,6 +303,42 @@ def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool
     return out, src
 
 
+#: How the warnings of :func:`without_validation` begin (``genre cv``, which says it once, drops them).
+NO_VALIDATION = "no validation split"
+
+
+def without_validation(hp: dict[str, Any], sources: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Set what needs a validation split to what training does without one, in place:
+    ``select`` -> ``last`` and ``patience`` -> 0 (nothing scores an epoch).
+
+    Returns
+    -------
+    notes : dict
+        ``{"select": "last (no validation split; --select best needs one)", ...}`` for the
+        artifact's ``train_notes`` (printed in the summary and by ``genre info``).
+    warnings : list of str
+        One line per setting changed, each starting with :data:`NO_VALIDATION`.
+    """
+    notes: dict[str, str] = {}
+    warnings: list[str] = []
+
+    def asked(key: str) -> str:
+        flag = f"--{key} {hp[key]}"
+        return flag if sources.get(key) == "flag" else f"{flag} ({sources.get(key, 'default')})"
+
+    if hp.get("select", "last") != "last":
+        what = asked("select")
+        notes["select"] = f"last ({NO_VALIDATION}; {what} needs one)"
+        warnings.append(f"{NO_VALIDATION}: {what} needs one to score epochs; the last weights are kept (select: last)")
+        hp["select"] = "last"
+    if hp.get("patience"):
+        what = asked("patience")
+        notes["patience"] = f"0 ({NO_VALIDATION}; {what} needs one)"
+        warnings.append(f"{NO_VALIDATION}: {what} needs one to stop early; all {hp['epochs']} epochs run (patience: 0)")
+        hp["patience"] = 0
+    return notes, warnings
+
+
 def _check_hparams(hp: dict[str, Any]) -> None:
     """The resolved values (a paper's included) must be usable."""
     for key, low in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("freq_shift", 0)):
