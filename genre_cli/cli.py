@@ -1149,7 +1149,9 @@ _RUN_GROUPS = {
 def run_pipeline(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (default: the embedded demo).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="Dataset source (URL, archive, folder).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and of training.")] = 0,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Seed of random splits and of training \\[default: 0].", show_default=False)
+    ] = None,
     jobs: JobsOpt = 2,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
@@ -1177,7 +1179,7 @@ def run_pipeline(
     cfg = pipeline.PipelineConfig(
         dataset=dataset,
         source=source,
-        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
+        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=0 if seed is None else seed, progress=sys.stderr.isatty()),
         segment=SegmentConfig.from_cli(segment or {}),
         features=FeatureConfig.from_cli(features or {}),
         train=TrainConfig.from_cli(train or {}, seed=seed),
@@ -1242,7 +1244,7 @@ def info(
     tr = d.get("training")
     if tr and tr["train"]:
         src = tr["sources"]
-        con.print("training settings (source: flag | recipe | paper | plain):")
+        con.print("training settings (source: flag | recipe | paper | plain | default):")
         con.print("  " + ", ".join(f"{k} {v}" + (f" ({src[k]})" if k in src else "") for k, v in tr["train"].items()))
         for key, note in (tr["notes"] or {}).items():
             con.print(f"  {key}: {_esc(str(note))}")

@@ -92,7 +92,7 @@ def run(
         raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
     model_config = dict(config.model_config)
     if info["kind"] == "sklearn" and "random_state" in info["config"] and "random_state" not in model_config:
-        model_config["random_state"] = config.seed
+        model_config["random_state"] = config.seed_value
     probe = build_model(config.model, n_classes=len(feats.labels), input_shapes=model_shapes(info, shapes), **model_config)
     declares_l2 = bool(getattr(probe, "l2_penalties", None))
     del probe
@@ -112,7 +112,7 @@ def run(
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     stage = model_format.KIND.stage
     fp = planned_fingerprint(stage, params, upstream)
-    out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed}", fp)
+    out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed_value}", fp)
     free = RESUME_FREE if hp.get("schedule", "constant") == "constant" else ("patience",)  # a schedule's lr depends on epochs
     resume_key = planned_fingerprint(stage, params | {"train": {k: v for k, v in hp.items() if k not in free}}, upstream)
     job = TrainJob(

@@ -52,6 +52,9 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     assert r1.exit_code == 0, r1.stderr
     assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
     assert "track-level accuracy:" in r1.stdout and "music, test split" in r1.stdout
+    model = next(line.split(" → ")[1] for line in r1.stderr.splitlines() if line.startswith("✓ train"))
+    with h5py.File(model) as f:  # `genre run` without --seed: the seed is the default, not a flag
+        assert json.loads(f.attrs["train_sources"])["seed"] == "default"
 
     r2 = genre(*base)
     assert r2.exit_code == 0

@@ -188,6 +188,8 @@ def test_cli_prints_mean_std_and_names_data_split_and_level(feats, tmp_path):
     m = rep["models"][0]["summary"]["track"]["balanced_accuracy"]
     assert f"{m['mean']:.3f} ± {m['std']:.3f}" in err
     assert r.stdout.strip() == str(tmp_path / "cv.h5")
+    with h5py.File(rep["models"][0]["folds"][0]["model_path"]) as f:  # no --seed: the fold models' seed is the default
+        assert json.loads(f.attrs["train_sources"])["seed"] == "default"
 
 
 def test_no_folds_is_refused_with_a_hint(feats, tmp_path):

@@ -584,3 +584,21 @@ def test_select_best_and_patience_without_a_validation_split_are_said_not_droppe
     assert quiet.exit_code == 0 and "no validation split" not in quiet.stderr
     r = _train(feat, tmp_path / "b.h5", select="best", patience=1)
     assert r.summary["train"]["select"] == "best" and not any("no validation split" in w for w in r.warnings)
+
+
+def test_the_seed_is_said_to_come_from_a_flag_only_when_one_was_given(feat, tmp_path):
+    runner = CliRunner()
+    base = ["train", str(feat), "--epochs", "1", "--device", "cpu"]
+    for model in ("mlp", "logreg"):
+        r = runner.invoke(app, [*base, "--model", model, "-o", str(tmp_path / f"{model}.h5")])
+        assert r.exit_code == 0, r.stderr
+        assert "seed 0 (default)" in r.stderr
+        info = runner.invoke(app, ["info", str(tmp_path / f"{model}.h5")])
+        assert "seed 0 (default)" in info.stdout and "seed 0 (flag)" not in info.stdout, info.stdout
+        r = runner.invoke(app, [*base, "--model", model, "--seed", "0", "-o", str(tmp_path / f"{model}-flag.h5")])
+        assert r.exit_code == 0 and "seed 0 (flag)" in runner.invoke(app, ["info", str(tmp_path / f"{model}-flag.h5")]).stdout
+    # no seed and --seed 0 train the same model (the fingerprint holds the seed used)
+    assert tc.TrainConfig().to_params() == tc.TrainConfig(seed=0).to_params() and tc.TrainConfig().seed_value == 0
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="mlp"), {"kind": "torch"})
+    assert (hp["seed"], src["seed"]) == (0, "default")
+    assert tc.resolve_hparams(tc.TrainConfig(model="mlp", seed=3), {"kind": "torch"})[1]["seed"] == "flag"

@@ -11,7 +11,8 @@ class weights); with ``paper=True`` it takes the model's paper value when the re
 training otherwise (:data:`genre_cli.training.recipe.PLAIN`). Explicit values override both:
 flag > model's recipe change > recipe; with ``paper``, flag > paper > plain. A paper ``lr`` is only used with the paper's optimizer. The
 *resolved* values are part of the fingerprint and stored in the artifact (``train`` attribute,
-``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, and ``train_notes``).
+``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, ``default`` for an unset seed,
+and ``train_notes``).
 
 Weight decay and per-layer L2
 -----------------------------
@@ -49,6 +50,8 @@ CLASS_WEIGHTS = ("none", "balanced", "auto")
 DEFAULT_LR = recipe.DEFAULT_LR
 #: Hyper-parameters the registry's ``train`` metadata may set.
 PAPER_KEYS = recipe.PAPER_KEYS
+#: The seed of training when none is given (source ``default``).
+DEFAULT_SEED = 0
 #: Fields that change how, not what, is trained: left out of the fingerprint.
 EXECUTION_FIELDS = ("device", "amp", "stream", "resume")
 #: Left out of the resume key: a checkpoint after epoch k does not depend on them.
@@ -267,7 +270,13 @@ class TrainConfig(Config):
     mixup: float | None = opt(
         None, "--mixup", f"Mixup alpha, 0 = off {_defaults('mixup')}.", type=float, minimum=0, metavar="ALPHA", nullable=True
     )
-    seed: int = opt(0, "--seed", "Seed of initialisation, shuffling, dropout and augmentation.", type=int)
+    seed: int | None = opt(
+        None,
+        "--seed",
+        f"Seed of initialisation, shuffling, dropout and augmentation [default: {DEFAULT_SEED}].",
+        type=int,
+        nullable=True,
+    )
     device: str = opt("auto", "--device", "auto | cpu | cuda | cuda:N (cuda without a GPU is an error).", type=str)
     amp: str = opt(
         "auto", "--amp", "Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.", type=str, choices=AMP_MODES
@@ -277,28 +286,37 @@ class TrainConfig(Config):
     )
     resume: bool = opt(False, "--resume", "Continue from OUT.ckpt.h5 when it was written with the same settings.", type=bool)
 
+    @property
+    def seed_value(self) -> int:
+        """The seed training uses: ``seed``, or :data:`DEFAULT_SEED` when none was given."""
+        return DEFAULT_SEED if self.seed is None else self.seed
+
     def to_params(self) -> dict[str, Any]:
-        """The unresolved settings without execution fields (see :func:`resolve_hparams`)."""
+        """The unresolved settings without execution fields (see :func:`resolve_hparams`); the
+        seed as used (:attr:`seed_value`), so no seed and ``--seed 0`` are the same settings."""
         d = asdict(self)
         for k in EXECUTION_FIELDS:
             d.pop(k)
+        d["seed"] = self.seed_value
         return d
 
 
 def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``).
+    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``;
+    the seed: ``flag`` or ``default``).
 
     Device-independent (the same on CPU and CUDA). sklearn models only use ``seed``.
     ``class_weights`` may still be ``auto`` (resolved against the training labels by the stage).
     Raises :class:`UsageError` for invalid values.
     """
+    seed_source = "default" if cfg.seed is None else "flag"
     if info["kind"] == "sklearn":
-        return {"seed": cfg.seed}, {"seed": "flag"}
+        return {"seed": cfg.seed_value}, {"seed": seed_source}
     given = {k: getattr(cfg, k) for k in recipe.KEYS}
     out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2, model_recipe=info.get("recipe"))
     if out["optimizer"] not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {out['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
-    out["seed"], src["seed"] = cfg.seed, "flag"
+    out["seed"], src["seed"] = cfg.seed_value, seed_source
     _check_hparams(out)
     return out, src
 
