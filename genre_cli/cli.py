@@ -395,20 +395,29 @@ def segment(
         show_progress=True,
     )
     _report_stage(result)
+    if cfg.policy == "random" and cfg.hop is not None:
+        _notice(
+            f"--random {cfg.count} picks the training windows at random; --hop {cfg.hop:g} is the hop of the windows "
+            "`genre predict` classifies a whole file with"
+        )
     if result.ran:
-        from rich.markup import escape
-
         s = result.summary
-        con = _err()
-        con.print(
+        _err().print(
             f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks "
             f"({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
         )
-        for line in s["skipped"][:10]:
-            con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
-        if len(s["skipped"]) > 10:
-            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {_esc(result.path)}` lists them in /skipped)")
+        _print_skipped(result)
     typer.echo(str(result.path))
+
+
+def _print_skipped(result) -> None:
+    """The tracks a segment run skipped and why (the first 10), as `genre segment` and `genre run` say them."""
+    skipped = result.summary.get("skipped") or []
+    con = _err()
+    for line in skipped[:10]:
+        con.print(f"  [yellow]skipped[/] {_esc(line)}", markup=True, highlight=False)
+    if len(skipped) > 10:
+        con.print(f"  … and {len(skipped) - 10} more (`genre info {_esc(result.path)}` lists them in /skipped)")
 
 
 # ----------------------------------------------------------------------------- featurize
@@ -1187,7 +1196,7 @@ def run_pipeline(
         jobs=jobs,
         workdir=workdir,
     )
-    results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
+    results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_run_stage)
     last = results[-1]
     if last.status != "would run":
         print_reports(last.summary["reports"])
@@ -1196,6 +1205,16 @@ def run_pipeline(
             f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
             f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks"
         )
+
+
+def _report_run_stage(result) -> None:
+    """`genre run`'s line per stage, and what a stage command would add that must not go unsaid:
+    the tracks `segment` skipped."""
+    _report_stage(result)
+    if result.stage == "segment" and result.ran and result.summary.get("n_skipped"):
+        s = result.summary
+        _err().print(f"segment: {s['n_skipped']} tracks skipped, {s['n_tracks']} kept ({s['n_segments']} segments)")
+        _print_skipped(result)
 
 
 @app.command(cls=_Command)
