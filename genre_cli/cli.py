@@ -456,14 +456,28 @@ def featurize(
     """
     from genre_cli.errors import UsageError
 
+    topts = TableOptions.from_cli(table_options or {})
     if table is not None:
         from genre_cli import table as table_stage
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(
-            table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force, dry_run=dry_run
-        )
+        unused = _set_flags(FeatureConfig.from_cli(features or {}), FeatureConfig(), FeatureConfig.cli_options())
+        unused += ["--float16"] if float16 else []
+        if unused:
+            raise UsageError(
+                f"{' '.join(unused)}: feature options compute features from SEGMENTS; a --table is imported as it is",
+                hint="drop them, or featurize a segments file",
+            )
+        random_only = [o for o in TableOptions.cli_options() if o.name in ("test_fraction", "val_fraction", "seed")]
+        unused = _set_flags(topts, TableOptions(), random_only)
+        if unused and topts.split != "random":
+            raise UsageError(
+                f"{' '.join(unused)} only applies with --split-mode random; with --split-mode {topts.split} the split "
+                "comes from --split-file, the artist-filtered GTZAN lists or the table's split column",
+                hint="add --split-mode random, or drop " + " ".join(f.split()[0] for f in unused),
+            )
+        result = table_stage.run(table, options=topts, out=out, workdir=workdir, force=force, dry_run=dry_run)
         _report_stage(result)
         if result.ran:
             s = result.summary
@@ -472,6 +486,9 @@ def featurize(
         return
     if segments is None:
         raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
+    unused = _set_flags(topts, TableOptions(), TableOptions.cli_options())
+    if unused:
+        raise UsageError(f"{' '.join(unused)}: table options apply to --table CSV only", hint="drop them, or give --table CSV")
     from genre_cli import featurize as feat_stage
 
     cfg = FeatureConfig.from_cli(features or {}).validate()
@@ -493,6 +510,11 @@ def featurize(
             for line in s["skipped"][:10]:
                 con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
     typer.echo(str(result.path))
+
+
+def _set_flags(cfg, default, options) -> list[str]:
+    """``--flag VALUE`` for each of ``options`` whose value in ``cfg`` is not its default."""
+    return [o.hint(getattr(cfg, o.name)) for o in options if getattr(cfg, o.name) != getattr(default, o.name)]
 
 
 # ----------------------------------------------------------------------------- train

@@ -602,3 +602,16 @@ def test_the_seed_is_said_to_come_from_a_flag_only_when_one_was_given(feat, tmp_
     hp, src = tc.resolve_hparams(tc.TrainConfig(model="mlp"), {"kind": "torch"})
     assert (hp["seed"], src["seed"]) == (0, "default")
     assert tc.resolve_hparams(tc.TrainConfig(model="mlp", seed=3), {"kind": "torch"})[1]["seed"] == "flag"
+
+
+def test_an_sklearn_model_warns_of_every_ignored_option_also_when_up_to_date(feat, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "svm.h5"
+    r = runner.invoke(app, ["train", str(feat), "--model", "svm", "-o", str(out)])
+    assert r.exit_code == 0 and "ignored" not in r.stderr
+    for flag, name in ((["--stream"], "stream"), (["--no-stream"], "stream"), (["--epochs", "3"], "epochs"), (["--paper"], "paper")):
+        r = runner.invoke(app, ["train", str(feat), "--model", "svm", *flag, "-o", str(out)])  # the model is up to date
+        assert r.exit_code == 0 and "up to date" in r.stderr, r.stderr
+        assert f"warning: svm is an sklearn model: {name} ignored" in r.stderr, (flag, r.stderr)
+    r = tr.run(feat, config=tc.TrainConfig(model="svm", stream=True), out=out, show_progress=False)  # no on_notice: in the result
+    assert r.status == "skipped" and r.warnings == ["svm is an sklearn model: stream ignored"]
