@@ -921,16 +921,20 @@ def print_cv(report: dict) -> None:
 
     con = _err()
     ran = "" if len(report["folds"]) == report["n_folds"] else f", test folds {', '.join(map(str, report['folds']))}"
+    one = len(report["folds"]) == 1
     title = (
         f"{report['dataset']} · {Path(report['features']).name} · {report['split_method']}{ran} · {report['n_tracks']} tracks · "
-        "track level (mean of segment probabilities) · mean ± std over folds"
+        "track level (mean of segment probabilities) · " + ("one fold: no spread" if one else "mean ± std over folds")
     )
     table = Table(title=_esc(title), title_justify="left")
     for col in ("model", "folds", "balanced acc", "accuracy", "macro F1"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for m in report["models"]:
         s = m["summary"]["track"]
-        cells = [f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in ("balanced_accuracy", "accuracy", "macro_f1")]
+        cells = [
+            f"{s[k]['mean']:.3f}" + ("" if s[k]["std"] is None else f" ± {s[k]['std']:.3f}")
+            for k in ("balanced_accuracy", "accuracy", "macro_f1")
+        ]
         table.add_row(_esc(m["label"]), str(m["summary"]["n_folds"]), *cells)
     con.print(table)
     for m in report["models"]:

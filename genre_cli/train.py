@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.errors import InputError
+from genre_cli.errors import InputError, UsageError
 from genre_cli.formats import checkpoint
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
@@ -34,7 +34,7 @@ from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams,
 from genre_cli.training.distributed import Dist
 from genre_cli.training.loop import TrainJob, fit_sklearn, fit_torch, model_shapes
 
-__all__ = ["TrainConfig", "run"]
+__all__ = ["TrainConfig", "check", "run"]
 
 
 def run(
@@ -79,24 +79,13 @@ def run(
     DeviceError
         CUDA asked for but not available (never a silent CPU fallback).
     """
-    from genre_cli.models import build_model, model_info
+    from genre_cli.models import model_info
 
     info = model_info(config.model)  # unknown name → UsageError with the valid names
     device = check_device(config.device)  # before any work, for every model kind
     feats = feat_format.read(features_path)
-    suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
-    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
-    shapes = {slot: tuple(feats.shapes[name]) for slot, name in inputs.items()}
+    inputs, shapes, model_config, hp, sources = check(feats, config)
     paper_inputs, early = _paper_inputs(config, info, inputs, feats)
-    if len(feats.labels) < 2:
-        raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
-    model_config = dict(config.model_config)
-    if info["kind"] == "sklearn" and "random_state" in info["config"] and "random_state" not in model_config:
-        model_config["random_state"] = config.seed_value
-    probe = build_model(config.model, n_classes=len(feats.labels), input_shapes=model_shapes(info, shapes), **model_config)
-    declares_l2 = bool(getattr(probe, "l2_penalties", None))
-    del probe
-    hp, sources = resolve_hparams(config, info, declares_l2=declares_l2)
     notes: dict[str, str] = {}
     if hp.get("class_weights") == "auto":
         y_train = feats.segments["label"][_split_rows(feats, "train")]
@@ -171,6 +160,48 @@ def run(
     if not dist.main:
         result.summary["rank"] = dist.rank
     return result
+
+
+def check(feats: feat_format.Features, config: TrainConfig) -> tuple[dict, dict, dict, dict, dict]:
+    """Everything :func:`run` refuses before training, without training: the model's name, its
+    options (``--set``, by building it once), its inputs (``--input``) from ``feats``, and the
+    hyper-parameters (``genre cv`` checks every model with it before training any).
+
+    Returns
+    -------
+    tuple
+        ``(inputs, shapes, model_config, hp, sources)``: slot -> feature, slot -> per-segment
+        shape, the model's options (an sklearn model's ``random_state`` added from the seed),
+        resolved hyper-parameters and their sources (:func:`resolve_hparams`).
+
+    Raises
+    ------
+    UsageError
+        Unknown model or model option, invalid values, features that cannot fill the model's inputs.
+    InputError
+        Fewer than two labels.
+    """
+    from genre_cli.models import build_model, model_info
+
+    info = model_info(config.model)
+    unknown = sorted(set(config.features) - set(info["inputs"]))
+    if unknown:
+        raise UsageError(
+            f"--input {', '.join(unknown)}: model {config.model!r} has no such input slot; its inputs: {', '.join(info['inputs'])}"
+        )
+    suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
+    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
+    shapes = {slot: tuple(feats.shapes[name]) for slot, name in inputs.items()}
+    if len(feats.labels) < 2:
+        raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
+    model_config = dict(config.model_config)
+    if info["kind"] == "sklearn" and "random_state" in info["config"] and "random_state" not in model_config:
+        model_config["random_state"] = config.seed_value
+    probe = build_model(config.model, n_classes=len(feats.labels), input_shapes=model_shapes(info, shapes), **model_config)
+    declares_l2 = bool(getattr(probe, "l2_penalties", None))
+    del probe
+    hp, sources = resolve_hparams(config, info, declares_l2=declares_l2)
+    return inputs, shapes, model_config, hp, sources
 
 
 def _paper_inputs(config: TrainConfig, info: dict[str, Any], inputs: dict[str, str], feats) -> tuple[dict[str, str], list[str]]:

@@ -615,3 +615,9 @@ def test_an_sklearn_model_warns_of_every_ignored_option_also_when_up_to_date(fea
         assert f"warning: svm is an sklearn model: {name} ignored" in r.stderr, (flag, r.stderr)
     r = tr.run(feat, config=tc.TrainConfig(model="svm", stream=True), out=out, show_progress=False)  # no on_notice: in the result
     assert r.status == "skipped" and r.warnings == ["svm is an sklearn model: stream ignored"]
+
+
+def test_an_input_slot_the_model_does_not_have_is_refused(feat, tmp_path):
+    r = CliRunner().invoke(app, ["train", str(feat), "--model", "mlp", "--input", "spectrogram=mel", "-o", str(tmp_path / "m.h5")])
+    assert r.exit_code == 2 and "--input spectrogram: model 'mlp' has no such input slot; its inputs: vector" in r.stderr, r.stderr
+    assert not (tmp_path / "m.h5").exists()
