@@ -144,7 +144,7 @@ def test_paper_defaults_apply_and_flags_override():
     assert (hp["optimizer"], hp["lr"]) == ("adadelta", 0.5)
     hp, src = tc.resolve_hparams(tc.TrainConfig(model="resnet18", paper=True), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
-    assert set(src.values()) == {"plain", "flag"}
+    assert set(src.values()) == {"plain", "default"}  # the seed was not given either
     hp, src = tc.resolve_hparams(tc.TrainConfig(model="cnn6", paper=True, epochs=3), model_info("cnn6"))  # Schrader et al. 2021
     assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
@@ -162,7 +162,7 @@ def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it()
         hp, src = tc.resolve_hparams(tc.TrainConfig(model=name), info, declares_l2=name in ("dupconv", "rescat", "mlp"))
         # no paper value leaks into the default; only the model's own, measured recipe adjustments
         assert {k: hp[k] for k in recipe.KEYS} == recipe.RECIPE | (info.get("recipe") or {}), name
-        assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "flag"
+        assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "default"
     # the slow-converging Yang & Zhang networks get more epochs; --paper and flags still win
     for name in ("dupconv", "rescat"):
         assert tc.resolve_hparams(tc.TrainConfig(model=name), model_info(name), declares_l2=True)[0]["epochs"] == 90
