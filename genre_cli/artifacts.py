@@ -39,6 +39,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from genre_cli import interrupts
 from genre_cli.errors import ArtifactError, GenreError, LockError, MissingInputError
 
 
@@ -412,6 +413,7 @@ def write_artifact(
             for k, v in (attrs or {}).items():
                 f.attrs[k] = canonical_json(v) if isinstance(v, (dict, list, tuple)) else v
             yield f
+            interrupts.check()  # a Ctrl-C swallowed somewhere in the stage still stops the commit
             f.attrs["complete"] = True
             f.flush()
             f.close()

@@ -203,10 +203,11 @@ def resolve(spec: str | Path, *, device: str = "cpu", weights: bool = True) -> R
     return Resolved(clf, card_of_file(path, clf))
 
 
-def resolve_path(spec: str | Path) -> Path:
+def resolve_path(spec: str | Path, *, what: str = "model") -> Path:
     """The file ``spec`` names, for commands that read model files (``evaluate``, ``info``):
     a built-in model's shipped file, else ``spec`` as a path (same rules and errors as
-    :func:`resolve`; a missing file is left to the reader, which says so).
+    :func:`resolve`; a missing file is left to the reader, which says so). ``what``: "model", or
+    "artifact" for ``genre info``, which describes any artifact (only the message differs).
 
     Raises
     ------
@@ -222,6 +223,11 @@ def resolve_path(spec: str | Path) -> Path:
     path = Path(spec)
     if isinstance(spec, str) and not path.exists() and not path.suffix and len(path.parts) == 1:
         names = ", ".join(BUILTINS.names()) or "none are installed"
+        if what == "artifact":  # genre info: any artifact
+            raise UsageError(
+                f"no such file {spec!r}, and no built-in model has that name (built-in models: {names})",
+                hint="give a genre artifact (.h5: an index, segments, features, model, evaluation or cv report) or a built-in model's name",
+            )
         raise UsageError(
             f"unknown model {spec!r}: no built-in model has that name (built-in models: {names}) and there is no such file",
             hint="give a model file from `genre train` or `genre run`",

@@ -110,10 +110,12 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from genre_cli import interrupts
         from genre_cli.errors import GenreError
 
         try:
-            return fn(*args, **kwargs)
+            with interrupts.catching():
+                return fn(*args, **kwargs)
         except GenreError as exc:
             if _STATE["debug"]:
                 import traceback
@@ -1278,7 +1280,7 @@ def info(
         con.print(f"labels ({len(d['labels'])}): {_esc(', '.join(d['labels']))}")
     if d.get("inputs"):
         con.print(f"inputs: {_esc(_inputs_text(d['inputs'], d.get('input_shapes') or {}))}")
-    if d.get("provenance"):
+    if d.get("provenance") and "split" not in (d.get("card") or {}):  # a card's own split line says it better
         p = d["provenance"]
         groups = (
             f"; groups: {p['group_by']} ({'kept apart by the split' if p['group_aware'] else 'not kept apart'})" if p["group_by"] else ""
@@ -1297,7 +1299,8 @@ def info(
             con.print(f"  kept weights of epoch {tr['best_epoch']} of {tr['epochs_run']}")
     con.print("upstream:" if d["chain"] else "upstream: none")
     for item in d["chain"]:
-        con.print(f"  {item['role']}: {item['stage'] or '?'} {_esc(item['path'])} ({item['status']})")
+        stage = f"{item['stage']} " if item["stage"] else ""
+        con.print(f"  {item['role']}: {stage}{_esc(item['path'])} ({item['status']})")
     con.print("datasets:")
     for name, shape, dtype in d["datasets"]:
         con.print(f"  {_esc(name)} {tuple(shape)} {dtype}")

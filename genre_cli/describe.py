@@ -8,7 +8,7 @@ from typing import Any
 import h5py
 
 from genre_cli import artifacts
-from genre_cli.errors import GenreError
+from genre_cli.errors import GenreError, InputError
 from genre_cli.formats import provenance
 
 
@@ -38,15 +38,19 @@ def describe(path: str | Path) -> dict[str, Any]:
     ``card``: a model card (training data, split, measured accuracy) when the file has one, or
     what a pretrained weight file says about its training data, licence and citation.
     """
-    from genre_cli.catalog import resolve_path
+    from genre_cli.catalog import BUILTINS, resolve_path
 
-    path = resolve_path(path)
+    builtin = isinstance(path, str) and path in BUILTINS
+    path = resolve_path(path, what="artifact")
+    if Path(path).is_dir():
+        raise InputError(f"{path}: a directory, not an artifact; give one of its .h5 files (genre info FILE)")
     meta = artifacts.read_meta(path)
     datasets: list[tuple[str, tuple, str]] = []
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: datasets.append((name, obj.shape, str(obj.dtype))) if isinstance(obj, h5py.Dataset) else None)
         labels = artifacts.get_json_attr(f, "labels", [])
         prov = provenance.read(f)
+        cv_folds = _cv_folds(f) if meta.stage == "cv" else None
         inputs, input_shapes = _inputs(f) if meta.stage == "train" else (None, {})
         card = artifacts.get_json_attr(f, "card", None) or _pretrained_card(f)
         training = None
@@ -58,20 +62,10 @@ def describe(path: str | Path) -> dict[str, Any]:
                 "best_epoch": int(f.attrs["best_epoch"]) if "best_epoch" in f.attrs else None,
                 "epochs_run": int(f.attrs["epochs_run"]) if "epochs_run" in f.attrs else None,
             }
-    chain = []
-    for role, up in meta.upstream.items():
-        p = Path(up.get("path", ""))
-        status, stage = "missing", ""
-        if p.exists():
-            try:
-                m = artifacts.read_meta(p)
-                stage = m.stage
-                status = "matches" if m.fingerprint == up["fingerprint"] else "changed since"
-            except GenreError:
-                status = "unreadable"
-        elif role == "source":
-            status = "source"
-        chain.append({"role": role, "path": str(p), "stage": stage, "status": status, "fingerprint": up.get("fingerprint", "")})
+    chain = [_upstream(role, up, builtin=builtin) for role, up in meta.upstream.items()]
+    prov_dict = prov.to_dict() if prov is not None else None
+    if prov_dict is not None and cv_folds is not None:  # a cv report: how its folds were made, not the index's split
+        prov_dict |= cv_folds
     return {
         "path": str(path),
         "stage": meta.stage,
@@ -85,12 +79,47 @@ def describe(path: str | Path) -> dict[str, Any]:
         "labels": labels,
         "chain": chain,
         "datasets": datasets,
-        "provenance": prov.to_dict() if prov is not None else None,
+        "provenance": prov_dict,
         "inputs": inputs,  # a model: input slot -> feature
         "input_shapes": input_shapes,
         "card": card if isinstance(card, dict) else None,
         "training": training,
     }
+
+
+#: Upstream roles that name inputs outside the toolkit (a folder, an archive, a CSV), not artifacts.
+_SOURCE_ROLES = ("source", "table", "labels")
+
+
+def _upstream(role: str, up: dict[str, Any], *, builtin: bool) -> dict[str, Any]:
+    """One upstream entry with its status: ``matches`` / ``changed since`` / ``missing`` /
+    ``unreadable`` for an artifact; ``source`` (present) for a dataset folder, archive or table;
+    ``not shipped`` for the intermediate files a built-in model was made from."""
+    p = Path(up.get("path", ""))
+    stage = ""
+    if role in _SOURCE_ROLES or (p.exists() and (p.is_dir() or p.suffix.lower() not in (".h5", ".hdf5"))):
+        status = "source" if p.exists() or "://" in str(up.get("path", "")) or not up.get("path") else "source, missing"
+    elif p.exists():
+        try:
+            m = artifacts.read_meta(p)
+            stage = m.stage
+            status = "matches" if m.fingerprint == up["fingerprint"] else "changed since"
+        except GenreError:
+            status = "unreadable"
+    else:
+        status = "not shipped: a file of the build, see the card's command" if builtin else "missing"
+    return {"role": role, "path": str(p), "stage": stage, "status": status, "fingerprint": up.get("fingerprint", "")}
+
+
+def _cv_folds(f: h5py.File) -> dict[str, Any] | None:
+    """A cv report's own split description (its folds), from its report attribute."""
+    import json
+
+    try:
+        report = json.loads(f.attrs["report"])
+        return {"split_method": report["split_method"], "group_aware": bool(report["group_disjoint"]), "folds": int(report["n_folds"])}
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _pretrained_card(f: h5py.File) -> dict[str, Any] | None:

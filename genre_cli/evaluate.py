@@ -33,7 +33,13 @@ Leakage policy
 * **Track overlap is always refused**: an evaluated track that is among the model's
   training or validation tracks (``/splits/train``, ``/splits/validation`` of the model
   file) makes the scores meaningless. ``--allow-leakage`` overrides; the report then says
-  so (``leakage.allowed``), and the printed table flags the model.
+  so (``leakage.allowed``), and the printed table flags the model. The same clip may come
+  under another id scheme (the ``gtzan`` dataset's ``blues.00000`` is ``folder``'s
+  ``blues/blues.00000``), so a track also counts as seen when its label and name
+  (:func:`track_name`) equal a seen track's (``leakage.renamed``); label *and* name, because
+  two collections may both hold a ``01.wav``. Where the model file does not record a seen
+  track's label (files written before ``/splits/<split>_labels``) and its id does not name
+  one, a name match alone is reported as a warning (``leakage.name_tracks``), not refused.
 * **Group overlap** (an evaluated track whose group — performer, artist — is among the
   model's ``/splits/train_groups`` or ``/splits/validation_groups``):
 
@@ -53,6 +59,15 @@ Leakage policy
   and carried forward by every stage; :mod:`genre_cli.formats.provenance`); when it is not
   known the split is treated as not group-aware (reported, not refused).
 
+Feature parameters
+------------------
+Features computed with other parameters than the model's training features (sample rate,
+window length, ``n_fft``, hop, mel bands, fmin/fmax, dB or power, ``top_db``, MFCC settings,
+embedding network: whatever changes the values of the model's inputs,
+:func:`feature_differences`) give wrong scores even when the shapes agree, and are refused
+(:func:`check_features`); ``genre predict`` computes features from the model's own recorded
+parameters, so it cannot differ.
+
 The report artifact's layout is :mod:`genre_cli.formats.report`.
 """
 
@@ -64,6 +79,7 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
+from genre_cli.audio import AUDIO_EXTENSIONS
 from genre_cli.datasets import check_score_split
 from genre_cli.errors import GenreError, InputError, UsageError
 from genre_cli.formats import features as feat_format
@@ -135,8 +151,39 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, la
 # ----------------------------------------------------------------------------- leakage
 
 
-def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray, *, selection_split: bool = False) -> dict[str, Any]:
+def track_name(track_id: str) -> str:
+    """The last component of a track id, without an audio file extension: the same clip's
+    name under every id scheme (``blues/blues.00000`` of the ``folder`` dataset and
+    ``blues.00000`` of ``gtzan`` both give ``blues.00000``)."""
+    name = str(track_id).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and stem and f".{ext.lower()}" in AUDIO_EXTENSIONS else name
+
+
+def _seen_label(track_id: str, label: str, labels: set[str]) -> str:
+    """A seen track's label: as the model file records it, else the last folder of its id that
+    names one of the model's labels (the ``folder`` dataset's ``LABEL/...`` ids), else ""."""
+    if label:
+        return label
+    folders = [p for p in str(track_id).replace("\\", "/").split("/")[:-1] if p in labels]
+    return folders[-1] if folders else ""
+
+
+def find_leakage(
+    model_path: str | Path,
+    tracks: np.ndarray,
+    groups: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    selection_split: bool = False,
+) -> dict[str, Any]:
     """Overlap between evaluated tracks and what the model was trained/validated on.
+
+    A track counts as seen when its id is one the model file records, or -- the same audio
+    under another id scheme (``blues.00000`` of the ``gtzan`` dataset, ``blues/blues.00000``
+    of ``folder``) -- when its label and :func:`track_name` equal a seen track's. Where the
+    model file does not say a seen track's label (see :func:`_seen_label`), a name match
+    alone is only reported (``name_track_ids``): two collections may both hold a ``01.wav``.
 
     With ``selection_split`` (evaluating ``--split validation``), the model's own validation
     tracks are not leakage: they are the split that selected the epoch, scored on purpose,
@@ -146,32 +193,67 @@ def find_leakage(model_path: str | Path, tracks: np.ndarray, groups: np.ndarray,
     ----------
     tracks, groups : np.ndarray [shape=(n_tracks,)]
         Evaluated track ids and their groups ("" = unknown).
+    labels : np.ndarray [shape=(n_tracks,)] or None
+        Their label names (None: ids only).
 
     Returns
     -------
     dict
-        ``track_ids``: evaluated tracks in the model's train/validation splits;
-        ``group_track_ids``: other evaluated tracks whose group the model saw;
-        ``groups``: those shared groups.
+        ``track_ids``: evaluated tracks in the model's train/validation splits (by id, or by
+        label and name); ``renamed``: ``(evaluated id, seen id)`` of those matched by label and
+        name; ``name_track_ids``: other evaluated tracks whose name (only) a seen track of
+        unknown label has; ``group_track_ids``: other evaluated tracks whose group the model
+        saw; ``groups``: those shared groups; ``selection_track_ids``: see above.
     """
     saw = model_format.seen(model_path)
-    seen: set[str] = set(saw["train"])
+    by_split = model_format.seen_labels(model_path)
+    model_labels = set(model_format.read(model_path).labels)
     seen_groups: set[str] = set(saw["train_groups"])
-    selection: set[str] = set()
-    if selection_split:
-        selection = saw["validation"]  # scored on purpose: the split that picked the epoch
-    else:
-        seen |= saw["validation"]
+    sides = ["train"] if selection_split else ["train", "validation"]
+    if not selection_split:
         seen_groups |= saw["validation_groups"]
     seen_groups.discard("")
-    leaked = sorted(set(map(str, tracks)) & seen)
-    shared = sorted({str(t) for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
-    shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if str(t) in shared})
+
+    def index(splits: list[str]) -> tuple[set[str], dict[tuple[str, str], str], dict[str, str]]:
+        ids: set[str] = set()
+        keyed: dict[tuple[str, str], str] = {}  # (label, name) -> seen id
+        unlabelled: dict[str, str] = {}  # name -> seen id
+        for split in splits:
+            for tid, lab in by_split[split].items():
+                ids.add(tid)
+                lab = _seen_label(tid, lab, model_labels)
+                if lab:
+                    keyed.setdefault((lab, track_name(tid)), tid)
+                else:
+                    unlabelled.setdefault(track_name(tid), tid)
+        return ids, keyed, unlabelled
+
+    seen_ids, seen_keys, seen_names = index(sides)
+    tracks = [str(t) for t in tracks]
+    labs = [""] * len(tracks) if labels is None else [str(x) for x in labels]
+
+    def matches(ids: set[str], keyed: dict) -> tuple[list[str], list[tuple[str, str]]]:
+        exact = [t for t in tracks if t in ids]
+        renamed = [(t, keyed[(lab, track_name(t))]) for t, lab in zip(tracks, labs) if t not in ids and (lab, track_name(t)) in keyed]
+        return exact, renamed
+
+    exact, renamed = matches(seen_ids, seen_keys)
+    leaked = sorted(exact + [t for t, _ in renamed])
+    named = sorted(t for t in tracks if t not in set(leaked) and track_name(t) in seen_names)
+    shared = sorted({t for t, g in zip(tracks, groups) if g and str(g) in seen_groups} - set(leaked))
+    shared_groups = sorted({str(g) for t, g in zip(tracks, groups) if t in shared})
+    selection: list[str] = []
+    if selection_split:
+        sel_exact, sel_renamed = matches(*index(["validation"])[:2])
+        selection = sorted(set(sel_exact + [t for t, _ in sel_renamed]) - set(leaked))
     return {
         "track_ids": leaked,
+        "renamed": sorted(renamed),
+        "name_track_ids": named,
+        "name_matches": sorted((t, seen_names[track_name(t)]) for t in named),
         "group_track_ids": shared,
         "groups": shared_groups,
-        "selection_track_ids": sorted(set(map(str, tracks)) & selection),
+        "selection_track_ids": selection,
     }
 
 
@@ -179,10 +261,17 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
     """Apply the leakage policy (module docstring): raise, or describe the overlap."""
     name = prov.group_by or "group (performer/artist)"
     n_leak, n_group = len(leak["track_ids"]), len(leak["group_track_ids"])
+    renamed = leak.get("renamed", [])
     if n_leak and not allow:
+        if renamed:
+            how = (
+                f"{len(renamed)} of them under another track id, matched by label and name: "
+                f"{', '.join(f'{t} = {s}' for t, s in renamed[:3])}{', ...' if len(renamed) > 3 else ''}"
+            )
+        else:
+            how = f"e.g. {', '.join(leak['track_ids'][:3])}"
         raise InputError(
-            f"{model_path} was trained/validated on {n_leak} of the {n_tracks} evaluated tracks "
-            f"(e.g. {', '.join(leak['track_ids'][:3])}); its scores would be inflated",
+            f"{model_path} was trained/validated on {n_leak} of the {n_tracks} evaluated tracks ({how}); its scores would be inflated",
             hint="evaluate on a split the model never saw, or pass --allow-leakage (it is printed in the report)",
         )
     if n_group and prov.group_aware and not allow:
@@ -193,6 +282,13 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
             hint="train and evaluate on the same index, or pass --allow-leakage (it is printed in the report)",
         )
     note = ""
+    n_name = len(leak.get("name_track_ids", []))
+    if n_name:
+        pairs = ", ".join(f"{t} ~ {s}" for t, s in leak["name_matches"][:3])
+        note = (
+            f"{n_name} of {n_tracks} evaluated tracks have the name of a track the model was trained/validated on "
+            f"whose label its file does not record (e.g. {pairs}): if they are the same recordings, the scores are inflated. "
+        )
     n_sel = len(leak.get("selection_track_ids", []))
     if n_sel:
         note = (
@@ -208,6 +304,9 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
     return {
         "tracks": n_leak,
         "track_ids": leak["track_ids"][:20],
+        "renamed_tracks": len(renamed),
+        "renamed": [list(p) for p in renamed[:20]],
+        "name_tracks": n_name,
         "group_tracks": n_group,
         "groups": leak["groups"][:20],
         "group_column": prov.group_by,
@@ -217,6 +316,111 @@ def _leakage_report(model_path, leak: dict, prov: Provenance, n_tracks: int, all
         "selection_tracks": n_sel,
         "note": note,
     }
+
+
+# ----------------------------------------------------------------------------- feature parameters
+
+
+def _settings(fcfg: dict[str, Any], scfg: dict[str, Any], names: set[str]) -> dict[str, Any] | None:
+    """The values of the feature options in ``names`` (``fmax`` None read as sr/2) and the
+    window length in seconds (``window``; absent without a segment config), or None when
+    ``fcfg`` is not a :class:`~genre_cli.features.FeatureConfig` (an imported table)."""
+    from genre_cli.features.config import FeatureConfig
+    from genre_cli.windows import SegmentConfig
+
+    try:
+        cfg = FeatureConfig.from_params(fcfg)
+    except GenreError:
+        return None
+    out: dict[str, Any] = {o.name: getattr(cfg, o.name) for o in FeatureConfig.options() if o.name in names}
+    if "fmax" in out and out["fmax"] is None:
+        out["fmax"] = cfg.sr / 2
+    try:
+        seg = SegmentConfig.from_params(scfg) if scfg else None
+    except GenreError:
+        seg = None
+    if seg is not None:
+        out["window"] = seg.win / seg.sr
+        out["_segment"] = seg
+    out["_features"] = cfg
+    return out
+
+
+def _value_names(model: Any) -> set[str]:
+    """The feature options the values of the model's inputs depend on."""
+    from genre_cli.features.kind import value_options
+
+    return {o for feat in set(model.inputs.values()) for o in value_options(feat)}
+
+
+def feature_differences(model: Any, feats: feat_format.Features) -> list[tuple[str, Any, Any]]:
+    """Parameters that change the values of the model's input features and differ between the
+    model's training features and ``feats``: ``[(parameter, model value, features value)]``.
+
+    Compared: the options each input feature's values depend on
+    (:func:`genre_cli.features.kind.value_options`: sample rate, ``n_fft``, hop, mel bands,
+    fmin/fmax, dB or power, ``top_db``, MFCC settings, embedding network ...) and the window
+    length (statistics over a longer window are other numbers, even where the shape is the
+    same). Options that do not change the values (which other features were computed, jobs,
+    progress) are not parameters of these features and are not compared.
+
+    Parameters
+    ----------
+    model
+        A loaded classifier or model description (``inputs``, ``feature_config``,
+        ``segment_config``).
+    """
+    names = _value_names(model)
+    if not names:  # imported features: nothing computed
+        return []
+    ours = _settings(model.feature_config, model.segment_config, names)
+    theirs = _settings(feats.feature_config, feats.segment_config, names)
+    if ours is None or theirs is None:
+        return []
+    return [(k, ours[k], theirs[k]) for k in ours if not k.startswith("_") and k in theirs and ours[k] != theirs[k]]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+def check_features(model: Any, feats: feat_format.Features, *, model_path: str | Path) -> None:
+    """Refuse features computed with other parameters than the model's (:func:`feature_differences`).
+
+    Raises
+    ------
+    InputError
+        Naming each differing parameter (``name: model X, features Y``) and the commands that
+        make matching features.
+    """
+    diffs = feature_differences(model, feats)
+    if not diffs:
+        return
+    from genre_cli.features.config import FeatureConfig
+
+    names = _value_names(model)
+    ours = _settings(model.feature_config, model.segment_config, names) or {}
+    cfg = ours["_features"]
+    flags = [o.hint(getattr(cfg, o.name)) for o in FeatureConfig.cli_options() if o.name in names and getattr(cfg, o.name) != o.default]
+    how = f"genre featurize SEGMENTS {' '.join(flags)}".rstrip()
+    seg = ours.get("_segment")
+    if seg is not None and any(k in ("sr", "window") for k, _, _ in diffs):
+        length = f"--frames {seg.frames} --frame-hop {seg.frame_hop}" if seg.frames else f"--seconds {seg.seconds:g}"
+        how = f"genre segment INDEX --sr {seg.sr} {length}, then {how}"
+    units = {"window": " s", "sr": " Hz", "fmin": " Hz", "fmax": " Hz"}
+    label = {o.name: o.label for o in FeatureConfig.options()}
+    label |= {"sr": "sr (genre segment --sr)", "window": "window (genre segment --seconds)"}
+    listed = "; ".join(f"{label.get(k, k)}: model {_show(a)}{units.get(k, '')}, features {_show(b)}{units.get(k, '')}" for k, a, b in diffs)
+    inputs = ", ".join(sorted(set(model.inputs.values())))
+    raise InputError(
+        f"{feats.path} was computed with other parameters than the {inputs} features {model_path} was trained on "
+        f"({listed}): its scores would be wrong",
+        hint=f"make features the model's way: {how} (`genre info MODEL` shows its parameters)",
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -261,10 +465,11 @@ def evaluate_model(
         raise InputError(f"{feats.path}: {int(np.sum(y < 0))} segments of split {split!r} have no label")
     keys, first = np.unique(tracks, return_index=True)
     groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
-    leak = _leakage_report(
-        model_path, find_leakage(model_path, keys, groups, selection_split=split == "validation"), prov, len(keys), allow_leakage
-    )
+    names = np.array([feats.labels[i] for i in y[first]], dtype=object)
+    found = find_leakage(model_path, keys, groups, labels=names, selection_split=split == "validation")
+    leak = _leakage_report(model_path, found, prov, len(keys), allow_leakage)
     clf = load_classifier(model_path, device=device)
+    check_features(clf, feats, model_path=model_path)
     y = map_labels(y, feats.labels, clf.labels, model_path=model_path, features_path=feats.path, split=split)
     absent = [lab for i, lab in enumerate(clf.labels) if i not in set(y.tolist())]
     x = {name: feats.load(name, rows) for name in set(clf.inputs.values())}

@@ -22,8 +22,11 @@ def ordered_map(
     With ``jobs <= 1`` and no executor it runs inline. Exceptions propagate from the item
     that raised them (callers that must not stop wrap ``fn``).
     """
+    from genre_cli import interrupts
+
     if jobs <= 1 and executor is None:
         for item in items:
+            interrupts.check()  # a swallowed Ctrl-C stops between items, not only at the commit
             yield fn(item)
         return
     window = window or 2 * max(jobs, 1)
@@ -32,10 +35,12 @@ def ordered_map(
     pending: deque = deque()
     try:
         for item in items:
+            interrupts.check()
             pending.append(ex.submit(fn, item))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
+            interrupts.check()
             yield pending.popleft().result()
     finally:
         for fut in pending:

@@ -53,6 +53,32 @@ def test_exception_during_write_leaves_previous_file_and_no_temp(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a.h5"]  # no temp, no lock left
 
 
+def test_a_swallowed_ctrl_c_still_stops_the_commit(tmp_path):
+    """SIGINT whose KeyboardInterrupt is lost (raised inside a callback that ignores exceptions,
+    as weakref callbacks and __del__ do) must not let the stage commit a finished-looking file."""
+    import signal
+
+    from genre_cli import interrupts
+
+    p = _write(tmp_path / "a.h5", params={"v": 1})
+    before = artifacts.read_meta(p).fingerprint
+    with interrupts.catching():
+        with pytest.raises(KeyboardInterrupt):
+            with artifacts.write_artifact(p, stage="segment", params={"v": 2}) as f:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(1000):  # the handler runs at the next bytecode boundary, in here
+                        pass
+                except KeyboardInterrupt:
+                    pass  # swallowed, as "Exception ignored in ..." does
+                f.create_dataset("rest", data=np.zeros(10))
+    assert artifacts.read_meta(p).fingerprint == before  # the previous artifact is kept
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.h5"]
+    with artifacts.write_artifact(p, stage="segment", params={"v": 3}):  # outside catching(): no stale flag
+        pass
+    assert artifacts.read_meta(p).params == {"v": 3}
+
+
 def test_exception_during_first_write_leaves_nothing(tmp_path):
     p = tmp_path / "new.h5"
     with pytest.raises(KeyboardInterrupt):

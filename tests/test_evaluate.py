@@ -21,7 +21,7 @@ from genre_cli.inference import aggregate_tracks, load_classifier
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
-from conftest import genre, write_folder, write_labels_table
+from conftest import SHARED_DATA, genre, write_folder, write_labels_table
 
 LABELS = ("low", "high", "noise")
 
@@ -196,3 +196,146 @@ def test_validation_split_is_a_tuning_score_not_leakage(official, tmp_path):
     leak = json.loads(r.stdout)[0]["leakage"]
     assert leak["tracks"] == 0 and leak["selection_tracks"] > 0 and not leak["allowed"]
     assert "tuning score, not a test score" in leak["note"]
+
+
+# ----------------------------------------------------------------------------- the same audio under other track ids
+
+
+def _flat_copy(official, root: Path, *, label_of=lambda label: label) -> Path:
+    """The official fixture's clips in one flat folder (ids ``low0`` instead of ``low/low0``),
+    labelled ``label_of(label)`` by a table, all in the test split."""
+    root.mkdir(parents=True)
+    lines = ["path,style,split,performer"]
+    for label in LABELS:
+        for wav in sorted((official["music"] / label).glob("*.wav")):
+            shutil.copy(wav, root / wav.name)
+            lines.append(f"{wav.name},{label_of(label)},test,q")
+    (root / "tracks.csv").write_text("\n".join(lines) + "\n")
+    return _chain(root, root / "tracks.csv", root.parent / f"{root.name}-work")
+
+
+def test_the_same_tracks_under_another_id_scheme_are_refused(official, tmp_path):
+    feat = _flat_copy(official, tmp_path / "flat")
+    assert "low0" in set(feat_format.read(feat).tracks["track_id"])  # not low/low0, as the model records it
+    r = genre("evaluate", official["model"], feat, "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2
+    # 4 train + 1 validation clips per label are the model's; the 3 test clips are not
+    assert "was trained/validated on 15 of the 18 evaluated tracks" in r.stderr, r.stderr
+    assert "15 of them under another track id, matched by label and name: high0 = high/high0" in r.stderr
+    r = genre("evaluate", official["model"], feat, "--allow-leakage", "--json", "--out", tmp_path / "e.h5", "--no-plots")
+    leak = json.loads(r.stdout)[0]["leakage"]
+    assert leak["tracks"] == 15 and leak["renamed_tracks"] == 15 and ["low0", "low/low0"] in leak["renamed"] and leak["allowed"]
+
+
+def test_a_name_match_needs_the_label_to_match(official, tmp_path):
+    """Two collections may both hold a ``low0.wav``: under another label it is another track."""
+    swap = {"low": "high", "high": "noise", "noise": "low"}
+    feat = _flat_copy(official, tmp_path / "other", label_of=swap.get)
+    r = genre("evaluate", official["model"], feat, "--json", "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 0, r.stderr
+    leak = json.loads(r.stdout)[0]["leakage"]
+    assert leak["tracks"] == 0 and leak["renamed_tracks"] == 0 and leak["name_tracks"] == 0
+
+
+def test_model_files_without_seen_labels(official, tmp_path):
+    """Files written before seen labels were recorded: the label comes from a ``LABEL/...`` id,
+    and a name match of a track whose label is unknown is reported, not refused."""
+    feat = _flat_copy(official, tmp_path / "flat")
+    old = tmp_path / "old.h5"
+    shutil.copy(official["model"], old)
+    with h5py.File(old, "r+") as f:
+        for split in ("train", "validation"):
+            del f[f"splits/{split}_labels"]
+    r = genre("evaluate", old, feat, "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2 and "15 of them under another track id" in r.stderr  # low/low0: label low
+    with h5py.File(old, "r+") as f:  # ids that do not name the label: set/low0
+        for split in ("train", "validation"):
+            ids = ["set/" + t.rsplit("/", 1)[-1] for t in f[f"splits/{split}"].asstr()[()]]
+            del f[f"splits/{split}"]
+            f.create_dataset(f"splits/{split}", data=ids, dtype=h5py.string_dtype())
+    r = genre("evaluate", old, feat, "--json", "--out", tmp_path / "e2.h5", "--no-plots")
+    assert r.exit_code == 0, r.stderr
+    leak = json.loads(r.stdout)[0]["leakage"]
+    assert leak["tracks"] == 0 and leak["name_tracks"] == 15
+    assert "15 of 18 evaluated tracks have the name of a track the model was trained/validated on" in leak["note"]
+    assert "high0 ~ set/high0" in leak["note"]
+
+
+def test_track_name():
+    assert ev.track_name("blues/blues.00000") == ev.track_name("blues.00000") == "blues.00000"
+    assert ev.track_name("rock/live/01.wav") == ev.track_name("01") == "01"  # an audio extension goes, .00000 stays
+    assert ev.track_name("a\\b.flac") == "b"
+
+
+GTZAN_MINI = SHARED_DATA / "gtzan-mini" / "genres"
+
+
+@pytest.mark.skipif(not GTZAN_MINI.is_dir(), reason="shared gtzan-mini data absent (it lives beside the checkout)")
+def test_builtin_genres_model_refused_on_its_own_gtzan_mini_clips_fetched_as_gtzan(tmp_path):
+    """The shipped ``genres`` model was trained on gtzan-mini fetched with ``folder`` (ids
+    ``blues/blues.00000``); fetched with ``gtzan`` the same clips are ``blues.00000``."""
+    src = tmp_path / "genres"
+    for genre_name in ("blues", "classical", "jazz"):
+        (src / genre_name).mkdir(parents=True)
+        for clip in sorted((GTZAN_MINI / genre_name).iterdir())[:2]:
+            shutil.copy(clip, src / genre_name / clip.name)
+    assert genre("fetch", "gtzan", "--from", src, "-o", tmp_path / "gm.h5").exit_code == 0
+    assert genre("segment", tmp_path / "gm.h5", "--first", "1", "-o", tmp_path / "gm-seg.h5").exit_code == 0
+    r = genre("featurize", tmp_path / "gm-seg.h5", "--embedding", "musicnn-msd", "-o", tmp_path / "gm-emb.h5")
+    assert r.exit_code == 0, r.stderr
+    n = len(set(feat_format.read(tmp_path / "gm-emb.h5").tracks["track_id"]))
+    assert n >= 4
+    r = genre("evaluate", "genres", tmp_path / "gm-emb.h5", "--split", "all", "--no-plots", "-o", tmp_path / "e.h5")
+    assert r.exit_code == 2
+    assert f"was trained/validated on {n} of the {n} evaluated tracks ({n} of them under another track id" in r.stderr, r.stderr
+    assert "blues.00000 = blues/blues.00000" in r.stderr
+
+
+# ----------------------------------------------------------------------------- feature parameters
+
+
+def _featurize_official(official, tmp_path: Path, name: str, **cfg) -> Path:
+    seg = official["base"] / "w" / "seg.h5"
+    return featurize.run(seg, config=FeatureConfig(**cfg), out=tmp_path / f"{name}.h5", jobs=1, show_progress=False).path
+
+
+@pytest.mark.parametrize(
+    ("cfg", "named"),
+    [
+        ({"mel": 16, "db": False}, "db (--power): model True, features False"),
+        ({"mel": 16, "fmax": 5000.0}, "fmax (--fmax): model 11025 Hz, features 5000 Hz"),
+        ({"mel": 16, "n_fft": 1024}, "n_fft (--n-fft): model 2048, features 1024"),
+    ],
+)
+def test_features_made_with_other_parameters_are_refused(official, tmp_path, cfg, named):
+    feat = _featurize_official(official, tmp_path, "other", **cfg)
+    assert feat_format.read(feat).shapes["mel"] == feat_format.read(official["feat"]).shapes["mel"]  # the shape cannot tell
+    r = genre("evaluate", official["model"], feat, "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2
+    assert "was computed with other parameters than the mel features" in r.stderr and named in r.stderr, r.stderr
+    assert "genre featurize SEGMENTS --mel 16" in r.stderr
+    assert r.stderr.count(": model ") == 1  # only the parameter that differs
+
+
+def test_unrelated_options_do_not_count(official, tmp_path):
+    """More features in the file (MFCCs from another number of mel bands) leave the mel values the model reads as they are."""
+    feat = _featurize_official(official, tmp_path, "more", mel=16, mfcc=13, mfcc_mels=64)
+    r = genre("evaluate", official["model"], feat, "--json", "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)[0]["n_tracks"] == 3
+
+
+def test_vector_features_of_another_window_length_are_refused(official, tmp_path):
+    """Statistics over 1-s windows are other numbers than over the 0.5-s windows trained on (same shape)."""
+    idx = official["base"] / "w" / "idx.h5"
+    feats = {}
+    for seconds in (0.5, 1.0):
+        seg = segment.run(idx, config=SegmentConfig(seconds=seconds), out=tmp_path / f"seg{seconds}.h5", jobs=1, show_progress=False)
+        cfg = FeatureConfig(handcrafted=True)
+        feats[seconds] = featurize.run(seg.path, config=cfg, out=tmp_path / f"hc{seconds}.h5", jobs=1, show_progress=False).path
+    model = train.run(feats[0.5], config=TrainConfig(model="logreg", seed=0), out=tmp_path / "m.h5", show_progress=False).path
+    assert genre("evaluate", model, feats[0.5], "--out", tmp_path / "e.h5", "--no-plots").exit_code == 0
+    r = genre("evaluate", model, feats[1.0], "--out", tmp_path / "e.h5", "--no-plots")
+    assert r.exit_code == 2
+    assert "window (genre segment --seconds): model 0.5 s, features 1 s" in r.stderr, r.stderr
+    assert "genre segment INDEX --sr 22050 --seconds 0.5, then genre featurize SEGMENTS --handcrafted" in r.stderr

@@ -78,6 +78,12 @@ class FeatureKind:
         Its part of a features file name (default: name, plus an integer option's value).
     precise : bool
         Needs the float64 FFT of the ``stft`` frontend (vector statistics).
+    depends_on : tuple of str or None
+        The :class:`FeatureConfig` options its numbers depend on (shared STFT options, its own,
+        another kind's): two configs that agree on these give the same values for the same
+        audio. ``None``: every shared option and its own. ``evaluate`` refuses a model on
+        features that differ in one of them (:func:`value_options`); ``tests/test_features.py``
+        checks each declaration by computing the feature with every option changed.
     """
 
     name: str
@@ -96,6 +102,7 @@ class FeatureKind:
     slug: Callable[[FeatureConfig], str] | None = None
     precise: bool = False
     description: str = ""
+    depends_on: tuple[str, ...] | None = None
 
     def make_hint(self) -> str:
         """The ``genre featurize`` flags that produce it (``--mel 128``)."""
@@ -173,6 +180,20 @@ def slot_choices(slot: str) -> tuple[str, ...]:
     if slot not in SLOTS:
         return (slot,)
     return tuple(k.name for k in kinds() if k.slot == slot)
+
+
+def value_options(name: str) -> tuple[str, ...]:
+    """The :class:`FeatureConfig` options the values of feature ``name`` depend on
+    (:attr:`FeatureKind.depends_on`); ``()`` for a feature this table does not know."""
+    load()
+    if name not in FEATURES:
+        return ()
+    k = FEATURES.get(name)
+    if k.depends_on is not None:
+        return k.depends_on
+    from genre_cli.features.config import SHARED_OPTIONS
+
+    return tuple(o.name for o in SHARED_OPTIONS) + tuple(o.name for o in k.options)
 
 
 def make_hint(name: str) -> str:

@@ -7,6 +7,9 @@ Layout (schema 1)::
     /norm/<feature>/mean,std  normalisation statistics (train split) for each input feature
     /splits/train, /splits/validation, /splits/train_groups, /splits/validation_groups
                               track ids (and groups) the model saw, for evaluate's leakage guard
+    /splits/train_labels, /splits/validation_labels
+                              each seen track's label name (same order as its id; "" unknown;
+                              absent in files written before it was recorded)
     attrs: model, model_kind, model_config, inputs (slot -> feature), input_shapes, labels,
            feature_config, segment_config, history (per-epoch JSON), best_epoch, epochs_run,
            train (resolved hyper-parameters), train_sources (flag | recipe | paper | plain per setting),
@@ -85,8 +88,8 @@ def write(
     """Write a trained model into the open artifact ``f``.
 
     ``save_weights(group)`` stores the weights into ``/weights``; ``tracks`` is the features
-    file's track table (``track_id``, ``group``, ``split``): the ids and groups of its train and
-    validation tracks are recorded for evaluate's leakage guard.
+    file's track table (``track_id``, ``label``, ``group``, ``split``): the ids, label names and
+    groups of its train and validation tracks are recorded for evaluate's leakage guard.
     """
     save_weights(f.create_group("weights"))
     ng = f.create_group("norm")
@@ -99,6 +102,8 @@ def write(
     for split in SEEN_SPLITS:
         m = tracks["split"] == split
         sp.create_dataset(split, data=np.array(list(tracks["track_id"][m]), dtype=object), dtype=str_dt)
+        names = [labels[i] if 0 <= i < len(labels) else "" for i in np.asarray(tracks["label"])[m].tolist()]
+        sp.create_dataset(f"{split}_labels", data=np.array(names, dtype=object), dtype=str_dt)
         sp.create_dataset(f"{split}_groups", data=np.array(sorted({g for g in tracks["group"][m] if g}), dtype=object), dtype=str_dt)
     for k, v in {
         "model": name,
@@ -203,6 +208,20 @@ def _check_attrs(path: Path, labels, inputs, shapes, config, fcfg, scfg) -> None
     for name, value in (("model_config", config), ("feature_config", fcfg), ("segment_config", scfg)):
         if not isinstance(value, dict):
             raise bad(name, "a JSON object", value)
+
+
+def seen_labels(path: str | Path) -> dict[str, dict[str, str]]:
+    """Label name of each track the model was trained / validated on: ``{split: {track id:
+    label}}`` for ``train`` and ``validation``; ``""`` where the file does not say (written
+    before labels were recorded)."""
+    out: dict[str, dict[str, str]] = {}
+    with h5py.File(path, "r") as f:
+        for split in SEEN_SPLITS:
+            ids = list(f[f"splits/{split}"].asstr()[()]) if f"splits/{split}" in f else []
+            key = f"splits/{split}_labels"
+            labs = list(f[key].asstr()[()]) if key in f and f[key].shape == (len(ids),) else [""] * len(ids)
+            out[split] = dict(zip(ids, labs))
+    return out
 
 
 def seen(path: str | Path) -> dict[str, set[str]]:

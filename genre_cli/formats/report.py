@@ -27,8 +27,9 @@ KIND = artifacts.register_kind("evaluate", schema=1, maker="genre evaluate")
 
 #: Version of the report's content; part of evaluate's parameters so that older reports are
 #: redone rather than shown. 4: papers cited by name in ``aggregate_note``; ``split_method`` of
-#: features imported from a table.
-REPORT_VERSION = 4
+#: features imported from a table. 5: leakage matched by label and track name across id schemes
+#: (``leakage.renamed``, ``name_tracks``); features computed with other parameters refused.
+REPORT_VERSION = 5
 
 
 def write(f, reports: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]], *, prov: Provenance) -> None:

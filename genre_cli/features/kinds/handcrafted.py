@@ -82,6 +82,7 @@ HANDCRAFTED = register(
         check=_check,
         check_length=check_delta_length,
         suggested={"handcrafted": True},
+        depends_on=("sr", "n_fft", "hop_length", "top_db", "mfcc_mels", "handcrafted"),  # full band, MFCCs always dB
         precise=True,
         description=f"the 93 statistics of {PUN_2020.short} (ZCR, spectral shape and contrast, 13 MFCCs and their deltas)",
     )

@@ -81,6 +81,7 @@ KAGGLE = register(
         columns=columns,
         check=_check,
         suggested={"kaggle": True},
+        depends_on=("sr", "n_fft", "hop_length", "kaggle"),  # full band, 128 mel bands and top_db 80 fixed
         precise=True,
         description="the 57 values of the Kaggle GTZAN features_30_sec.csv table (chroma, RMS, spectral shape, HPSS, tempo, 20 MFCCs)",
     )

@@ -120,6 +120,7 @@ EMBEDDING = register(
         frontend="musicnn",
         columns=lambda cfg: [f"emb{i}" for i in range(DIM)],
         suggested={"embedding": "musicnn-msd"},
+        depends_on=("sr", "embedding"),  # its own mel frontend at 16 kHz
         slug=lambda cfg: cfg.embedding,
         description="the 200-d penultimate-layer embedding of a pretrained musicnn (Pons & Serra 2019), mean over 3-s patches",
     )
@@ -136,6 +137,7 @@ TAGS = register(
         frontend="musicnn",
         columns=lambda cfg: list(variant(cfg.embedding).tags),
         hint="--embedding musicnn-msd",
+        depends_on=("sr", "embedding"),
         slug=lambda cfg: "tags",
         description="the 50 tag likelihoods of a pretrained musicnn (MSD or MagnaTagATune tags), mean over 3-s patches",
     )

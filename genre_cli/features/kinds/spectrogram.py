@@ -54,6 +54,7 @@ MEL = register(
         compute=_mel,
         check=_mel_check,
         suggested={"mel": 128},
+        depends_on=("sr", "n_fft", "hop_length", "fmin", "fmax", "db", "top_db", "mel"),
         description="log-mel spectrogram (n_frames, mel); dB re 1.0, or power with --power",
     )
 )
@@ -79,6 +80,7 @@ STFT = register(
         shape=lambda cfg, n: (n_frames(n, cfg), _n_bins(cfg)),
         compute=_stft,
         suggested={"stft": True},
+        depends_on=("sr", "n_fft", "hop_length", "db", "top_db", "stft"),
         description="log-magnitude STFT (n_frames, n_fft/2+1); dB, or linear magnitude with --power",
     )
 )
@@ -127,6 +129,7 @@ MFCC = register(
         check=_mfcc_check,
         check_length=_mfcc_length,
         suggested={"mfcc": 20},
+        depends_on=("sr", "n_fft", "hop_length", "fmin", "fmax", "top_db", "mfcc_mels", "mfcc", "deltas"),
         slug=lambda cfg: f"mfcc{cfg.mfcc}d" if cfg.deltas else f"mfcc{cfg.mfcc}",
         description="MFCCs per frame (n_frames, mfcc), or [mfcc | delta | delta2] with --deltas",
     )
@@ -209,6 +212,7 @@ MFCC_FRAMES = register(
         check=_frames_check,
         check_length=lambda cfg, n, t: pool_groups(t, n, cfg.hop_length, cfg.mfcc_frames[0]) and None,
         suggested={"mfcc_frames": (30, 30)},
+        depends_on=("sr", "n_fft", "hop_length", "fmin", "fmax", "top_db", "mfcc_mels", "mfcc_frames"),
         slug=lambda cfg: f"mfccframes{cfg.mfcc_frames[0]}x{cfg.mfcc_frames[1]}",
         description=f"fixed-size MFCC sequence (steps, n_mfcc) of {SCHRADER_2021.short}'s LSTM, whatever the segment length",
     )

@@ -14,6 +14,7 @@ TABLE = register(
         slot="vector",
         order=70,
         hint="--table CSV",
+        depends_on=(),  # imported: its values are the table's
         description="one row of an imported feature table per track (genre featurize --table)",
     )
 )
