@@ -26,6 +26,7 @@ from genre_cli.datasets.table import TableOptions
 from genre_cli.features import FeatureConfig
 from genre_cli.options import command_options
 from genre_cli.serve.config import ServeConfig
+from genre_cli.training import recipe as _recipe
 from genre_cli.training.config import TrainConfig
 from genre_cli.windows import SegmentConfig
 
@@ -398,20 +399,29 @@ def segment(
         show_progress=True,
     )
     _report_stage(result)
+    if cfg.policy == "random" and cfg.hop is not None:
+        _notice(
+            f"--random {cfg.count} picks the training windows at random; --hop {cfg.hop:g} is the hop of the windows "
+            "`genre predict` classifies a whole file with"
+        )
     if result.ran:
-        from rich.markup import escape
-
         s = result.summary
-        con = _err()
-        con.print(
+        _err().print(
             f"{s['n_segments']} segments of {cfg.win} samples ({cfg.win / cfg.sr:.2f} s) from {s['n_tracks']} tracks "
             f"({s['audio_hours']:.2f} h of audio); {s['n_skipped']} tracks skipped"
         )
-        for line in s["skipped"][:10]:
-            con.print(f"  [yellow]skipped[/] {escape(line)}", markup=True, highlight=False)
-        if len(s["skipped"]) > 10:
-            con.print(f"  … and {len(s['skipped']) - 10} more (`genre info {_esc(result.path)}` lists them in /skipped)")
+        _print_skipped(result)
     typer.echo(str(result.path))
+
+
+def _print_skipped(result) -> None:
+    """The tracks a segment run skipped and why (the first 10), as `genre segment` and `genre run` say them."""
+    skipped = result.summary.get("skipped") or []
+    con = _err()
+    for line in skipped[:10]:
+        con.print(f"  [yellow]skipped[/] {_esc(line)}", markup=True, highlight=False)
+    if len(skipped) > 10:
+        con.print(f"  … and {len(skipped) - 10} more (`genre info {_esc(result.path)}` lists them in /skipped)")
 
 
 # ----------------------------------------------------------------------------- featurize
@@ -450,14 +460,28 @@ def featurize(
     """
     from genre_cli.errors import UsageError
 
+    topts = TableOptions.from_cli(table_options or {})
     if table is not None:
         from genre_cli import table as table_stage
 
         if segments is not None:
             raise UsageError("give either a SEGMENTS artifact or --table, not both")
-        result = table_stage.run(
-            table, options=TableOptions.from_cli(table_options or {}), out=out, workdir=workdir, force=force, dry_run=dry_run
-        )
+        unused = _set_flags(FeatureConfig.from_cli(features or {}), FeatureConfig(), FeatureConfig.cli_options())
+        unused += ["--float16"] if float16 else []
+        if unused:
+            raise UsageError(
+                f"{' '.join(unused)}: feature options compute features from SEGMENTS; a --table is imported as it is",
+                hint="drop them, or featurize a segments file",
+            )
+        random_only = [o for o in TableOptions.cli_options() if o.name in ("test_fraction", "val_fraction", "seed")]
+        unused = _set_flags(topts, TableOptions(), random_only)
+        if unused and topts.split != "random":
+            raise UsageError(
+                f"{' '.join(unused)} only applies with --split-mode random; with --split-mode {topts.split} the split "
+                "comes from --split-file, the artist-filtered GTZAN lists or the table's split column",
+                hint="add --split-mode random, or drop " + " ".join(f.split()[0] for f in unused),
+            )
+        result = table_stage.run(table, options=topts, out=out, workdir=workdir, force=force, dry_run=dry_run)
         _report_stage(result)
         if result.ran:
             s = result.summary
@@ -467,6 +491,9 @@ def featurize(
         return
     if segments is None:
         raise UsageError("missing SEGMENTS artifact", hint="`genre featurize SEGMENTS.h5 --mel 128`, or `--table CSV`")
+    unused = _set_flags(topts, TableOptions(), TableOptions.cli_options())
+    if unused:
+        raise UsageError(f"{' '.join(unused)}: table options apply to --table CSV only", hint="drop them, or give --table CSV")
     from genre_cli import featurize as feat_stage
 
     cfg = FeatureConfig.from_cli(features or {}).validate()
@@ -490,10 +517,36 @@ def featurize(
     typer.echo(str(result.path))
 
 
+def _set_flags(cfg, default, options) -> list[str]:
+    """``--flag VALUE`` for each of ``options`` whose value in ``cfg`` is not its default."""
+    return [o.hint(getattr(cfg, o.name)) for o in options if getattr(cfg, o.name) != getattr(default, o.name)]
+
+
 # ----------------------------------------------------------------------------- train
 
 
-@app.command(cls=_Command)
+#: ``genre train --help``: how each training setting is resolved, with the values of
+#: :data:`~genre_cli.training.recipe.RECIPE` and :data:`~genre_cli.training.recipe.PLAIN`
+#: written out from the dicts themselves (so the help cannot drift from what training does).
+TRAIN_HELP = "\n\n".join(
+    (
+        "Train a registered model on the train split with the default recipe (or --paper settings).",
+        "A training option left unset takes the model's adjustment to the recipe where it has one (--list-models, "
+        'column "recipe changes": e.g. more epochs for networks that converge slowly), else the default recipe, the same '
+        f"for every torch model: {_recipe.describe(_recipe.RECIPE)}. With --paper it takes the model's paper value where its paper "
+        'states one (--list-models, column "paper training"), else plain training: '
+        f"{_recipe.describe(_recipe.PLAIN)} (weight decay 0 for models with their own per-layer L2). A flag always wins: "
+        "flag > model's recipe change > recipe; with --paper, flag > paper > plain. The summary after training and "
+        "`genre info MODEL` list every setting with its source. sklearn models use none of these settings (one given is "
+        "ignored with a warning).",
+        "Each model input is filled from the features file, with the feature the model's paper used when the file has it. "
+        "Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...",
+        "Examples:\n  genre train feat.h5 --model cnn6 -o cnn6.h5\n  genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5",
+    )
+)
+
+
+@app.command(cls=_Command, help=TRAIN_HELP)
 @handle_errors
 @command_options({"train": TrainConfig.cli_options()}, after="list_models")
 def train(
@@ -509,21 +562,7 @@ def train(
     dry_run: DryOpt = False,
     train: dict | None = None,
 ) -> None:
-    """Train a registered model on the train split with the default recipe (or --paper settings).
-
-    Defaults depend on the model: a training option left unset takes the model's paper value
-    where its paper gives one (cnn6: 15 epochs, batch 100, lr 1e-3; dupconv and rescat:
-    Adadelta, lr 1.0, batch 50) and ours otherwise (30 epochs, batch 32, AdamW, lr 1e-3,
-    patience 10); --list-models shows each model's paper settings, and the summary after
-    training lists the settings used. Each model input is filled from the features file,
-    with the feature the model's paper used when the file has it.
-
-    Multi-GPU: run the same command under torchrun --nproc-per-node N -m genre_cli train ...
-
-    Examples:
-      genre train feat.h5 --model cnn6 -o cnn6.h5
-      genre train feat.h5 --model svm --input vector=handcrafted -o svm.h5
-    """
+    """`genre train`; its help is :data:`TRAIN_HELP` (built from the recipe's values)."""
     from genre_cli.errors import UsageError
 
     if list_models:
@@ -887,16 +926,20 @@ def print_cv(report: dict) -> None:
 
     con = _err()
     ran = "" if len(report["folds"]) == report["n_folds"] else f", test folds {', '.join(map(str, report['folds']))}"
+    one = len(report["folds"]) == 1
     title = (
         f"{report['dataset']} · {Path(report['features']).name} · {report['split_method']}{ran} · {report['n_tracks']} tracks · "
-        "track level (mean of segment probabilities) · mean ± std over folds"
+        "track level (mean of segment probabilities) · " + ("one fold: no spread" if one else "mean ± std over folds")
     )
     table = Table(title=_esc(title), title_justify="left")
     for col in ("model", "folds", "balanced acc", "accuracy", "macro F1"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for m in report["models"]:
         s = m["summary"]["track"]
-        cells = [f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in ("balanced_accuracy", "accuracy", "macro_f1")]
+        cells = [
+            f"{s[k]['mean']:.3f}" + ("" if s[k]["std"] is None else f" ± {s[k]['std']:.3f}")
+            for k in ("balanced_accuracy", "accuracy", "macro_f1")
+        ]
         table.add_row(_esc(m["label"]), str(m["summary"]["n_folds"]), *cells)
     con.print(table)
     for m in report["models"]:
@@ -1208,7 +1251,9 @@ _RUN_GROUPS = {
 def run_pipeline(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (default: the embedded demo).")] = "demo",
     source: Annotated[Optional[str], typer.Option("--from", help="Dataset source (URL, archive, folder).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and of training.")] = 0,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Seed of random splits and of training \\[default: 0].", show_default=False)
+    ] = None,
     jobs: JobsOpt = 2,
     workdir: WorkdirOpt = None,
     force: ForceOpt = False,
@@ -1236,7 +1281,7 @@ def run_pipeline(
     cfg = pipeline.PipelineConfig(
         dataset=dataset,
         source=source,
-        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=seed, progress=sys.stderr.isatty()),
+        fetch=FetchOptions.from_cli(fetch_options or {}, jobs=jobs, seed=0 if seed is None else seed, progress=sys.stderr.isatty()),
         segment=SegmentConfig.from_cli(segment or {}),
         features=FeatureConfig.from_cli(features or {}),
         train=TrainConfig.from_cli(train or {}, seed=seed),
@@ -1244,7 +1289,7 @@ def run_pipeline(
         jobs=jobs,
         workdir=workdir,
     )
-    results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_stage)
+    results = pipeline.run(cfg, force=force, dry_run=dry_run, on_stage=_report_run_stage)
     last = results[-1]
     if last.status != "would run":
         print_reports(last.summary["reports"])
@@ -1253,6 +1298,16 @@ def run_pipeline(
             f"track-level accuracy: {r['track']['accuracy']:.3f} (balanced {r['track']['balanced_accuracy']:.3f}) — "
             f"{r['model_name']} on {r['dataset']}, {r['split']} split, {r['n_tracks']} tracks"
         )
+
+
+def _report_run_stage(result) -> None:
+    """`genre run`'s line per stage, and what a stage command would add that must not go unsaid:
+    the tracks `segment` skipped."""
+    _report_stage(result)
+    if result.stage == "segment" and result.ran and result.summary.get("n_skipped"):
+        s = result.summary
+        _err().print(f"segment: {s['n_skipped']} tracks skipped, {s['n_tracks']} kept ({s['n_segments']} segments)")
+        _print_skipped(result)
 
 
 @app.command(cls=_Command)
@@ -1301,7 +1356,7 @@ def info(
     tr = d.get("training")
     if tr and tr["train"]:
         src = tr["sources"]
-        con.print("training settings (source: flag | recipe | paper | plain):")
+        con.print("training settings (source: flag | recipe | paper | plain | default):")
         con.print("  " + ", ".join(f"{k} {v}" + (f" ({src[k]})" if k in src else "") for k, v in tr["train"].items()))
         for key, note in (tr["notes"] or {}).items():
             con.print(f"  {key}: {_esc(str(note))}")

@@ -16,7 +16,7 @@ artifacts and models are kept beside the report (``REPORT-folds/``) and skipped 
 date, so an interrupted run resumes at the next unfinished fold.
 
 Reported per model: per fold and mean and standard deviation over folds (sample standard
-deviation, ``ddof=1``) of track-level balanced accuracy, accuracy and macro-F1 (track =
+deviation, ``ddof=1``; none for a single fold: ``null``, with a note) of track-level balanced accuracy, accuracy and macro-F1 (track =
 mean of its segments' probabilities), and the segment-level balanced accuracy. Each number
 names its data (features, dataset), split method (folds, group column, group-aware or not)
 and level. Cross-validated results in the GTZAN literature are 10-fold (e.g. Tzanetakis &
@@ -40,7 +40,7 @@ from genre_cli.formats import cv as cv_format
 from genre_cli.formats import features as feat_format
 from genre_cli.formats.provenance import Provenance
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
-from genre_cli.training.config import TrainConfig
+from genre_cli.training.config import NO_VALIDATION, TrainConfig
 
 __all__ = ["Folds", "check_folds", "fold_features", "run", "summarize"]
 
@@ -227,28 +227,37 @@ def _train_norm(feats: feat_format.Features, name: str, rows: np.ndarray) -> tup
 # ----------------------------------------------------------------------------- summary
 
 
+#: The note of a summary over one fold, whose spread is undefined.
+ONE_FOLD = "one fold: no standard deviation (it needs two or more folds)"
+
+
 def summarize(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation (``ddof=1``; 0 for one fold) over folds of the
-    track-level :data:`SCORES` and the segment-level balanced accuracy.
+    """Mean and sample standard deviation (``ddof=1``) over folds of the track-level
+    :data:`SCORES` and the segment-level balanced accuracy.
+
+    The spread of one fold is undefined: its ``std`` is ``None`` (``null`` in the JSON report),
+    and ``note`` says why (:data:`ONE_FOLD`).
 
     Returns
     -------
     dict
-        ``{"track": {score: {"mean", "std", "values"}}, "segment": {"balanced_accuracy": ...}, "n_folds"}``.
+        ``{"track": {score: {"mean", "std", "values"}}, "segment": {"balanced_accuracy": ...}, "n_folds"}``,
+        plus ``note`` for one fold.
     """
 
     def agg(values: list[float]) -> dict[str, Any]:
         return {
             "mean": float(statistics.fmean(values)),
-            "std": float(statistics.stdev(values)) if len(values) > 1 else 0.0,
+            "std": float(statistics.stdev(values)) if len(values) > 1 else None,
             "values": [float(v) for v in values],
         }
 
-    return {
+    out = {
         "n_folds": len(per_fold),
         "track": {s: agg([r["track"][s] for r in per_fold]) for s in SCORES},
         "segment": {"balanced_accuracy": agg([r["segment"]["balanced_accuracy"] for r in per_fold])},
     }
+    return out | ({"note": ONE_FOLD} if len(per_fold) == 1 else {})
 
 
 # ----------------------------------------------------------------------------- the command
@@ -323,6 +332,7 @@ def run(
     from genre_cli.evaluate import evaluate_model
     from genre_cli.inference import check_device
     from genre_cli.models import model_info
+    from genre_cli.train import check as train_check
     from genre_cli.train import run as train_run
 
     if not models:
@@ -337,6 +347,8 @@ def run(
         if info["kind"] == "torch" and asked:
             selecting.append(f"{cfg.model}: {', '.join(asked)}")
     feats = feat_format.read(features_path)
+    for cfg in models:  # every model's options (--set, --input, settings) before any model trains
+        train_check(feats, cfg)
     fold_set, warnings = check_folds(feats, folds)
     if selecting:
         warnings.append(
@@ -385,7 +397,7 @@ def run(
         "n_tracks": int(in_folds.sum()),
         "n_left_out": int((~in_folds).sum()),
         "fold_label_counts": counts,
-        "std": "sample standard deviation over folds (ddof=1)",
+        "std": "sample standard deviation over folds (ddof=1); null for one fold",
         "models": [],
     }
 
@@ -394,14 +406,16 @@ def run(
         for k in test_folds:
             fold_feats[k] = feat_format.read(fold_features(feats, fold_set, k, fold_dir / f"features-fold{k}.h5", force=force).path)
         arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-        notes: list[str] = []
+        said: dict[tuple[str, str], list[int]] = {}  # (model, warning) -> folds: one line per warning, not per fold
         for i, (lab, cfg) in enumerate(zip(labels, models)):
             records = []
             for k in test_folds:
                 ff = fold_feats[k]
                 t0 = time.perf_counter()
                 tr = train_run(ff.path, config=cfg, out=fold_dir / f"{slugify(lab)}-fold{k}.h5", force=force, show_progress=show_progress)
-                notes += [f"{lab} fold {k}: {w}" for w in tr.warnings]
+                for w in tr.warnings:
+                    if f"{NO_VALIDATION}:" not in w:  # said once, before training
+                        said.setdefault((lab, w), []).append(int(k))
                 rep = evaluate_model(tr.path, ff, split="test", device="cpu" if cfg.device == "auto" else cfg.device)
                 train_tracks = ff.tracks["split"] == "train"
                 rec = {
@@ -427,6 +441,7 @@ def run(
                 {"label": lab, "model": cfg.model, "train": cfg.to_params(), "folds": records, "summary": summarize(records)}
             )
         cv_format.write(f, report, arrays, prov=feats.provenance)
+        notes = [f"{lab} fold{'s' if len(ks) > 1 else ''} {', '.join(map(str, ks))}: {w}" for (lab, w), ks in said.items()]
         return {"report": report, "warnings": notes}
 
     result = execute(

@@ -72,8 +72,10 @@ def run(
     Returns
     -------
     StageResult
-        ``summary``: ``n_tracks``, ``n_segments``, ``n_skipped``, ``skipped`` (first reasons),
-        ``audio_hours``.
+        ``summary``: ``n_tracks``, ``n_segments``, ``n_skipped``, ``skipped`` (``path: reason``
+        per skipped track), ``audio_hours``, ``win`` and ``sr`` (window length in samples at
+        ``sr`` Hz), ``n_fewer`` (tracks that gave fewer windows than ``--random K`` /
+        ``--first N``; a warning says how many).
     """
     cfg = config or SegmentConfig()
     if jobs < 1:
@@ -128,6 +130,7 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
 
     offset = 0  # in samples, always a multiple of AUDIO_CHUNK
     n_short = 0  # decoded, but shorter than one window
+    n_fewer = 0  # --random K / --first N: gave fewer than K (N) windows
     with progress(len(rows), "segment", enabled=show_progress, unit="tracks") as advance:
         for i, n, windows, pcm, reason in ordered_map(decode, rows, jobs=jobs):
             advance(1)
@@ -137,6 +140,7 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
                 skipped["path"].append(t["path"][i])
                 skipped["reason"].append(reason)
                 continue
+            n_fewer += cfg.policy in ("random", "first") and len(windows) < cfg.count
             audio_ds.resize((offset + len(pcm),))
             audio_ds[offset:] = pcm  # whole chunks: HDF5 filters each and writes it once
             row = len(kept["track_id"])
@@ -165,7 +169,22 @@ def _build(f, index, cfg: SegmentConfig, *, jobs: int, compress: bool, dtype: np
         "n_skipped": len(skipped["track_id"]),
         "skipped": [f"{p}: {r}" for p, r in zip(skipped["path"], skipped["reason"])],
         "audio_hours": n_audio / cfg.sr / 3600.0,
+        "win": cfg.win,
+        "sr": cfg.sr,
+        "n_fewer": n_fewer,
+        "warnings": [_fewer(cfg, n_fewer, len(kept["track_id"]))] if n_fewer else [],
     }
+
+
+def _fewer(cfg: SegmentConfig, n: int, n_tracks: int) -> str:
+    """The note on tracks that gave fewer than ``--random K`` / ``--first N`` windows."""
+    length = f"{cfg.win / cfg.sr:g} s"
+    if cfg.policy == "random":
+        return (
+            f"{n} of {n_tracks} tracks are too short for {cfg.count} non-overlapping {length} windows and gave fewer "
+            "(as many as fit): those tracks weigh less in training and evaluation"
+        )
+    return f"{n} of {n_tracks} tracks have fewer than {cfg.count} windows of {length} and gave all they have"
 
 
 def _no_windows(index, cfg: SegmentConfig, n_short: int, reasons: list[str]) -> InputError:

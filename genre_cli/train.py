@@ -23,18 +23,18 @@ from typing import Any
 import numpy as np
 
 from genre_cli import artifacts
-from genre_cli.errors import InputError
+from genre_cli.errors import InputError, UsageError
 from genre_cli.formats import checkpoint
 from genre_cli.formats import features as feat_format
 from genre_cli.formats import model as model_format
 from genre_cli.inference import Classifier, check_device, resolve_inputs
 from genre_cli.stage import StageResult, default_output, execute, planned_fingerprint, slugify
 from genre_cli.training import recipe
-from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams
+from genre_cli.training.config import RESUME_FREE, TrainConfig, resolve_hparams, without_validation
 from genre_cli.training.distributed import Dist
 from genre_cli.training.loop import TrainJob, fit_sklearn, fit_torch, model_shapes
 
-__all__ = ["TrainConfig", "run"]
+__all__ = ["TrainConfig", "check", "run"]
 
 
 def run(
@@ -57,8 +57,11 @@ def run(
         Called on rank 0 after each epoch (after its checkpoint is written) with the history
         record (``epoch``, ``loss``, ``train_accuracy``, ``val_*``, ``seconds``, ``samples_per_s``).
     on_notice : callable(text) or None
-        Called before training starts with each warning known then (a model input filled with
-        another feature than its paper's); without it, those warnings join the result's.
+        Called before training starts with each warning known then: an option given but not
+        applied (an sklearn model's training options; ``select``/``patience`` without a
+        validation split: :func:`~genre_cli.training.config.without_validation`), said even when
+        the model is up to date, and a model input filled with another feature than its paper's.
+        Without it, those warnings join the result's.
 
     Returns
     -------
@@ -76,34 +79,29 @@ def run(
     DeviceError
         CUDA asked for but not available (never a silent CPU fallback).
     """
-    from genre_cli.models import build_model, model_info
+    from genre_cli.models import model_info
 
     info = model_info(config.model)  # unknown name → UsageError with the valid names
     device = check_device(config.device)  # before any work, for every model kind
     feats = feat_format.read(features_path)
-    suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
-    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
-    shapes = {slot: tuple(feats.shapes[name]) for slot, name in inputs.items()}
+    inputs, shapes, model_config, hp, sources = check(feats, config)
     paper_inputs, early = _paper_inputs(config, info, inputs, feats)
-    if len(feats.labels) < 2:
-        raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
-    model_config = dict(config.model_config)
-    if info["kind"] == "sklearn" and "random_state" in info["config"] and "random_state" not in model_config:
-        model_config["random_state"] = config.seed
-    probe = build_model(config.model, n_classes=len(feats.labels), input_shapes=model_shapes(info, shapes), **model_config)
-    declares_l2 = bool(getattr(probe, "l2_penalties", None))
-    del probe
-    hp, sources = resolve_hparams(config, info, declares_l2=declares_l2)
     notes: dict[str, str] = {}
     if hp.get("class_weights") == "auto":
         y_train = feats.segments["label"][_split_rows(feats, "train")]
         hp["class_weights"], why = recipe.auto_class_weights(np.bincount(y_train[y_train >= 0], minlength=len(feats.labels)))
         notes["class_weights"] = f"auto -> {hp['class_weights']}: {why}"
+    # options given but not applied: said whether the model is trained now or is up to date
+    unapplied: list[str] = []
+    if info["kind"] == "torch" and not np.any((feats.segments["split"] == "validation") & (feats.segments["label"] >= 0)):
+        dropped, said = without_validation(hp, sources)
+        notes |= dropped
+        unapplied += [f"{feats.path.name}: {w}" for w in said]
     params = {"model": config.model, "model_config": model_config, "inputs": inputs, "train": hp}
     upstream = {"features": (feats.meta.fingerprint, feats.path)}
     stage = model_format.KIND.stage
     fp = planned_fingerprint(stage, params, upstream)
-    out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed}", fp)
+    out_path = Path(out) if out else default_output(workdir, feats.dataset, f"model-{slugify(config.model)}-s{config.seed_value}", fp)
     free = RESUME_FREE if hp.get("schedule", "constant") == "constant" else ("patience",)  # a schedule's lr depends on epochs
     resume_key = planned_fingerprint(stage, params | {"train": {k: v for k, v in hp.items() if k not in free}}, upstream)
     job = TrainJob(
@@ -117,12 +115,15 @@ def run(
         ignored += ["paper"] if config.paper else []
         ignored += [f"device {device} (sklearn models run on the CPU)"] if device.startswith("cuda") else []
         if ignored:
-            job.warnings.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
+            unapplied.append(f"{config.model} is an sklearn model: {', '.join(ignored)} ignored")
 
     dist = Dist.from_env()
-    if on_notice is not None and dist.main and (force or not artifacts.is_up_to_date(out_path, fp)):  # not when skipped
-        for text in early:
+    if on_notice is not None and dist.main:
+        for text in unapplied:
             on_notice(text)
+        if force or not artifacts.is_up_to_date(out_path, fp):  # not when skipped
+            for text in early:
+                on_notice(text)
     if not dist.main and info["kind"] == "sklearn":  # under torchrun, rank 0 alone fits an sklearn model
         return StageResult(stage, out_path, fp, "skipped", {"rank": dist.rank})
     if info["kind"] == "torch":
@@ -152,11 +153,55 @@ def run(
         raise
     finally:
         dist.close()
+    if on_notice is None:
+        result.warnings = unapplied + result.warnings
     if result.ran and dist.main:
         checkpoint.path_for(out_path).unlink(missing_ok=True)  # the model is in place: the checkpoint is spent
     if not dist.main:
         result.summary["rank"] = dist.rank
     return result
+
+
+def check(feats: feat_format.Features, config: TrainConfig) -> tuple[dict, dict, dict, dict, dict]:
+    """Everything :func:`run` refuses before training, without training: the model's name, its
+    options (``--set``, by building it once), its inputs (``--input``) from ``feats``, and the
+    hyper-parameters (``genre cv`` checks every model with it before training any).
+
+    Returns
+    -------
+    tuple
+        ``(inputs, shapes, model_config, hp, sources)``: slot -> feature, slot -> per-segment
+        shape, the model's options (an sklearn model's ``random_state`` added from the seed),
+        resolved hyper-parameters and their sources (:func:`resolve_hparams`).
+
+    Raises
+    ------
+    UsageError
+        Unknown model or model option, invalid values, features that cannot fill the model's inputs.
+    InputError
+        Fewer than two labels.
+    """
+    from genre_cli.models import build_model, model_info
+
+    info = model_info(config.model)
+    unknown = sorted(set(config.features) - set(info["inputs"]))
+    if unknown:
+        raise UsageError(
+            f"--input {', '.join(unknown)}: model {config.model!r} has no such input slot; its inputs: {', '.join(info['inputs'])}"
+        )
+    suggested = {slot: name for slot, name in (info.get("features") or {}).items() if name in feats.names}
+    inputs = resolve_inputs(config.model, tuple(info["inputs"]), feats.names, prefer=suggested | dict(config.features))
+    shapes = {slot: tuple(feats.shapes[name]) for slot, name in inputs.items()}
+    if len(feats.labels) < 2:
+        raise InputError(f"{feats.path}: needs at least two labels, has {feats.labels}")
+    model_config = dict(config.model_config)
+    if info["kind"] == "sklearn" and "random_state" in info["config"] and "random_state" not in model_config:
+        model_config["random_state"] = config.seed_value
+    probe = build_model(config.model, n_classes=len(feats.labels), input_shapes=model_shapes(info, shapes), **model_config)
+    declares_l2 = bool(getattr(probe, "l2_penalties", None))
+    del probe
+    hp, sources = resolve_hparams(config, info, declares_l2=declares_l2)
+    return inputs, shapes, model_config, hp, sources
 
 
 def _paper_inputs(config: TrainConfig, info: dict[str, Any], inputs: dict[str, str], feats) -> tuple[dict[str, str], list[str]]:

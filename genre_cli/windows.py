@@ -30,9 +30,12 @@ class SegmentConfig(Config):
     sr : int > 0
         Sample rate (Hz) audio is resampled to.
     seconds : float > 0
-        Window length in seconds (ignored when ``frames`` is set).
+        Window length in seconds (ignored when ``frames`` is set; on the command line, a
+        ``--seconds`` other than the default with ``--frames`` is refused).
     hop : float > 0 or None
-        Hop between window starts in seconds; ``None`` = ``seconds`` (no overlap).
+        Hop between window starts in seconds; ``None`` = ``seconds`` (no overlap). With the
+        ``random`` policy it does not place the training windows; it is the hop of the grid
+        ``predict`` classifies a file with (:meth:`grid`).
     frames, frame_hop : int
         Window length given in STFT frames instead (Yang & Zhang 2019: 128 frames at hop
         512): ``(frames - 1) * frame_hop`` samples, which a centred STFT with that hop turns
@@ -54,7 +57,13 @@ class SegmentConfig(Config):
     sr: int = opt(22050, "--sr", "Sample rate (Hz) to resample to.", type=int, minimum=1)
     seconds: float = opt(3.0, "--seconds", "Window length in seconds.", type=float)
     hop: float | None = opt(
-        None, "--hop", "Hop between windows in seconds [default: --seconds, no overlap].", type=float, above=0, nullable=True
+        None,
+        "--hop",
+        "Hop between windows in seconds [default: --seconds, no overlap]; with --random, the hop of the windows "
+        "`genre predict` classifies a whole file with (the training windows are random).",
+        type=float,
+        above=0,
+        nullable=True,
     )
     frames: int = opt(0, "--frames", "Window length in STFT frames instead (e.g. 128), at --frame-hop.", type=int, minimum=0)
     frame_hop: int = opt(512, "--frame-hop", "STFT hop (samples) used by --frames.", type=int, minimum=1)
@@ -84,10 +93,25 @@ class SegmentConfig(Config):
 
     @classmethod
     def from_cli(cls, values: dict[str, Any], **fixed: Any) -> SegmentConfig:
+        """Build from command-line values; an option that the others make pointless is refused
+        when it was given a value other than its default (``genre run`` passes every default,
+        and a default changes nothing): ``--seconds`` with ``--frames``, ``--frame-hop``
+        without ``--frames``."""
         values = dict(values)
         random_k, first = values.pop("random", 0), values.pop("first", 0)
         if random_k and first:
             raise UsageError("--random and --first are exclusive")
+        seconds, frame_hop = cls.option("seconds"), cls.option("frame_hop")
+        if values.get("frames") and values.get("seconds", seconds.default) != seconds.default:
+            raise UsageError(
+                f"--frames sets the window length ({values['frames']} STFT frames); drop --seconds {values['seconds']:g}",
+                hint="give the window length once: --frames N (at --frame-hop) or --seconds S",
+            )
+        if not values.get("frames") and values.get("frame_hop", frame_hop.default) != frame_hop.default:
+            raise UsageError(
+                f"--frame-hop {values['frame_hop']} only applies to --frames windows; drop it, or give --frames N",
+                hint="the STFT hop of the features is `genre featurize --hop-length`",
+            )
         policy, count = ("random", random_k) if random_k else ("first", first) if first else ("fixed", 0)
         return super().from_cli(values, policy=policy, count=count, **fixed)
 

@@ -52,6 +52,9 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     assert r1.exit_code == 0, r1.stderr
     assert _statuses(r1.stderr) == dict.fromkeys(("fetch", "segment", "featurize", "train", "evaluate"), "ran")
     assert "track-level accuracy:" in r1.stdout and "music, test split" in r1.stdout
+    model = next(line.split(" → ")[1] for line in r1.stderr.splitlines() if line.startswith("✓ train"))
+    with h5py.File(model) as f:  # `genre run` without --seed: the seed is the default, not a flag
+        assert json.loads(f.attrs["train_sources"])["seed"] == "default"
 
     r2 = genre(*base)
     assert r2.exit_code == 0
@@ -74,6 +77,22 @@ def test_pipeline_caches_and_reruns_only_what_changed(audio_folder, tmp_path):
     }
     r5 = genre(*base, "--force")
     assert set(_statuses(r5.stderr).values()) == {"ran"}
+
+
+def test_run_says_which_tracks_segment_skipped(audio_folder, tmp_path, rng):
+    import soundfile as sf
+
+    from conftest import synth
+
+    sf.write(audio_folder / "low" / "short.wav", synth("low", 1.0, 16000, rng), 16000)  # shorter than one 2 s window
+    argv = ["--dataset", "folder", "--from", audio_folder, "--seconds", "2", "--jobs", "1", "--workdir", tmp_path / "w"]
+    r = genre("run", *argv)
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "segment: 1 tracks skipped, 18 kept" in err and "skipped low/short.wav:" in err and "shorter than one window" in err
+    # the same words as `genre segment`
+    seg = genre("segment", next(tmp_path.glob("w/*/index-*.h5")), "--seconds", "2", "-o", tmp_path / "seg.h5")
+    assert seg.exit_code == 0 and "1 tracks skipped" in seg.stderr and "skipped low/short.wav:" in " ".join(seg.stderr.split())
 
 
 def test_stage_commands_chain_and_info(audio_folder, tmp_path):

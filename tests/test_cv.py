@@ -153,7 +153,7 @@ def test_mean_and_std_over_folds(feats, tmp_path):
     s = cv.summarize([{"track": dict.fromkeys(cv.SCORES, v), "segment": {"balanced_accuracy": v}} for v in (0.5, 0.7, 0.9)])
     assert s["track"]["accuracy"]["mean"] == pytest.approx(0.7) and s["track"]["accuracy"]["std"] == pytest.approx(0.2)
     one = cv.summarize([{"track": dict.fromkeys(cv.SCORES, 0.4), "segment": {"balanced_accuracy": 0.4}}])
-    assert one["track"]["macro_f1"] == {"mean": 0.4, "std": 0.0, "values": [0.4]}
+    assert one["track"]["macro_f1"] == {"mean": 0.4, "std": None, "values": [0.4]} and one["note"] == cv.ONE_FOLD
     assert json.loads(res.path.with_suffix(".json").read_text()) == cv_format.read(res.path)
 
 
@@ -188,6 +188,8 @@ def test_cli_prints_mean_std_and_names_data_split_and_level(feats, tmp_path):
     m = rep["models"][0]["summary"]["track"]["balanced_accuracy"]
     assert f"{m['mean']:.3f} ± {m['std']:.3f}" in err
     assert r.stdout.strip() == str(tmp_path / "cv.h5")
+    with h5py.File(rep["models"][0]["folds"][0]["model_path"]) as f:  # no --seed: the fold models' seed is the default
+        assert json.loads(f.attrs["train_sources"])["seed"] == "default"
 
 
 def test_no_folds_is_refused_with_a_hint(feats, tmp_path):
@@ -237,3 +239,28 @@ def test_epoch_selection_without_a_validation_split_is_warned(feats, tmp_path):
     assert res.status == "would run" and not (tmp_path / "cv.h5").exists()
     assert any("no validation split" in w and "mlp: --select best, --patience" in w for w in res.warnings), res.warnings
     assert not any("no validation split" in w for w in cv.run(feats, models=[LOGREG], out=tmp_path / "cv.h5", dry_run=True).warnings)
+
+
+def test_one_fold_has_no_spread(feats, tmp_path):
+    """The standard deviation of one fold is undefined: printed as the mean alone, null in the report, with a note."""
+    r = genre("cv", feats, "--model", "logreg", "--fold", "1", "-o", tmp_path / "cv.h5")
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads((tmp_path / "cv.json").read_text())
+    s = rep["models"][0]["summary"]
+    assert s["n_folds"] == 1 and s["track"]["balanced_accuracy"]["std"] is None and s["note"] == cv.ONE_FOLD
+    err = " ".join(r.stderr.split())
+    assert f"{s['track']['balanced_accuracy']['mean']:.3f}" in err and "±" not in err and "one fold: no spread" in err
+
+
+def test_every_models_options_are_checked_before_any_model_trains(feats, tmp_path, monkeypatch):
+    import genre_cli.train
+
+    trained = []
+    real = genre_cli.train.run
+    monkeypatch.setattr(genre_cli.train, "run", lambda path, **kw: trained.append(kw["config"].model) or real(path, **kw))
+    r = genre("cv", feats, "--model", "svm", "--model", "knn", "--set", "kernel=linear", "-o", tmp_path / "cv.h5")
+    assert r.exit_code == 2 and "model 'knn' has no option(s) ['kernel']" in r.stderr, r.stderr
+    assert trained == [] and not (tmp_path / "cv.h5").exists() and not (tmp_path / "cv-folds").exists()
+    with pytest.raises(UsageError, match="--input nope: model 'logreg' has no such input slot; its inputs: vector"):
+        cv.run(feats, models=[LOGREG, TrainConfig(model="logreg", features={"nope": "mel"})], out=tmp_path / "cv.h5")
+    assert trained == []

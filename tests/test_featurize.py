@@ -160,6 +160,25 @@ def test_cli_forms(segs, tmp_path):
     assert r.exit_code == 2 and "no feature selected" in r.stderr
 
 
+def test_a_small_n_fft_is_refused_only_for_mfccs_and_says_which_flag_to_change(segs, tmp_path):
+    """MFCCs are computed from 128 mel bands (--mfcc-mels): --n-fft 128 (65 bins) is fine for a
+    32-band log-mel, and refused for MFCCs with the flags that fix it."""
+    r = genre("featurize", segs, "--n-fft", "128", "--mel", "32", "--jobs", "1", "-o", tmp_path / "mel.h5")
+    assert r.exit_code == 0, r.stderr
+    with h5py.File(tmp_path / "mel.h5") as f:
+        assert f["features/mel"].shape[2] == 32
+    for flags in (["--mfcc", "13"], ["--handcrafted"], ["--mfcc-frames", "4x13"]):
+        r = genre("featurize", segs, "--n-fft", "128", *flags, "-o", tmp_path / "x.h5")
+        err = " ".join(r.stderr.split())
+        assert r.exit_code == 2 and f"{flags[0]} computes MFCCs from 128 mel bands" in err, err
+        assert "65 frequency bins of --n-fft 128" in err and "--n-fft 256 or more, or --mfcc-mels 65 or fewer" in err
+        assert not (tmp_path / "x.h5").exists()
+    r = genre("featurize", segs, "--n-fft", "128", "--mfcc", "13", "--mfcc-mels", "40", "--jobs", "1", "-o", tmp_path / "m.h5")
+    assert r.exit_code == 0, r.stderr
+    with h5py.File(tmp_path / "m.h5") as f:
+        assert f["features/mfcc"].shape[2] == 13
+
+
 def test_workers_start_when_main_is_not_importable(tmp_path):
     """`python -` (a script on stdin) cannot be re-imported by spawned children: featurize --jobs 2 still works."""
     import os

@@ -66,11 +66,26 @@ def test_usage_lines_name_arguments_by_metavar():
     assert "Usage: genre train [OPTIONS] [FEATURES]" in _help("train")
 
 
-def test_train_help_says_defaults_depend_on_the_model():
+def test_train_help_names_the_real_defaults_and_their_order():
+    """The help says what training does: the recipe's values (written out from recipe.py, e.g.
+    cnn6's batch 32, 30 epochs, patience 0) unless --paper; never the paper's values as the default."""
+    from genre_cli.training import recipe
+    from genre_cli.training.config import TrainConfig, resolve_hparams
+
+    doc = " ".join(GROUP.commands["train"].help.split())
+    assert recipe.describe(recipe.RECIPE) in doc and recipe.describe(recipe.PLAIN) in doc
+    assert "flag > model's recipe change > recipe" in doc and "with --paper, flag > paper > plain" in doc
+    assert "ours" not in doc and "patience 10)" not in doc and "15 epochs" not in doc
+    # what the help calls the default is what cnn6 trains with, without --paper
+    hp, src = resolve_hparams(TrainConfig(model="cnn6"), {"kind": "torch", "train": {"epochs": 15, "batch_size": 100}})
+    assert (hp["epochs"], hp["batch_size"], hp["patience"], src["epochs"]) == (30, 32, 0, "recipe")
     text = " ".join(_help("train").split())
-    assert "paper" in text and "model" in text
-    doc = GROUP.commands["train"].help
-    assert "the model's paper" in doc and "ours" in doc
+    assert "flag > model's recipe change > recipe" in " ".join(text.replace("│", " ").split())
+    helps = {o.name: o.help for o in TrainConfig.cli_options()}
+    for key in ("epochs", "batch_size", "patience", "select", "ema", "mixup"):
+        shown = str(recipe.RECIPE[key]) if not isinstance(recipe.RECIPE[key], float) else f"{recipe.RECIPE[key]:g}"
+        assert f"[recipe {shown}" in helps[key], (key, helps[key])
+    assert f"else {recipe.PLAIN['patience']}]" in helps["patience"] and f"--paper: {recipe.PLAIN['select']}]" in helps["select"]
 
 
 def test_evaluate_help_does_not_send_users_to_python_modules():

@@ -176,6 +176,38 @@ def test_cli_policies(index, tmp_path):
     assert r.exit_code == 2 and "exclusive" in r.stderr
 
 
+def test_options_that_others_make_pointless_are_refused_when_given(index, tmp_path):
+    """--seconds with --frames and --frame-hop without --frames did nothing but change the
+    fingerprint: refused (exit 2), nothing written. Their defaults (what `genre run` passes) are fine."""
+    for argv, said in (
+        (["--frames", "128", "--seconds", "5"], "--frames sets the window length (128 STFT frames); drop --seconds 5"),
+        (["--frame-hop", "256"], "--frame-hop 256 only applies to --frames windows"),
+    ):
+        r = genre("segment", index, "--sr", SR, *argv, "-o", tmp_path / "x.h5")
+        assert r.exit_code == 2 and said in " ".join(r.stderr.split()), r.stderr
+        assert not (tmp_path / "x.h5").exists()
+    defaults = {o.name: o.default for o in SegmentConfig.cli_options()}
+    assert SegmentConfig.from_cli(defaults | {"frames": 32}).win == 31 * 512  # --frames alone, the rest at defaults
+    # --hop with --random is kept (it is the hop of predict's grid) and said so
+    r = genre("segment", index, "--sr", SR, "--seconds", "1", "--random", "2", "--hop", "0.5", "-o", tmp_path / "r.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "--hop 0.5 is the hop of the windows `genre predict` classifies a whole file with" in " ".join(r.stderr.split())
+    assert load_segments(tmp_path / "r.h5").config.grid().hop == 0.5
+
+
+def test_tracks_giving_fewer_random_windows_than_asked_are_counted(index, tmp_path):
+    # 4 s tracks hold three non-overlapping 1.2 s windows, not five
+    r = genre("segment", index, "--sr", SR, "--seconds", "1.2", "--random", "5", "-o", tmp_path / "r.h5")
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "warning: 12 of 12 tracks are too short for 5 non-overlapping 1.2 s windows and gave fewer (as many as fit)" in err
+    assert np.all(np.bincount(load_segments(tmp_path / "r.h5").segments["track"]) == 3)
+    r = genre("segment", index, "--sr", SR, "--seconds", "1", "--random", "3", "-o", tmp_path / "ok.h5")
+    assert r.exit_code == 0 and "too short" not in r.stderr
+    r = genre("segment", index, "--sr", SR, "--seconds", "1", "--first", "6", "-o", tmp_path / "f.h5")
+    assert "12 of 12 tracks have fewer than 6 windows of 1 s and gave all they have" in " ".join(r.stderr.split())
+
+
 # float16 stores sample * 2**14: 11 significant bits (relative error <= 2**-11) for every
 # sample above 3.7e-9 in magnitude, quiet ones included (unscaled, those below 6.1e-5 would be
 # float16 subnormals with fewer bits)

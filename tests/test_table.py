@@ -101,3 +101,26 @@ def test_table_folds_and_random_split_keep_a_group_together(tmp_path):
     assert r.exit_code == 2 and "artsit" in r.stderr and "artist" in r.stderr
     r = genre("featurize", "--table", table, "--split-mode", "random", "--folds", "1", "-o", tmp_path / "h.h5")
     assert r.exit_code == 2 and "--folds" in r.stderr
+
+
+def test_options_a_table_import_would_ignore_are_refused(tmp_path):
+    """--val-fraction (--test-fraction, --seed) without --split-mode random, feature options with
+    --table and table options without it did nothing: exit 2, nothing written."""
+    table = tmp_path / "t.csv"
+    rows = "".join(f"{lab}{i}.wav,{i}.0,{lab},{'train' if i < 3 else 'test'}\n" for lab in "xy" for i in range(4))
+    table.write_text("filename,f1,label,split\n" + rows)
+    out = tmp_path / "o.h5"
+    for argv, said in (
+        (["--table", table, "--val-fraction", "0.1"], "--val-fraction 0.1 only applies with --split-mode random"),
+        (["--table", table, "--seed", "3", "--split-mode", "official"], "--seed 3 only applies with --split-mode random"),
+        (["--table", table, "--mel", "64"], "--mel 64: feature options compute features from SEGMENTS"),
+        (["--table", table, "--float16"], "--float16: feature options"),
+        ([tmp_path / "seg.h5", "--mel", "64", "--val-fraction", "0.1"], "--val-fraction 0.1: table options apply to --table CSV only"),
+    ):
+        r = genre("featurize", *argv, "-o", out)
+        assert r.exit_code == 2 and said in " ".join(r.stderr.split()), (argv, r.stderr)
+        assert not out.exists()
+    r = genre("featurize", "--table", table, "-o", out)  # the table's own split: no option to refuse
+    assert r.exit_code == 0, r.stderr
+    r = genre("featurize", "--table", table, "--split-mode", "random", "--val-fraction", "0.25", "-o", tmp_path / "r.h5")
+    assert r.exit_code == 0 and "validation 0.25" in r.stderr, r.stderr

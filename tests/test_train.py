@@ -144,7 +144,7 @@ def test_paper_defaults_apply_and_flags_override():
     assert (hp["optimizer"], hp["lr"]) == ("adadelta", 0.5)
     hp, src = tc.resolve_hparams(tc.TrainConfig(model="resnet18", paper=True), model_info("resnet18"))  # the paper states nothing
     assert (hp["optimizer"], hp["lr"], hp["batch_size"], hp["epochs"], hp["weight_decay"]) == ("adamw", 1e-3, 32, 30, 1e-4)
-    assert set(src.values()) == {"plain", "flag"}
+    assert set(src.values()) == {"plain", "default"}  # the seed was not given either
     hp, src = tc.resolve_hparams(tc.TrainConfig(model="cnn6", paper=True, epochs=3), model_info("cnn6"))  # Schrader et al. 2021
     assert (hp["lr"], hp["batch_size"], hp["epochs"]) == (1e-3, 100, 3) and src["batch_size"] == "paper" and src["epochs"] == "flag"
     with pytest.raises(UsageError, match="unknown optimizer"):
@@ -162,7 +162,7 @@ def test_the_recipe_is_the_default_for_every_torch_model_and_flags_override_it()
         hp, src = tc.resolve_hparams(tc.TrainConfig(model=name), info, declares_l2=name in ("dupconv", "rescat", "mlp"))
         # no paper value leaks into the default; only the model's own, measured recipe adjustments
         assert {k: hp[k] for k in recipe.KEYS} == recipe.RECIPE | (info.get("recipe") or {}), name
-        assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "flag"
+        assert {src[k] for k in recipe.KEYS} == {"recipe"} and src["seed"] == "default"
     # the slow-converging Yang & Zhang networks get more epochs; --paper and flags still win
     for name in ("dupconv", "rescat"):
         assert tc.resolve_hparams(tc.TrainConfig(model=name), model_info(name), declares_l2=True)[0]["epochs"] == 90
@@ -547,3 +547,77 @@ def test_cli_summary_names_how_the_weights_were_kept(feat, tmp_path):
     )
     assert r.exit_code == 0, r.stderr
     assert "best epoch " in r.stderr and "kept the last weights" not in r.stderr
+
+
+def _without_validation(feat, dst) -> Path:
+    """A copy of ``feat`` whose validation tracks are test tracks: no validation split."""
+    shutil.copyfile(feat, dst)
+    with h5py.File(dst, "r+") as f:
+        for table in ("segments", "tracks"):
+            split = f[f"{table}/split"][()].astype(str)
+            del f[f"{table}/split"]
+            relabelled = np.where(split == "validation", "test", split).astype(object)
+            f.create_dataset(f"{table}/split", data=relabelled, dtype=h5py.string_dtype())
+    return dst
+
+
+def test_select_best_and_patience_without_a_validation_split_are_said_not_dropped(feat, tmp_path):
+    noval = _without_validation(feat, tmp_path / "noval.h5")
+    runner = CliRunner()
+    argv = ["train", str(noval), "--model", "mlp", "--epochs", "2", "--select", "best", "--patience", "1", "--device", "cpu"]
+    r = runner.invoke(app, [*argv, "-o", str(tmp_path / "m.h5")])
+    assert r.exit_code == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "warning: noval.h5: no validation split: --select best needs one" in err and "the last weights are kept" in err
+    assert "warning: noval.h5: no validation split: --patience 1 needs one to stop early; all 2 epochs run" in err
+    assert "select: last (no validation split; --select best needs one)" in err
+    assert "patience: 0 (no validation split; --patience 1 needs one)" in err
+    assert "kept the last weights (epoch 2/2" in err and "best epoch 2/2" not in err
+    assert ", patience 0, " in err and ", select last, " in err  # the settings line says what ran
+    with h5py.File(tmp_path / "m.h5") as f:
+        hp, notes = artifacts.get_json_attr(f, "train", {}), artifacts.get_json_attr(f, "train_notes", {})
+    assert (hp["select"], hp["patience"]) == ("last", 0) and "--select best needs one" in notes["select"]
+    again = runner.invoke(app, [*argv, "-o", str(tmp_path / "m.h5")])  # up to date: still said
+    assert again.exit_code == 0 and "up to date" in again.stderr and "--select best needs one" in again.stderr
+    # the recipe (select last, patience 0) needs no validation split: nothing to say; with one, --select best applies
+    quiet = runner.invoke(app, ["train", str(noval), "--model", "mlp", "--epochs", "1", "--device", "cpu", "-o", str(tmp_path / "q.h5")])
+    assert quiet.exit_code == 0 and "no validation split" not in quiet.stderr
+    r = _train(feat, tmp_path / "b.h5", select="best", patience=1)
+    assert r.summary["train"]["select"] == "best" and not any("no validation split" in w for w in r.warnings)
+
+
+def test_the_seed_is_said_to_come_from_a_flag_only_when_one_was_given(feat, tmp_path):
+    runner = CliRunner()
+    base = ["train", str(feat), "--epochs", "1", "--device", "cpu"]
+    for model in ("mlp", "logreg"):
+        r = runner.invoke(app, [*base, "--model", model, "-o", str(tmp_path / f"{model}.h5")])
+        assert r.exit_code == 0, r.stderr
+        assert "seed 0 (default)" in r.stderr
+        info = runner.invoke(app, ["info", str(tmp_path / f"{model}.h5")])
+        assert "seed 0 (default)" in info.stdout and "seed 0 (flag)" not in info.stdout, info.stdout
+        r = runner.invoke(app, [*base, "--model", model, "--seed", "0", "-o", str(tmp_path / f"{model}-flag.h5")])
+        assert r.exit_code == 0 and "seed 0 (flag)" in runner.invoke(app, ["info", str(tmp_path / f"{model}-flag.h5")]).stdout
+    # no seed and --seed 0 train the same model (the fingerprint holds the seed used)
+    assert tc.TrainConfig().to_params() == tc.TrainConfig(seed=0).to_params() and tc.TrainConfig().seed_value == 0
+    hp, src = tc.resolve_hparams(tc.TrainConfig(model="mlp"), {"kind": "torch"})
+    assert (hp["seed"], src["seed"]) == (0, "default")
+    assert tc.resolve_hparams(tc.TrainConfig(model="mlp", seed=3), {"kind": "torch"})[1]["seed"] == "flag"
+
+
+def test_an_sklearn_model_warns_of_every_ignored_option_also_when_up_to_date(feat, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "svm.h5"
+    r = runner.invoke(app, ["train", str(feat), "--model", "svm", "-o", str(out)])
+    assert r.exit_code == 0 and "ignored" not in r.stderr
+    for flag, name in ((["--stream"], "stream"), (["--no-stream"], "stream"), (["--epochs", "3"], "epochs"), (["--paper"], "paper")):
+        r = runner.invoke(app, ["train", str(feat), "--model", "svm", *flag, "-o", str(out)])  # the model is up to date
+        assert r.exit_code == 0 and "up to date" in r.stderr, r.stderr
+        assert f"warning: svm is an sklearn model: {name} ignored" in r.stderr, (flag, r.stderr)
+    r = tr.run(feat, config=tc.TrainConfig(model="svm", stream=True), out=out, show_progress=False)  # no on_notice: in the result
+    assert r.status == "skipped" and r.warnings == ["svm is an sklearn model: stream ignored"]
+
+
+def test_an_input_slot_the_model_does_not_have_is_refused(feat, tmp_path):
+    r = CliRunner().invoke(app, ["train", str(feat), "--model", "mlp", "--input", "spectrogram=mel", "-o", str(tmp_path / "m.h5")])
+    assert r.exit_code == 2 and "--input spectrogram: model 'mlp' has no such input slot; its inputs: vector" in r.stderr, r.stderr
+    assert not (tmp_path / "m.h5").exists()

@@ -42,7 +42,14 @@ SHARED_OPTIONS: tuple[Option, ...] = (
         parse=lambda power: not power,
         cli_default=False,
     ),
-    Option("mfcc_mels", int, 128, "Mel bands the MFCCs are computed from."),
+    Option(
+        "mfcc_mels",
+        int,
+        128,
+        "Mel bands the MFCCs of --mfcc, --mfcc-frames and --handcrafted are computed from (librosa's default).",
+        flag="--mfcc-mels",
+        minimum=1,
+    ),
 )
 
 
@@ -81,9 +88,9 @@ class FeatureConfig:
         ``max - top_db`` per segment and output (``librosa.feature.mfcc`` uses 80). Applies
         to ``mel``, ``stft``, ``mfcc``, ``mfcc_frames`` and the MFCCs of ``handcrafted``.
         ``kaggle`` always uses 80, as the table was computed that way.
-    mfcc_mels : int
+    mfcc_mels : int >= 1
         Number of mel bands the MFCCs of ``mfcc``, ``mfcc_frames`` and ``handcrafted`` are
-        computed from (librosa's default 128).
+        computed from (librosa's default 128); at most ``n_fft//2+1`` when one of them is selected.
     **features
         The options of the feature kinds (``mel=128``, ``stft=True``, ``mfcc=20``,
         ``deltas=True``, ``mfcc_frames=(30, 30)``, ``handcrafted=True``, ``kaggle=True``; see
@@ -116,9 +123,8 @@ class FeatureConfig:
             raise UsageError(f"invalid feature config: {exc.message}", hint=exc.hint) from None
 
     def _check(self) -> None:
-        n_bins = self.n_fft // 2 + 1
-        if not 1 <= self.mfcc_mels <= n_bins:
-            raise UsageError(f"mfcc_mels must be in [1, n_fft//2+1 = {n_bins}], got {self.mfcc_mels}")
+        # mfcc_mels against n_fft: checked by the features that compute MFCCs, when selected
+        # (features.stft.check_mfcc_mels), so --n-fft 128 --mel 32 is not refused for MFCCs nobody asked for
         if self.sr <= 0:
             raise UsageError(f"sr must be positive, got {self.sr}")
         nyq = self.sr / 2

@@ -9,6 +9,8 @@ rate are computed on first use and shared by every feature kind of the chunk.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from genre_cli.errors import UsageError
@@ -38,6 +40,17 @@ def check_delta_length(cfg, n_samples: int, t: int) -> None:
         raise UsageError(
             f"deltas need at least {spectral.DELTA_WIDTH} frames; segments of {n_samples} samples give {t}",
             hint=f"use segments of at least {(spectral.DELTA_WIDTH - 1) * cfg.hop_length} samples",
+        )
+
+
+def check_mfcc_mels(cfg, feature: str) -> None:
+    """The ``mfcc_mels`` bands MFCCs are computed from must fit the STFT's ``n_fft//2+1`` bins;
+    checked by each feature that computes MFCCs (``feature``: its flag), only when selected."""
+    n_bins = cfg.n_fft // 2 + 1
+    if cfg.mfcc_mels > n_bins:
+        raise UsageError(
+            f"{feature} computes MFCCs from {cfg.mfcc_mels} mel bands, more than the {n_bins} frequency bins of --n-fft {cfg.n_fft}",
+            hint=f"use --n-fft {2 ** math.ceil(math.log2(2 * (cfg.mfcc_mels - 1)))} or more, or --mfcc-mels {n_bins} or fewer",
         )
 
 

@@ -27,7 +27,7 @@ from genre_cli.formats.provenance import Provenance
 KIND = artifacts.register_kind("cv", schema=1, maker="genre cv")
 
 #: Version of the report's content; part of the parameters so that older reports are redone.
-CV_VERSION = 1
+CV_VERSION = 2  # 2: the std of one fold is null (was 0)
 
 
 def write(f, report: dict[str, Any], arrays: dict[tuple[int, int], dict[str, np.ndarray]], *, prov: Provenance) -> None:

@@ -1,7 +1,8 @@
 """The training engine behind ``genre train`` (the stage itself is :mod:`genre_cli.train`).
 
 * :mod:`~genre_cli.training.config` -- :class:`TrainConfig` (options and validation) and the
-  resolution of hyper-parameters from flags, the model's paper and our defaults;
+  resolution of hyper-parameters: flags, else the recipe (with the model's changes), or with
+  ``--paper`` the model's paper, else plain values;
 * :mod:`~genre_cli.training.data` -- a split held in memory or streamed from HDF5, in batches;
 * :mod:`~genre_cli.training.loop` -- the epoch loop (:func:`~genre_cli.training.loop.fit_torch`),
   the sklearn fit, validation metrics, optimizer, augmentation;

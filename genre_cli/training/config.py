@@ -2,14 +2,17 @@
 
 Hyper-parameters
 ----------------
-Every field of :class:`TrainConfig` left as ``None`` takes the default training recipe
-(:data:`genre_cli.training.recipe.RECIPE`: AdamW, warm-up + cosine, weight EMA, last weights kept,
-augmentation, label smoothing, mixup, automatic class weights); with ``paper=True`` it takes the
-model's paper value when the registry's ``train`` metadata states one (e.g. Yang & Zhang 2019:
-Adadelta, lr 1.0, batch 50) and plain training otherwise (:data:`genre_cli.training.recipe.PLAIN`).
-Explicit values override both. A paper ``lr`` is only used with the paper's optimizer. The
+Every field of :class:`TrainConfig` left as ``None`` takes the model's adjustment to the recipe
+when the registry's ``recipe`` metadata has one (e.g. 90 epochs for the Yang & Zhang 2019
+networks), else the default training recipe (:data:`genre_cli.training.recipe.RECIPE`: AdamW,
+warm-up + cosine, weight EMA, last weights kept, augmentation, label smoothing, mixup, automatic
+class weights); with ``paper=True`` it takes the model's paper value when the registry's
+``train`` metadata states one (e.g. Yang & Zhang 2019: Adadelta, lr 1.0, batch 50) and plain
+training otherwise (:data:`genre_cli.training.recipe.PLAIN`). Explicit values override both:
+flag > model's recipe change > recipe; with ``paper``, flag > paper > plain. A paper ``lr`` is only used with the paper's optimizer. The
 *resolved* values are part of the fingerprint and stored in the artifact (``train`` attribute,
-``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, and ``train_notes``).
+``train_sources``: ``flag`` / ``recipe`` / ``paper`` / ``plain``, ``default`` for an unset seed,
+and ``train_notes``).
 
 Weight decay and per-layer L2
 -----------------------------
@@ -47,6 +50,8 @@ CLASS_WEIGHTS = ("none", "balanced", "auto")
 DEFAULT_LR = recipe.DEFAULT_LR
 #: Hyper-parameters the registry's ``train`` metadata may set.
 PAPER_KEYS = recipe.PAPER_KEYS
+#: The seed of training when none is given (source ``default``).
+DEFAULT_SEED = 0
 #: Fields that change how, not what, is trained: left out of the fingerprint.
 EXECUTION_FIELDS = ("device", "amp", "stream", "resume")
 #: Left out of the resume key: a checkpoint after epoch k does not depend on them.
@@ -65,6 +70,29 @@ def parse_pairs(items: list[str] | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[k] = v
     return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _defaults(key: str, paper: str | None = None) -> str:
+    """``[recipe 30; --paper: the paper's, else 30]``: an option's defaults for its help, from
+    :data:`~genre_cli.training.recipe.RECIPE` and :data:`~genre_cli.training.recipe.PLAIN` (never
+    written out by hand, so the help says what training does)."""
+    text = f"recipe {_show(recipe.RECIPE[key])}"
+    if paper is None and key in PAPER_KEYS:
+        paper = f"the paper's, else {_show(recipe.PLAIN[key])}"
+    elif paper is None and recipe.PLAIN[key] != recipe.RECIPE[key]:
+        paper = _show(recipe.PLAIN[key])
+    return f"[{text}; --paper: {paper}]" if paper else f"[{text}]"
+
+
+#: ``--paper``'s learning rate and weight decay, for the options' help.
+_PAPER_LR = "the paper's with its optimizer, else " + ", ".join(f"{v:g} {k}" for k, v in DEFAULT_LR.items())
+_PAPER_WD = f"0 if the model declares L2, else {recipe.PLAIN['weight_decay']:g}"
 
 
 @dataclass(frozen=True)
@@ -126,14 +154,14 @@ class TrainConfig(Config):
         "The model's paper settings (optimizer, lr, batch, epochs) and plain training instead of the default recipe.",
         type=bool,
     )
-    epochs: int | None = opt(None, "--epochs", "Epochs [recipe 30; --paper: the paper's, else 30].", type=int, minimum=1, nullable=True)
+    epochs: int | None = opt(None, "--epochs", f"Epochs {_defaults('epochs')}.", type=int, minimum=1, nullable=True)
     batch_size: int | None = opt(
-        None, "--batch-size", "Batch size per process [recipe 32; --paper: the paper's, else 32].", type=int, minimum=1, nullable=True
+        None, "--batch-size", f"Batch size per process {_defaults('batch_size')}.", type=int, minimum=1, nullable=True
     )
     lr: float | None = opt(
         None,
         "--lr",
-        "Peak learning rate [recipe 1e-3; --paper: the paper's with its optimizer, else 1e-3 adam(w), 1.0 adadelta, 1e-2 sgd].",
+        f"Peak learning rate {_defaults('lr', _PAPER_LR)}.",
         type=float,
         above=0,
         nullable=True,
@@ -141,7 +169,7 @@ class TrainConfig(Config):
     optimizer: str | None = opt(
         None,
         "--optimizer",
-        "adamw | adam | adadelta | sgd [recipe adamw; --paper: the paper's, else adamw].",
+        f"adamw | adam | adadelta | sgd {_defaults('optimizer')}.",
         type=str,
         choices=OPTIMIZERS,
         nullable=True,
@@ -149,7 +177,7 @@ class TrainConfig(Config):
     weight_decay: float | None = opt(
         None,
         "--weight-decay",
-        "Weight decay of parameters without the model's own per-layer L2 [recipe 1e-2; --paper: 0 if the model declares L2, else 1e-4].",
+        f"Weight decay of parameters without the model's own per-layer L2 {_defaults('weight_decay', _PAPER_WD)}.",
         type=float,
         minimum=0,
         nullable=True,
@@ -157,7 +185,7 @@ class TrainConfig(Config):
     patience: int | None = opt(
         None,
         "--patience",
-        "Early stopping: epochs without a better selection score, 0 = never [recipe 0; --paper 10].",
+        f"Early stopping: epochs without a better validation score, 0 = never {_defaults('patience')}.",
         type=int,
         minimum=0,
         nullable=True,
@@ -165,18 +193,18 @@ class TrainConfig(Config):
     schedule: str | None = opt(
         None,
         "--schedule",
-        "Learning-rate schedule: constant | cosine (warm-up + cosine) | onecycle [recipe cosine; --paper constant].",
+        f"Learning-rate schedule: constant | cosine (warm-up + cosine) | onecycle {_defaults('schedule')}.",
         type=str,
         choices=SCHEDULES,
         nullable=True,
     )
     warmup: float | None = opt(
-        None, "--warmup", "Warm-up fraction of all steps [recipe 0.05].", type=float, minimum=0, maximum=0.999, nullable=True
+        None, "--warmup", f"Warm-up fraction of all steps {_defaults('warmup')}.", type=float, minimum=0, maximum=0.999, nullable=True
     )
     ema: float | None = opt(
         None,
         "--ema",
-        "Weight moving-average decay per step, 0 = off [recipe 0.999; --paper 0].",
+        f"Weight moving-average decay per step, 0 = off {_defaults('ema')}.",
         type=float,
         minimum=0,
         maximum=0.99999,
@@ -185,7 +213,7 @@ class TrainConfig(Config):
     select: str | None = opt(
         None,
         "--select",
-        "Weights kept: last | best (validation epoch) | smoothed (best 3-epoch running mean) [recipe last; --paper best].",
+        f"Weights kept: last | best (validation epoch) | smoothed (best 3-epoch running mean) {_defaults('select')}.",
         type=str,
         choices=SELECTIONS,
         nullable=True,
@@ -193,7 +221,7 @@ class TrainConfig(Config):
     class_weights: str | None = opt(
         None,
         "--class-weights",
-        "none | balanced | auto (balanced when the classes are imbalanced) [recipe auto; --paper none].",
+        f"none | balanced | auto (balanced when the classes are imbalanced) {_defaults('class_weights')}.",
         type=str,
         choices=CLASS_WEIGHTS,
         nullable=True,
@@ -201,7 +229,7 @@ class TrainConfig(Config):
     label_smoothing: float | None = opt(
         None,
         "--label-smoothing",
-        "Label smoothing of the loss, in [0, 1) [recipe 0.1; --paper 0].",
+        f"Label smoothing of the loss, in [0, 1) {_defaults('label_smoothing')}.",
         type=float,
         minimum=0,
         maximum=0.999,
@@ -210,14 +238,14 @@ class TrainConfig(Config):
     specaugment: bool | None = opt(
         None,
         "--specaugment/--no-specaugment",
-        "Time (and on mel/STFT frequency) masks on spectrogram inputs [recipe off].",
+        f"Time (and on mel/STFT frequency) masks on spectrogram inputs {_defaults('specaugment')}.",
         type=bool,
         nullable=True,
     )
     time_shift: float | None = opt(
         None,
         "--time-shift",
-        "Largest random circular time shift, fraction of the window [recipe 0].",
+        f"Largest random circular time shift, fraction of the window {_defaults('time_shift')}.",
         type=float,
         minimum=0,
         maximum=0.999,
@@ -226,7 +254,7 @@ class TrainConfig(Config):
     freq_shift: int | None = opt(
         None,
         "--freq-shift",
-        "Largest random frequency shift of mel/STFT inputs, bins [recipe 4; --paper 0].",
+        f"Largest random frequency shift of mel/STFT inputs, bins {_defaults('freq_shift')}.",
         type=int,
         minimum=0,
         nullable=True,
@@ -234,15 +262,21 @@ class TrainConfig(Config):
     eq: float | None = opt(
         None,
         "--eq",
-        "Random EQ curve strength on mel/STFT inputs, normalised units [recipe 0.2; --paper 0].",
+        f"Random EQ curve strength on mel/STFT inputs, normalised units {_defaults('eq')}.",
         type=float,
         minimum=0,
         nullable=True,
     )
     mixup: float | None = opt(
-        None, "--mixup", "Mixup alpha, 0 = off [recipe 0.2; --paper 0].", type=float, minimum=0, metavar="ALPHA", nullable=True
+        None, "--mixup", f"Mixup alpha, 0 = off {_defaults('mixup')}.", type=float, minimum=0, metavar="ALPHA", nullable=True
     )
-    seed: int = opt(0, "--seed", "Seed of initialisation, shuffling, dropout and augmentation.", type=int)
+    seed: int | None = opt(
+        None,
+        "--seed",
+        f"Seed of initialisation, shuffling, dropout and augmentation [default: {DEFAULT_SEED}].",
+        type=int,
+        nullable=True,
+    )
     device: str = opt("auto", "--device", "auto | cpu | cuda | cuda:N (cuda without a GPU is an error).", type=str)
     amp: str = opt(
         "auto", "--amp", "Mixed precision on CUDA: auto (bf16 if supported, else fp16) | bf16 | fp16 | off.", type=str, choices=AMP_MODES
@@ -252,30 +286,75 @@ class TrainConfig(Config):
     )
     resume: bool = opt(False, "--resume", "Continue from OUT.ckpt.h5 when it was written with the same settings.", type=bool)
 
+    @property
+    def seed_value(self) -> int:
+        """The seed training uses: ``seed``, or :data:`DEFAULT_SEED` when none was given."""
+        return DEFAULT_SEED if self.seed is None else self.seed
+
     def to_params(self) -> dict[str, Any]:
-        """The unresolved settings without execution fields (see :func:`resolve_hparams`)."""
+        """The unresolved settings without execution fields (see :func:`resolve_hparams`); the
+        seed as used (:attr:`seed_value`), so no seed and ``--seed 0`` are the same settings."""
         d = asdict(self)
         for k in EXECUTION_FIELDS:
             d.pop(k)
+        d["seed"] = self.seed_value
         return d
 
 
 def resolve_hparams(cfg: TrainConfig, info: dict[str, Any], *, declares_l2: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``).
+    """Resolved hyper-parameters and where each came from (``flag`` | ``recipe`` | ``paper`` | ``plain``;
+    the seed: ``flag`` or ``default``).
 
     Device-independent (the same on CPU and CUDA). sklearn models only use ``seed``.
     ``class_weights`` may still be ``auto`` (resolved against the training labels by the stage).
     Raises :class:`UsageError` for invalid values.
     """
+    seed_source = "default" if cfg.seed is None else "flag"
     if info["kind"] == "sklearn":
-        return {"seed": cfg.seed}, {"seed": "flag"}
+        return {"seed": cfg.seed_value}, {"seed": seed_source}
     given = {k: getattr(cfg, k) for k in recipe.KEYS}
     out, src = recipe.resolve(given, info.get("train") or {}, use_paper=cfg.paper, declares_l2=declares_l2, model_recipe=info.get("recipe"))
     if out["optimizer"] not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {out['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
-    out["seed"], src["seed"] = cfg.seed, "flag"
+    out["seed"], src["seed"] = cfg.seed_value, seed_source
     _check_hparams(out)
     return out, src
+
+
+#: How the warnings of :func:`without_validation` begin (``genre cv``, which says it once, drops them).
+NO_VALIDATION = "no validation split"
+
+
+def without_validation(hp: dict[str, Any], sources: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Set what needs a validation split to what training does without one, in place:
+    ``select`` -> ``last`` and ``patience`` -> 0 (nothing scores an epoch).
+
+    Returns
+    -------
+    notes : dict
+        ``{"select": "last (no validation split; --select best needs one)", ...}`` for the
+        artifact's ``train_notes`` (printed in the summary and by ``genre info``).
+    warnings : list of str
+        One line per setting changed, each starting with :data:`NO_VALIDATION`.
+    """
+    notes: dict[str, str] = {}
+    warnings: list[str] = []
+
+    def asked(key: str) -> str:
+        flag = f"--{key} {hp[key]}"
+        return flag if sources.get(key) == "flag" else f"{flag} ({sources.get(key, 'default')})"
+
+    if hp.get("select", "last") != "last":
+        what = asked("select")
+        notes["select"] = f"last ({NO_VALIDATION}; {what} needs one)"
+        warnings.append(f"{NO_VALIDATION}: {what} needs one to score epochs; the last weights are kept (select: last)")
+        hp["select"] = "last"
+    if hp.get("patience"):
+        what = asked("patience")
+        notes["patience"] = f"0 ({NO_VALIDATION}; {what} needs one)"
+        warnings.append(f"{NO_VALIDATION}: {what} needs one to stop early; all {hp['epochs']} epochs run (patience: 0)")
+        hp["patience"] = 0
+    return notes, warnings
 
 
 def _check_hparams(hp: dict[str, Any]) -> None:

@@ -157,6 +157,36 @@ def resolve(
     return out, src
 
 
+def describe(values: dict[str, Any]) -> str:
+    """``values`` (:data:`RECIPE` or :data:`PLAIN`) in words, for help texts: ``30 epochs, batch 32,
+    adamw (lr 0.001, weight decay 0.01), cosine schedule with 5 % warm-up, ...``.
+
+    Built from the values themselves, so the help cannot drift from what training does.
+    """
+    v = values
+    lr = f"lr {v.get('lr', DEFAULT_LR.get(v['optimizer'], 1e-3)):g}, "
+    parts = [
+        f"{v['epochs']} epochs",
+        f"batch {v['batch_size']}",
+        f"{v['optimizer']} ({lr}weight decay {v['weight_decay']:g})",
+        f"{v['schedule']} learning rate" + (f" with {v['warmup']:.0%} warm-up" if v["warmup"] else ""),
+        f"weight EMA {v['ema']:g}" if v["ema"] else "no weight averaging",
+        "the last weights kept" if v["select"] == "last" else f"the {v['select']} validation epoch kept",
+        f"early stopping after {v['patience']} epochs without improvement" if v["patience"] else "no early stopping (patience 0)",
+        f"class weights {v['class_weights']}",
+    ]
+    extras = [
+        f"label smoothing {v['label_smoothing']:g}" if v["label_smoothing"] else "",
+        f"mixup {v['mixup']:g}" if v["mixup"] else "",
+        f"frequency shift up to {v['freq_shift']} bins" if v["freq_shift"] else "",
+        f"random EQ {v['eq']:g}" if v["eq"] else "",
+        f"time shift up to {v['time_shift']:g} of the window" if v["time_shift"] else "",
+        "SpecAugment" if v["specaugment"] else "",
+    ]
+    extras = [e for e in extras if e]
+    return ", ".join(parts + (extras or ["no augmentation, label smoothing or mixup"]))
+
+
 def auto_class_weights(counts) -> tuple[str, str]:
     """``("balanced" | "none", why)`` for ``class_weights: auto`` from per-class training counts."""
     present = [int(c) for c in counts if c > 0]
@@ -167,4 +197,4 @@ def auto_class_weights(counts) -> tuple[str, str]:
     return choice, f"largest/smallest class = {max(present)}/{min(present)} training segments ({ratio:.1f}x)"
 
 
-__all__ = ["DEFAULT_LR", "IMBALANCE_RATIO", "KEYS", "PAPER_KEYS", "PLAIN", "RECIPE", "auto_class_weights", "resolve"]
+__all__ = ["DEFAULT_LR", "IMBALANCE_RATIO", "KEYS", "PAPER_KEYS", "PLAIN", "RECIPE", "auto_class_weights", "describe", "resolve"]

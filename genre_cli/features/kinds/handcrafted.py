@@ -7,7 +7,7 @@ import numpy as np
 from genre_cli.errors import UsageError
 from genre_cli.features import spectral
 from genre_cli.features.kind import FeatureKind, register
-from genre_cli.features.stft import check_delta_length
+from genre_cli.features.stft import check_delta_length, check_mfcc_mels
 from genre_cli.options import Option
 from genre_cli.papers import PUN_2020
 
@@ -36,6 +36,7 @@ def _check(cfg) -> None:
         raise UsageError(f"handcrafted needs sr >= {CONTRAST_MIN_SR} (spectral contrast bands up to 6400 Hz), got {cfg.sr}")
     if cfg.mfcc_mels < N_MFCC:
         raise UsageError(f"handcrafted needs mfcc_mels >= {N_MFCC}, got {cfg.mfcc_mels}")
+    check_mfcc_mels(cfg, "--handcrafted")
 
 
 def _handcrafted(c, cfg, out: np.ndarray) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from genre_cli.errors import UsageError
 from genre_cli.features import spectral
 from genre_cli.features.kind import FeatureKind, register
-from genre_cli.features.stft import check_delta_length, n_frames
+from genre_cli.features.stft import check_delta_length, check_mfcc_mels, n_frames
 from genre_cli.options import Option
 from genre_cli.papers import SCHRADER_2021
 
@@ -90,6 +90,8 @@ STFT = register(
 
 
 def _mfcc_check(cfg) -> None:
+    if cfg.mfcc:
+        check_mfcc_mels(cfg, "--mfcc")
     if cfg.mfcc > cfg.mfcc_mels:
         raise UsageError(f"mfcc must be in [0, mfcc_mels = {cfg.mfcc_mels}], got {cfg.mfcc}")
     if cfg.deltas and cfg.mfcc == 0:
@@ -173,6 +175,7 @@ def _frames_check(cfg) -> None:
     if mf != (0, 0):
         if mf[0] < 1 or mf[1] < 1:
             raise UsageError(f"mfcc_frames must be (0, 0) or both positive, got {mf}")
+        check_mfcc_mels(cfg, "--mfcc-frames")
         if mf[1] > cfg.mfcc_mels:
             raise UsageError(f"mfcc_frames n_mfcc {mf[1]} exceeds mfcc_mels {cfg.mfcc_mels}")
 
