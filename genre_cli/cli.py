@@ -785,6 +785,15 @@ def print_reports(reports: list[dict], *, details: bool = False) -> None:
                 markup=True,
                 highlight=False,
             )
+        if r.get("labels_untrained"):
+            n = sum(r["labels_untrained"].values())
+            which = ", ".join(f"{lab} ({k})" for lab, k in r["labels_untrained"].items())
+            con.print(
+                f"[bold yellow]warning:[/] {_esc(r['model_name'])}: {n} of the {r['n_tracks']} evaluated tracks have a label the model "
+                f"saw no training track of: {_esc(which)}; it never learned them, so expect them wrong",
+                markup=True,
+                highlight=False,
+            )
         leak = r["leakage"]
         if leak.get("allowed"):
             con.print(

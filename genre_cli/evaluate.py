@@ -169,6 +169,22 @@ def _seen_label(track_id: str, label: str, labels: set[str]) -> str:
     return folders[-1] if folders else ""
 
 
+def untrained_labels(model_path: str | Path, track_labels, labels: list[str]) -> dict[str, int]:
+    """``{label: number of evaluated tracks}`` for the evaluated tracks whose label the model saw
+    no training track of (it can still output it, but never learned it: a torch model's unit
+    for it is untrained, an sklearn model gives it probability 0). Empty when the model file
+    does not say its training tracks' labels."""
+    known = set(labels)
+    trained = {_seen_label(t, lab, known) for t, lab in model_format.seen_labels(model_path)["train"].items()} - {""}
+    if not trained:
+        return {}
+    out: dict[str, int] = {}
+    for lab in track_labels:
+        if str(lab) not in trained:
+            out[str(lab)] = out.get(str(lab), 0) + 1
+    return dict(sorted(out.items()))
+
+
 def find_leakage(
     model_path: str | Path,
     tracks: np.ndarray,
@@ -472,6 +488,7 @@ def evaluate_model(
     check_features(clf, feats, model_path=model_path)
     y = map_labels(y, feats.labels, clf.labels, model_path=model_path, features_path=feats.path, split=split)
     absent = [lab for i, lab in enumerate(clf.labels) if i not in set(y.tolist())]
+    untrained = untrained_labels(model_path, names, clf.labels)
     x = {name: feats.load(name, rows) for name in set(clf.inputs.values())}
     proba = clf.predict_proba(x)
     seg = metrics(y, proba.argmax(1), proba, clf.labels)
@@ -493,6 +510,7 @@ def evaluate_model(
         else "track = majority vote of segment predictions (ties: highest mean probability)",
         "labels": clf.labels,
         "labels_absent": absent,  # the model's labels with no segment in the evaluated split: macro scores skip them
+        "labels_untrained": untrained,  # {label: evaluated tracks}: labels the model saw no training track of
         "n_tracks": int(len(keys)),
         "n_segments": int(len(rows)),
         "leakage": leak,

@@ -61,6 +61,9 @@ def test_sklearn_model_with_a_label_absent_from_training(features, tmp_path, mod
     assert r.exit_code == 0, r.stderr
     rep = json.loads(r.stdout)[0]
     assert rep["labels"] == ["high", "low", "noise"]
+    assert rep["labels_untrained"] == {"high": 6}  # the 6 high test tracks: a label never trained on
+    r = genre("evaluate", tmp_path / "m.h5", feat, "--no-plots", "-o", tmp_path / "ev.h5")
+    assert "6 of the 10 evaluated tracks have a label the model saw no training track of: high (6)" in " ".join(r.stderr.split())
     track = rep["track"]["per_class"]
     assert track["low"]["recall"] == 1.0 and track["noise"]["recall"] == 1.0  # columns not shifted
     assert track["high"]["recall"] == 0.0  # never seen: never predicted

@@ -54,6 +54,10 @@ def test_table_errors_are_bad_input(tmp_path):
     bad.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,oops,y\n")
     r = genre("featurize", "--table", bad, "--split-mode", "random", "-o", tmp_path / "o.h5")
     assert r.exit_code == 2 and "'oops' is not a number" in r.stderr
+    nan = tmp_path / "n.csv"
+    nan.write_text("filename,f1,f2,label\na.wav,1.0,2.0,x\nb.wav,1.0,nan,y\nc.wav,inf,1.0,y\n")
+    r = genre("featurize", "--table", nan, "--split-mode", "random", "-o", tmp_path / "o.h5")
+    assert r.exit_code == 2 and "row 3, column 'f2': 'nan' is not a finite number (2 such cells in all)" in " ".join(r.stderr.split())
     ok = tmp_path / "u.csv"
     ok.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,2.0,y\n")
     r = genre("featurize", "--table", ok, "-o", tmp_path / "o.h5")

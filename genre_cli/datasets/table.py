@@ -133,8 +133,11 @@ def read_table(
                 values[i, j] = float(r[c])
             except (TypeError, ValueError):
                 raise InputError(f"{path}: row {i + 2}, column {c!r}: {r[c]!r} is not a number") from None
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"{path}: the table contains NaN or infinite values")
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        i, j = bad[0]
+        more = f" ({len(bad)} such cells in all)" if len(bad) > 1 else ""
+        raise InputError(f"{path}: row {i + 2}, column {cols[j]!r}: {rows[i][cols[j]]!r} is not a finite number{more}")
     ids = [clip_id(r[id_column]) for r in rows]
     if len(set(ids)) != len(ids):
         raise InputError(f"{path}: duplicate ids in column {id_column!r}")

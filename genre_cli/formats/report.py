@@ -29,7 +29,8 @@ KIND = artifacts.register_kind("evaluate", schema=1, maker="genre evaluate")
 #: redone rather than shown. 4: papers cited by name in ``aggregate_note``; ``split_method`` of
 #: features imported from a table. 5: leakage matched by label and track name across id schemes
 #: (``leakage.renamed``, ``name_tracks``); features computed with other parameters refused.
-REPORT_VERSION = 5
+#: 6: ``labels_untrained`` (evaluated tracks whose label the model saw no training track of).
+REPORT_VERSION = 6
 
 
 def write(f, reports: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]], *, prov: Provenance) -> None:
