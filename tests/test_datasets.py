@@ -477,3 +477,13 @@ def test_an_option_a_dataset_does_not_take_is_refused(tmp_path: Path, dataset: s
 
     with pytest.raises(UsageError, match=f"does not take {flags}"):
         fetch.run(dataset, source=str(tmp_path), options=opts(**kw), workdir=tmp_path / "work", dry_run=True)
+
+
+def test_a_table_with_no_train_track_is_said(tmp_path: Path, rng):
+    root = write_folder(tmp_path / "music", per_label=2, seconds=1.0, sr=8000, rng=rng)
+    table = tmp_path / "t.csv"
+    rows = [f"{lab}/{lab}{i}.wav,{lab},test" for lab in ("high", "low", "noise") for i in range(2)]
+    table.write_text("path,label,split\n" + "\n".join(rows) + "\n")
+    index = get_dataset("folder")(source=str(root), root=tmp_path / "root", options=opts(labels_csv=table))
+    assert set(index.tracks["split"]) == {"test"}
+    assert any("no track is in the train split" in w for w in index.info["warnings"]), index.info["warnings"]

@@ -369,6 +369,8 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
             else f"random, stratified by track (seed {options.seed})"
         )
     apply_folds(rows, options, use_groups=use_groups)
+    if not any(r["split"] == "train" for r in rows if r.get("status", "ok") == "ok" and r.get("label_name")):
+        notes.append("no track is in the train split: the index can evaluate a model, but no model can be trained on it")
     if options.folds >= 2:
         info["folds"] = int(options.folds)
     if "random" in info["split_method"] or options.folds >= 2:
