@@ -192,6 +192,7 @@ def find_leakage(
     *,
     labels: np.ndarray | None = None,
     selection_split: bool = False,
+    same_scheme: bool = False,
 ) -> dict[str, Any]:
     """Overlap between evaluated tracks and what the model was trained/validated on.
 
@@ -200,6 +201,9 @@ def find_leakage(
     of ``folder``) -- when its label and :func:`track_name` equal a seen track's. Where the
     model file does not say a seen track's label (see :func:`_seen_label`), a name match
     alone is only reported (``name_track_ids``): two collections may both hold a ``01.wav``.
+    With ``same_scheme`` (the model was trained on the dataset evaluated: one id scheme) only
+    exact ids count: Groove's ``drummer1/eval_session/10_soul...`` and ``drummer7/...`` are two
+    performances with one name.
 
     With ``selection_split`` (evaluating ``--split validation``), the model's own validation
     tracks are not leakage: they are the split that selected the epoch, scored on purpose,
@@ -247,6 +251,9 @@ def find_leakage(
     seen_ids, seen_keys, seen_names = index(sides)
     tracks = [str(t) for t in tracks]
     labs = [""] * len(tracks) if labels is None else [str(x) for x in labels]
+
+    if same_scheme:  # ids of one dataset: only an exact id is the same track (rock/a/01 and rock/b/01 are two)
+        seen_keys, seen_names = {}, {}
 
     def matches(ids: set[str], keyed: dict) -> tuple[list[str], list[tuple[str, str]]]:
         exact = [t for t in tracks if t in ids]
@@ -482,7 +489,8 @@ def evaluate_model(
     keys, first = np.unique(tracks, return_index=True)
     groups = feats.segments["group"][rows][first] if "group" in feats.segments else np.array([""] * len(keys), dtype=object)
     names = np.array([feats.labels[i] for i in y[first]], dtype=object)
-    found = find_leakage(model_path, keys, groups, labels=names, selection_split=split == "validation")
+    same_scheme = artifacts.read_meta(model_path).extra.get("dataset") == feats.dataset  # one dataset: one id scheme
+    found = find_leakage(model_path, keys, groups, labels=names, selection_split=split == "validation", same_scheme=same_scheme)
     leak = _leakage_report(model_path, found, prov, len(keys), allow_leakage)
     clf = load_classifier(model_path, device=device)
     check_features(clf, feats, model_path=model_path)

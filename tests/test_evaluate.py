@@ -339,3 +339,26 @@ def test_vector_features_of_another_window_length_are_refused(official, tmp_path
     assert r.exit_code == 2
     assert "window (genre segment --seconds): model 0.5 s, features 1 s" in r.stderr, r.stderr
     assert "genre segment INDEX --sr 22050 --seconds 0.5, then genre featurize SEGMENTS --handcrafted" in r.stderr
+
+
+def test_one_name_in_two_folders_of_one_dataset_is_two_tracks(tmp_path):
+    """Groove MIDI's layout: drummer1/.../10_soul.ogg and drummer7/.../10_soul.ogg are two
+    performances. Within one dataset (one id scheme) only exact ids are leakage: a split that
+    puts one on each side is not refused."""
+    import soundfile as sf
+
+    from conftest import synth
+
+    rng = np.random.default_rng(4)
+    root, rows = tmp_path / "music", ["path,style,split"]
+    for label in ("low", "high"):
+        for player, split in (("p1", "train"), ("p2", "test"), ("p3", "validation")):
+            (root / label / player).mkdir(parents=True)
+            for i in range(2):
+                sf.write(root / label / player / f"groove{i}.wav", synth(label, 2.0, 8000, rng), 8000)
+                rows.append(f"{label}/{player}/groove{i}.wav,{label},{split}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    w = ["--workdir", tmp_path / "w"]
+    r = genre("run", "--dataset", "folder", "--from", root, "--labels", tmp_path / "t.csv", "--label-column", "style", "--seconds", "1", *w)
+    assert r.exit_code == 0, r.stderr
+    assert "track-level accuracy" in r.stdout and "4 tracks" in r.stdout
