@@ -473,7 +473,8 @@ def featurize(
                 f"{' '.join(unused)}: feature options compute features from SEGMENTS; a --table is imported as it is",
                 hint="drop them, or featurize a segments file",
             )
-        random_only = [o for o in TableOptions.cli_options() if o.name in ("test_fraction", "val_fraction", "seed")]
+        seeded = ("test_fraction", "val_fraction") + (() if topts.folds else ("seed",))  # --folds draws with --seed too
+        random_only = [o for o in TableOptions.cli_options() if o.name in seeded]
         unused = _set_flags(topts, TableOptions(), random_only)
         if unused and topts.split != "random":
             raise UsageError(
@@ -485,7 +486,8 @@ def featurize(
         _report_stage(result)
         if result.ran:
             s = result.summary
-            _err().print(f"{s['n_rows']} tracks x {s['n_features']} features; split: {s['split_method']}; {s['counts']}")
+            counts = ", ".join(f"{n} {split}" for split, n in s["counts"].items())
+            _err().print(f"{s['n_rows']} tracks x {s['n_features']} features; split: {s['split_method']}; {counts}")
             _print_folds(s)
         typer.echo(str(result.path))
         return

@@ -62,7 +62,7 @@ def describe(path: str | Path) -> dict[str, Any]:
                 "best_epoch": int(f.attrs["best_epoch"]) if "best_epoch" in f.attrs else None,
                 "epochs_run": int(f.attrs["epochs_run"]) if "epochs_run" in f.attrs else None,
             }
-    chain = [_upstream(role, up, builtin=builtin) for role, up in meta.upstream.items()]
+    chain = [_upstream(role, up, builtin=builtin, beside=Path(path).parent) for role, up in meta.upstream.items()]
     prov_dict = prov.to_dict() if prov is not None else None
     if prov_dict is not None and cv_folds is not None:  # a cv report: how its folds were made, not the index's split
         prov_dict |= cv_folds
@@ -91,11 +91,15 @@ def describe(path: str | Path) -> dict[str, Any]:
 _SOURCE_ROLES = ("source", "table", "labels")
 
 
-def _upstream(role: str, up: dict[str, Any], *, builtin: bool) -> dict[str, Any]:
+def _upstream(role: str, up: dict[str, Any], *, builtin: bool, beside: Path) -> dict[str, Any]:
     """One upstream entry with its status: ``matches`` / ``changed since`` / ``missing`` /
     ``unreadable`` for an artifact; ``source`` (present) for a dataset folder, archive or table;
-    ``not shipped`` for the intermediate files a built-in model was made from."""
+    ``not shipped`` for the intermediate files a built-in model was made from. A relative path
+    (as given on the command line that made the artifact) is looked for from here, then from
+    the artifact's own folder (``beside``)."""
     p = Path(up.get("path", ""))
+    if up.get("path") and not p.is_absolute() and not p.exists() and (beside / p).exists():
+        p = beside / p
     stage = ""
     if role in _SOURCE_ROLES or (p.exists() and (p.is_dir() or p.suffix.lower() not in (".h5", ".hdf5"))):
         status = "source" if p.exists() or "://" in str(up.get("path", "")) or not up.get("path") else "source, missing"

@@ -99,7 +99,7 @@ def run(
         }
         segments = {"track": np.arange(n, dtype=np.int64), "start": np.zeros(n, dtype=np.int64), "length": np.zeros(n, dtype=np.int64)}
         feat_format.write_rows(f, segments, tracks)
-        counts = {s or "-": int(np.sum(splits == s)) for s in ("train", "validation", "test", "")}
+        counts = {s or "no split": int(np.sum(splits == s)) for s in ("train", "validation", "test", "") if np.any(splits == s)}
         return {
             "folds": {int(k): int((folds == k).sum()) for k in np.unique(folds[folds >= 0])},
             "fold_groups": options.group_by if options.folds >= 2 else None,

@@ -221,6 +221,8 @@ def test_gtzan_extracted_folder_and_random_split(tmp_path: Path):
     assert any("inflate accuracy" in w for w in index.info["warnings"])
     same = get_dataset("gtzan")(source=str(tmp_path), root=tmp_path / "unused", options=opts(split="random", seed=3))
     assert list(same.tracks["split"]) == list(index.tracks["split"])
+    with pytest.raises(UsageError, match="--checksum applies to an archive"):  # a folder has no checksum to check
+        get_dataset("gtzan")(source=str(tmp_path), root=tmp_path / "unused", options=opts(checksum="md5:" + "0" * 32))
 
 
 # -- folder ----------------------------------------------------------------------------------------

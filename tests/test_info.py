@@ -44,3 +44,13 @@ def test_a_cv_report_describes_its_folds(tmp_path):
         assert _cv_folds(f) == {"split_method": report["split_method"], "group_aware": True, "folds": 3}
         f.attrs["report"] = "{}"
         assert _cv_folds(f) is None
+
+
+def test_relative_upstream_paths_are_found_from_the_artifacts_folder(tmp_path, monkeypatch):
+    root = write_folder(tmp_path / "music", per_label=2, seconds=1.0, sr=8000, rng=np.random.default_rng(0))
+    monkeypatch.chdir(tmp_path)
+    assert genre("fetch", "folder", "--from", "music", "-o", "idx.h5").exit_code == 0
+    assert genre("segment", "idx.h5", "--seconds", "0.5", "-o", "seg.h5").exit_code == 0
+    monkeypatch.chdir(root)  # elsewhere: "idx.h5" is not here, but beside seg.h5
+    r = genre("info", tmp_path / "seg.h5")
+    assert r.exit_code == 0 and f"index: fetch {tmp_path / 'idx.h5'} (matches)" in r.stdout, r.stdout

@@ -54,6 +54,11 @@ def test_table_errors_are_bad_input(tmp_path):
     bad.write_text("filename,f1,label\na.wav,1.0,x\nb.wav,oops,y\n")
     r = genre("featurize", "--table", bad, "--split-mode", "random", "-o", tmp_path / "o.h5")
     assert r.exit_code == 2 and "'oops' is not a number" in r.stderr
+    own = tmp_path / "s.csv"  # the table's own split, folds drawn with --seed: allowed (the seed draws the folds)
+    own.write_text("filename,f1,label,split\n" + "".join(f"{i}.wav,{i},{'xy'[i % 2]},{'train' if i < 8 else 'test'}\n" for i in range(12)))
+    r = genre("featurize", "--table", own, "--folds", "2", "--seed", "1", "-o", tmp_path / "f.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "8 train, 4 test" in r.stderr and "{" not in r.stderr  # counts as words, not a Python dict
     nan = tmp_path / "n.csv"
     nan.write_text("filename,f1,f2,label\na.wav,1.0,2.0,x\nb.wav,1.0,nan,y\nc.wav,inf,1.0,y\n")
     r = genre("featurize", "--table", nan, "--split-mode", "random", "-o", tmp_path / "o.h5")

@@ -65,7 +65,7 @@ from genre_cli.audio import AUDIO_EXTENSIONS
 from genre_cli.datasets import DATASETS, FetchOptions, TrackIndex
 from genre_cli.datasets.folder import apply_computed_split, apply_folds, finish_index, probe_rows
 from genre_cli.download import download, file_checksum, parse_checksum
-from genre_cli.errors import InputError, SourceError
+from genre_cli.errors import InputError, SourceError, UsageError
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -222,6 +222,8 @@ def _materialize(source: str | None, root: Path, options: FetchOptions, info: di
     path = Path(source).expanduser()
     info["source"] = str(path)
     if path.is_dir():
+        if options.checksum:
+            raise UsageError(f"--checksum applies to an archive or a download; {path} is a folder", hint="drop --checksum")
         return path.resolve()
     if not path.exists():
         raise InputError(f"{path}: no such file or folder (GTZAN source must be a URL, an archive or a folder)")
