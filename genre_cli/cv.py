@@ -153,7 +153,8 @@ def check_folds(feats: feat_format.Features, only: Sequence[int] | None = None) 
     elif not folds.groups_known:
         warnings.append(
             "no groups (performer, artist) are known: folds are by track, and one performer's or artist's tracks may be in "
-            "training and test (`genre fetch ... --group-by COL --folds K` keeps them apart)"
+            "training and test (`genre fetch ... --group-by COL --folds K`, or for a feature table `genre featurize --table CSV "
+            "--group-by COL --folds K`, keeps them apart)"
         )
     left_out = int(np.sum(folds.track_fold < 0))
     if left_out:
