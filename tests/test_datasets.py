@@ -277,7 +277,10 @@ def test_folder_groove_random_split_is_drummer_disjoint():
     assert len(sides) == 10 and all(len(s) == 1 for s in sides.values())
     assert set(index.tracks["split"]) == {"train", "validation", "test"}
     assert all(len(f) == 1 for f in folds.values()) and set(index.tracks["fold"]) == {0, 1, 2}
-    assert index.info["warnings"] == []
+    # scikit-learn's StratifiedGroupKFold places the 10 drummers greedily: the seed changes nothing, and fetch says so
+    assert [w.split(":")[0] for w in index.info["warnings"]] == ["with groups, the seed hardly changes this split"] * 1 + [
+        "with groups, the seed hardly changes this fold assignment"
+    ]
 
 
 def make_folder(base: Path, per_label: int = 10) -> Path:

@@ -74,7 +74,7 @@ def demo(*, source: str | None, root: Path, options: FetchOptions) -> TrackIndex
     else:
         held_out = sorted({r[GROUP] for r in table if r["split"] == "test"}, key=lambda d: (len(d), d))
         info["split_method"] = f"the demo's own, performer-disjoint: test drummers {', '.join(held_out)}"
-    apply_folds(rows, options, use_groups=True)
+    info["warnings"].extend(apply_folds(rows, options, use_groups=True))
     if options.folds >= 2:
         info["folds"] = int(options.folds)
     if _random_split(source, options) or options.folds >= 2:

@@ -247,26 +247,40 @@ def apply_computed_split(rows: list[dict[str, Any]], options: FetchOptions, *, u
         return []
     labels = np.array([rows[i]["label_name"] for i in usable], dtype=object)
     groups = np.array([rows[i].get("group", "") for i in usable], dtype=object) if use_groups else None
-    splits, notes = stratified_split(
-        labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=options.seed
-    )
+    def draw(seed: int):
+        return stratified_split(labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed)
+
+    splits, notes = draw(options.seed)
     for i, s in zip(usable, splits):
         rows[i]["split"] = str(s)
+    if use_groups and np.array_equal(splits, draw(options.seed + 1)[0]):
+        notes.append(SEED_NOTE.format(what="split", seed=options.seed, other=options.seed + 1))
     return notes
 
 
-def apply_folds(rows: list[dict[str, Any]], options: FetchOptions, *, use_groups: bool) -> None:
-    """``fold`` column for ``ok`` labelled rows when ``options.folds >= 2``; -1 elsewhere."""
+#: Said when a group-aware split or fold assignment does not change with the seed.
+SEED_NOTE = (
+    "with groups, the seed hardly changes this {what}: scikit-learn's StratifiedGroupKFold places whole groups greedily "
+    "(balancing labels) and the seed only breaks ties; --seed {seed} and --seed {other} give the same {what}, so scores "
+    "over several seeds measure the models, not the split"
+)
+
+
+def apply_folds(rows: list[dict[str, Any]], options: FetchOptions, *, use_groups: bool) -> list[str]:
+    """``fold`` column for ``ok`` labelled rows when ``options.folds >= 2``; -1 elsewhere. Returns notes."""
     for r in rows:
         r["fold"] = -1
     if options.folds < 2:
-        return
+        return []
     usable = [i for i, r in enumerate(rows) if r.get("status", "ok") == "ok" and r.get("label_name")]
     labels = np.array([rows[i]["label_name"] for i in usable], dtype=object)
     groups = np.array([rows[i].get("group", "") for i in usable], dtype=object) if use_groups else None
     folds = assign_folds(labels, groups=groups, k=options.folds, seed=options.seed)
     for i, f in zip(usable, folds):
         rows[i]["fold"] = int(f)
+    if use_groups and np.array_equal(folds, assign_folds(labels, groups=groups, k=options.folds, seed=options.seed + 1)):
+        return [SEED_NOTE.format(what="fold assignment", seed=options.seed, other=options.seed + 1)]
+    return []
 
 
 #: The split column a labels table is read for when --split-column is not given (absent: a random split).
@@ -368,7 +382,7 @@ def folder(*, source: str | None, root: Path, options: FetchOptions) -> TrackInd
             if use_groups
             else f"random, stratified by track (seed {options.seed})"
         )
-    apply_folds(rows, options, use_groups=use_groups)
+    notes.extend(apply_folds(rows, options, use_groups=use_groups))
     if not any(r["split"] == "train" for r in rows if r.get("status", "ok") == "ok" and r.get("label_name")):
         notes.append("no track is in the train split: the index can evaluate a model, but no model can be trained on it")
     if options.folds >= 2:
