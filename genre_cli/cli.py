@@ -96,6 +96,19 @@ def _err():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _out(**kwargs):
+    """A rich console on stdout whose closed pipe (`genre info X | head -1`) is the BrokenPipeError
+    :func:`handle_errors` ends quietly with exit 0 (rich's own default exits 1)."""
+    from rich.console import Console
+
+    class _Out(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return _Out(**kwargs)
+
+
 def _esc(value) -> str:
     """``value`` as text that rich prints literally: a path like ``Live [live]/a.wav`` keeps its
     brackets, and one holding ``[/]`` cannot raise a MarkupError mid-batch."""
@@ -115,7 +128,9 @@ def handle_errors(fn):
 
         try:
             with interrupts.catching():
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                sys.stdout.flush()  # a closed pipe (`| head -1`) shows here, where it is handled, not at exit
+                return result
         except GenreError as exc:
             if _STATE["debug"]:
                 import traceback
@@ -133,6 +148,12 @@ def handle_errors(fn):
                 traceback.print_exception(exc, file=sys.stderr)
             _interrupted(_COMMANDS.get(fn.__name__, fn.__name__), exc)
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # `genre info X | head -1`: the reader has what it wanted; stop quietly
+            import os
+
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            raise typer.Exit(0) from None
         except (typer.Exit, typer.Abort):
             raise  # typer's own control flow (both subclass RuntimeError)
         except Exception as exc:  # a bug: one line and a way to report it, never a bare traceback
@@ -198,7 +219,7 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     _STATE["debug"] = debug
-    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is written as its own bytes, never a crash
+    for stream in (sys.stdin, sys.stdout, sys.stderr):  # a file name that is not UTF-8 is read/written as its own bytes
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="surrogateescape")
 
@@ -568,7 +589,6 @@ def train(
     from genre_cli.errors import UsageError
 
     if list_models:
-        from rich.console import Console
         from rich.table import Table
 
         from genre_cli.models import list_models as names
@@ -597,7 +617,7 @@ def train(
         table = Table(*header)
         for row in rows:
             table.add_row(*row)
-        Console().print(table)
+        _out().print(table)
         return
     if features is None:
         raise UsageError("missing FEATURES artifact", hint="`genre train FEATURES.h5 --model NAME`")
@@ -1092,13 +1112,25 @@ def _check_writable(path: Path) -> None:
     """Refuse (exit 2) an output file that cannot be written, before any work; touch nothing:
     an existing file is opened for appending and closed, a new one created and removed."""
     import os
+    import stat
 
     from genre_cli.errors import UsageError
 
     try:
         if path.exists():
+            mode = path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(21, "Is a directory")
+            if not stat.S_ISREG(mode):  # a pipe or device: opening it would block or consume it
+                if not os.access(path, os.W_OK):
+                    raise PermissionError(13, "Permission denied")
+                return
             with open(path, "a", encoding="utf-8"):
                 pass
+        elif path.is_symlink():  # a link to a file not there yet: writing creates the target
+            parent = (path.parent / os.readlink(path)).parent
+            if not os.access(parent, os.W_OK):
+                raise PermissionError(13, f"Permission denied (the link's target folder {parent})")
         else:
             with open(path, "x", encoding="utf-8"):
                 pass
@@ -1345,9 +1377,8 @@ def info(
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
         return
-    from rich.console import Console
 
-    con = Console(soft_wrap=True, highlight=False)
+    con = _out(soft_wrap=True, highlight=False)
     state = "[green]complete[/]" if d["complete"] else "[red]INCOMPLETE[/]"
     con.print(f"[bold]{_esc(d['path'])}[/]: stage [bold]{d['stage']}[/] (schema {d['schema_version']}), {state}, created {d['created']}")
     con.print(f"fingerprint {d['fingerprint'][:16]}…  dataset {d.get('dataset', '?')}")
@@ -1423,7 +1454,6 @@ def models(
       genre models
       genre models genres --json
     """
-    from rich.console import Console
 
     from genre_cli import catalog
 
@@ -1433,7 +1463,7 @@ def models(
     if as_json:
         typer.echo(json.dumps([c.to_dict() | {"path": str(b.path)} for b, c in cards], indent=2))
         return
-    con = Console(soft_wrap=True, highlight=False)
+    con = _out(soft_wrap=True, highlight=False)
     for i, (b, c) in enumerate(cards):
         if i:
             con.print()

@@ -200,7 +200,11 @@ def iter_inputs(paths: Iterable[str], stats: WalkStats) -> Iterator[Path]:
         if not raw.strip():
             continue
         p = Path(raw)
-        if p.is_dir():
+        try:
+            is_dir = p.is_dir()
+        except OSError:  # e.g. a name too long (ENAMETOOLONG): tried as a file, which reports the reason
+            is_dir = False
+        if is_dir:
             for fp in walk_files(p, on_hidden=hidden):
                 if is_audio_path(fp):
                     yield fp

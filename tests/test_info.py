@@ -54,3 +54,15 @@ def test_relative_upstream_paths_are_found_from_the_artifacts_folder(tmp_path, m
     monkeypatch.chdir(root)  # elsewhere: "idx.h5" is not here, but beside seg.h5
     r = genre("info", tmp_path / "seg.h5")
     assert r.exit_code == 0 and f"index: fetch {tmp_path / 'idx.h5'} (matches)" in r.stdout, r.stdout
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_0():
+    """`genre info genres | head -1`, `genre models | head -1`: a reader that has gone is no error; exit 0."""
+    import subprocess
+    import sys
+
+    for args in (["info", "genres"], ["models"]):
+        p = subprocess.Popen([sys.executable, "-m", "genre_cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # closed before genre writes anything (it takes ~1 s to start): its first write hits a closed pipe
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=120) == 0 and "Error" not in err and "error" not in err, (args, p.returncode, err)

@@ -336,6 +336,30 @@ def test_output_that_cannot_be_written_is_refused_before_any_work(model, mixed_f
     assert r.exit_code == 0 and r.stdout.startswith(str(mixed_folder / "a.wav")) and not (tmp_path / "-").exists()
 
 
+def test_output_to_a_pipe_a_dangling_link_and_a_name_too_long(model, mixed_folder, tmp_path):
+    """--output to a named pipe is written (not probed: a probe would end the reader); to a link
+    whose target is not there yet, the target is created; a path too long is one failed file."""
+    import os
+    import threading
+
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = genre("predict", model, mixed_folder / "a.wav", "--output", fifo, "--device", "cpu")
+    reader.join(timeout=60)
+    assert r.exit_code == 0 and not reader.is_alive() and got[0].startswith(str(mixed_folder / "a.wav").encode())
+    link = tmp_path / "dangling.tsv"
+    link.symlink_to("target.tsv")
+    r = genre("predict", model, mixed_folder / "a.wav", "--output", link, "--device", "cpu")
+    assert r.exit_code == 0 and (tmp_path / "target.tsv").read_text().startswith(str(mixed_folder / "a.wav"))
+    long = str(tmp_path / ("x" * 300 + ".wav"))
+    r = genre("predict", model, "-", "--device", "cpu", input=f"{long}\n{mixed_folder / 'a.wav'}\n")
+    assert r.exit_code == 1 and r.stdout.startswith(str(mixed_folder / "a.wav"))  # the batch went on
+    assert "File name too long" in r.stderr and "unexpected" not in r.stderr
+
+
 def test_vote_is_refused_for_a_tagger(tmp_path, rng):
     sf.write(tmp_path / "clip.wav", synth("noise", 3.5, 16000, rng), 16000)
     r = genre("predict", "musicnn-msd", tmp_path / "clip.wav", "--aggregate", "vote", "--device", "cpu")

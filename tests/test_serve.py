@@ -362,8 +362,10 @@ def test_idle_connections_do_not_lock_out_health_and_a_stalled_upload_does_not_h
             c.close()
     srv.server.should_exit = True
     srv.thread.join(timeout=web.SHUTDOWN_SECONDS + 25)
-    stalled.close()
+    with stalled:
+        status, data = read_response(stalled)
     assert not srv.thread.is_alive(), "the server was still waiting for the stalled upload"
+    assert status == 503 and json.loads(data.partition(b"\r\n\r\n")[2])["error"] == "stopping", data[:300]  # JSON, not a bare 500
 
 
 def test_concurrent_requests_all_answered_and_equal_to_one_at_a_time(server):

@@ -247,6 +247,7 @@ def apply_computed_split(rows: list[dict[str, Any]], options: FetchOptions, *, u
         return []
     labels = np.array([rows[i]["label_name"] for i in usable], dtype=object)
     groups = np.array([rows[i].get("group", "") for i in usable], dtype=object) if use_groups else None
+
     def draw(seed: int):
         return stratified_split(labels, groups=groups, val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed)
 

@@ -221,6 +221,9 @@ class Service:
             rec = await anyio.to_thread.run_sync(self.classify, served, up, top_k, folder, limiter=self.limiter)
             self.served += 1
             return JSONResponse(rec)
+        except anyio.get_cancelled_exc_class():  # stopping (Ctrl-C) and the grace period is over: say so, in JSON
+            self.failed += 1
+            return error_response(503, "stopping", "the server is stopping; retry when it is back")
         except Exception:
             self.failed += 1
             raise
@@ -402,15 +405,35 @@ def uvicorn_server(app, config: ServeConfig, *, log_level: str = "info"):
             app,
             log_level=log_level,
             timeout_keep_alive=5,
-            limit_concurrency=max(MAX_CONNECTIONS, 4 * config.capacity + 16),
+            limit_concurrency=connection_cap(config),
             timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             server_header=False,
         )
     )
 
 
-#: uvicorn's cap on open connections (see :func:`uvicorn_server`).
+#: uvicorn's cap on open connections (see :func:`uvicorn_server`), at most.
 MAX_CONNECTIONS = 1024
+#: File descriptors left for everything but client connections (uploads, models, logs, threads).
+FD_HEADROOM = 128
+
+
+def connection_cap(config: ServeConfig) -> int:
+    """:data:`MAX_CONNECTIONS`, lowered below the process's open-file limit (``ulimit -n``, often
+    1024) by :data:`FD_HEADROOM`, so that uvicorn answers its own 503 before ``accept()`` runs
+    out of descriptors; never below what the pool admits (``4 * capacity + 16``)."""
+    cap = MAX_CONNECTIONS
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:
+            cap = min(cap, soft - FD_HEADROOM)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - no resource module (Windows)
+        pass
+    return max(cap, 4 * config.capacity + 16)
+
+
 #: Seconds requests in flight get to finish when the server is stopped.
 SHUTDOWN_SECONDS = 5
 

@@ -174,6 +174,7 @@
   function send(blob, name, origin = "classify") {
     const limits = state.limits;
     hideResult(); // a failed request must not leave the previous file's result on screen
+    status("");
     if (limits && blob.size > limits.max_upload_bytes) {
       const n = (x) => x.toLocaleString("en");
       showError(`${name} is over the server's ${limits.max_upload_mb} MB limit (${n(blob.size)} bytes; at most ${n(limits.max_upload_bytes)}).`);
