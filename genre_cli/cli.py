@@ -1076,8 +1076,19 @@ def predict(
                 failed += 1
                 con.print(f"[red]failed[/] {_esc(res.reason)}", markup=True, highlight=False)
                 continue
+            try:
+                writer.write(res)
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # a full disk, a quota, an I/O error: the output, not a bug
+                from genre_cli.errors import GenreError
+
+                results.close()
+                dest = output or "standard output"
+                raise GenreError(
+                    f"writing {dest} failed: {exc.strerror or exc} (errno {exc.errno}); the lines of {done} file(s) were written before it"
+                ) from None
             done += 1
-            writer.write(res)
     except BrokenPipeError:  # `genre predict ... | head`: stop quietly
         import os
 
@@ -1096,7 +1107,14 @@ def predict(
         raise
     finally:
         if output and stream is not None:
-            stream.close()
+            pending = sys.exc_info()[1]  # an exception already on its way out (Ctrl-C, an error) stays the news
+            try:
+                stream.close()
+            except OSError as exc:  # the last buffered lines could not be written (a full disk)
+                from genre_cli.errors import GenreError
+
+                if pending is None:
+                    raise GenreError(f"writing {output} failed: {exc.strerror or exc} (errno {exc.errno})") from None
     hidden = f", {stats.hidden} hidden files/folders skipped" if stats.hidden else ""
     con.print(f"{done} classified, {failed} failed, {stats.ignored} non-audio files ignored{hidden}")
     if done == 0 and failed == 0:

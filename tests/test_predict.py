@@ -466,3 +466,11 @@ def test_ctrl_c_before_the_first_result_says_the_output_file_was_not_touched(mod
     assert r.exit_code == 130
     assert f"no file was classified yet and nothing was written: {old} was not touched" in " ".join(r.stderr.split())
     assert "written to" not in r.stderr and old.read_text() == "previous results\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_full_disk_is_a_clear_error_not_a_bug(model, mixed_folder):
+    """Writing to a full device (/dev/full: ENOSPC on every write) names the output and errno, exit 1."""
+    r = genre("predict", model, mixed_folder / "a.wav", "--output", "/dev/full", "--device", "cpu")
+    assert r.exit_code == 1 and "writing /dev/full failed: No space left on device (errno 28)" in r.stderr
+    assert "unexpected" not in r.stderr
