@@ -1089,12 +1089,9 @@ def predict(
                     f"writing {dest} failed: {exc.strerror or exc} (errno {exc.errno}); the lines of {done} file(s) were written before it"
                 ) from None
             done += 1
-    except BrokenPipeError:  # `genre predict ... | head`: stop quietly
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except BrokenPipeError:  # `genre predict ... | head`: handle_errors stops quietly (exit 0)
         results.close()
-        raise typer.Exit(0) from None
+        raise
     except KeyboardInterrupt as exc:
         if output and stream is None:  # FILE is opened (and truncated) with the first result only
             exc.add_note(f"no file was classified yet and nothing was written: {output} was not touched")

@@ -56,12 +56,19 @@ def test_relative_upstream_paths_are_found_from_the_artifacts_folder(tmp_path, m
     assert r.exit_code == 0 and f"index: fetch {tmp_path / 'idx.h5'} (matches)" in r.stdout, r.stdout
 
 
-def test_a_closed_pipe_ends_quietly_with_exit_0():
-    """`genre info genres | head -1`, `genre models | head -1`: a reader that has gone is no error; exit 0."""
+def test_a_closed_pipe_ends_quietly_with_exit_0(tmp_path):
+    """`genre info genres | head -1`, `genre models | head -1`, `genre predict ... | head -1`: a
+    reader that has gone is no error; exit 0."""
     import subprocess
     import sys
 
-    for args in (["info", "genres"], ["models"]):
+    import soundfile as sf
+
+    from conftest import synth
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, synth("noise", 3.5, 16000, np.random.default_rng(1)), 16000)
+    for args in (["info", "genres"], ["models"], ["predict", "genres", str(clip), "--device", "cpu"]):
         p = subprocess.Popen([sys.executable, "-m", "genre_cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         p.stdout.close()  # closed before genre writes anything (it takes ~1 s to start): its first write hits a closed pipe
         err = p.stderr.read().decode()
